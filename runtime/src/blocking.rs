@@ -1,0 +1,144 @@
+//! `spawn_blocking`: run a blocking closure on a small pool of OS threads
+//! and park only the calling coroutine until it is done.
+//!
+//! The pool is process-wide, started lazily, bounded (`GREEN_BLOCKING_THREADS`,
+//! default 16), and its idle threads exit after 10 s. A finished job wakes
+//! its caller's hub through the hub's mio `Waker` (a `RemoteUnparker`).
+//! This module never touches a hub's internals from a pool thread.
+
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread;
+use std::time::Duration;
+
+use crate::hub::{self, Park};
+use crate::task::ParkedOn;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+const IDLE_EXIT: Duration = Duration::from_secs(10);
+
+struct Pool {
+    state: Mutex<PoolState>,
+    cv: Condvar,
+    max: usize,
+}
+
+struct PoolState {
+    jobs: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        state: Mutex::new(PoolState {
+            jobs: VecDeque::new(),
+            threads: 0,
+            idle: 0,
+        }),
+        cv: Condvar::new(),
+        max: std::env::var("GREEN_BLOCKING_THREADS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(16),
+    })
+}
+
+fn lock(p: &Pool) -> std::sync::MutexGuard<'_, PoolState> {
+    // A job never runs while the lock is held, so poisoning cannot leave the
+    // state half-updated; keep going.
+    p.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn submit(job: Job) {
+    let p = pool();
+    let mut st = lock(p);
+    st.jobs.push_back(job);
+    if st.idle > 0 {
+        p.cv.notify_one();
+        return;
+    }
+    if st.threads < p.max {
+        st.threads += 1;
+        let spawned = thread::Builder::new()
+            .name("green-blocking".into())
+            .spawn(worker);
+        if spawned.is_err() {
+            st.threads -= 1;
+            if st.threads == 0 {
+                // No thread at all: run it here rather than never.
+                let job = st.jobs.pop_back();
+                drop(st);
+                if let Some(job) = job {
+                    job();
+                }
+            }
+        }
+    }
+}
+
+fn worker() {
+    let p = pool();
+    let mut st = lock(p);
+    loop {
+        if let Some(job) = st.jobs.pop_front() {
+            drop(st);
+            job();
+            st = lock(p);
+            continue;
+        }
+        st.idle += 1;
+        let (guard, to) =
+            p.cv.wait_timeout(st, IDLE_EXIT)
+                .unwrap_or_else(|e| e.into_inner());
+        st = guard;
+        st.idle -= 1;
+        if to.timed_out() && st.jobs.is_empty() {
+            st.threads -= 1;
+            return;
+        }
+    }
+}
+
+/// Run `f` on the blocking thread pool and park the caller until it returns.
+///
+/// Other coroutines keep running meanwhile. A panic in `f` resumes in the
+/// caller. If the caller is killed or its `green::timeout` expires first, it
+/// unwinds at once; `f` still runs to the end on its thread and its result is
+/// dropped there.
+///
+/// ```
+/// let n = green::spawn_blocking(|| std::fs::read_to_string("/proc/self/stat").map(|s| s.len()));
+/// assert!(n.unwrap() > 0);
+/// ```
+pub fn spawn_blocking<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let slot: Arc<Mutex<Option<thread::Result<T>>>> = Arc::new(Mutex::new(None));
+    let out = slot.clone();
+    let waker = hub::remote_unparker();
+    submit(Box::new(move || {
+        let r = panic::catch_unwind(AssertUnwindSafe(f));
+        *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        waker.unpark();
+    }));
+    loop {
+        let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(r) = r {
+            return match r {
+                Ok(v) => v,
+                Err(p) => panic::resume_unwind(p),
+            };
+        }
+        // Only our job holds the unparker for this park.
+        if hub::park(None, ParkedOn::Remote) == Park::TimedOut {
+            unreachable!("green: a park without a deadline cannot time out");
+        }
+    }
+}

@@ -1,0 +1,862 @@
+//! The per-thread scheduler: ready queue, run loop, park and unpark.
+//!
+//! One `Hub` per OS thread, created on first use. Coroutines are resumed from
+//! the thread's own stack (the *root* context, e.g. `main`), which runs the
+//! loop inline whenever it waits. The root is modelled as a pseudo-task with
+//! no coroutine, so every wait-list, timer and wake works the same for it:
+//! when the root is woken it is queued like any task, and the loop returns to
+//! it when its turn comes (exact FIFO, gevent order).
+//!
+//! Invariants kept here:
+//! - Every park has a generation; a wake names the generation it is for, and
+//!   anything else is ignored (no lost, no spurious wakeups).
+//! - Only the loop creates, resumes and drops coroutines, always from the root
+//!   stack, so code running in a region never touches another coroutine homed
+//!   in it (`stack.rs`).
+//! - Timers and I/O are polled at least once per pass over the ready queue
+//!   that lasts 64 switches, so a `sleep(ZERO)` loop cannot starve them.
+//!
+//! This module must never block the thread except inside `Poll::poll` when
+//! nothing is ready.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use corosensei::CoroutineResult;
+use slab::Slab;
+
+use crate::cancel::{Interrupt, Interrupted, KillSignal};
+use crate::join::JoinError;
+use crate::reactor::{FdEntry, Reactor};
+use crate::stack::{Stacks, DEFAULT_STACK_SIZE};
+use crate::task::{Coro, CoroYielder, Entry, ParkedOn, State, Task, WakeReason};
+use crate::timer::Timers;
+
+/// Switches between non-blocking polls of timers and I/O while tasks are
+/// ready. Keeps `epoll_wait` and `Instant::now` off the switch path.
+const MAINTAIN_EVERY: u32 = 64;
+
+/// Settings a hub is created with (see `Runtime`).
+#[derive(Clone, Debug)]
+pub(crate) struct HubConfig {
+    pub(crate) stack_size: usize,
+    pub(crate) max_regions: Option<usize>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            stack_size: DEFAULT_STACK_SIZE,
+            max_regions: None,
+        }
+    }
+}
+
+thread_local! {
+    static HUB: Cell<*const Hub> = const { Cell::new(std::ptr::null()) };
+    static CONFIG: RefCell<Option<HubConfig>> = const { RefCell::new(None) };
+    static GUARD: RefCell<Option<HubGuard>> = const { RefCell::new(None) };
+}
+
+/// How a park ended (interruptions are reported separately).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Park {
+    /// Woken through an [`Unparker`] (or I/O readiness).
+    Notified,
+    /// The park's own deadline passed.
+    TimedOut,
+}
+
+pub(crate) struct Hub {
+    ready: RefCell<VecDeque<Rc<Task>>>,
+    current: Cell<*const Task>,
+    root: Rc<Task>,
+    tasks: RefCell<Slab<Rc<Task>>>,
+    pub(crate) timers: RefCell<Timers>,
+    reactor: RefCell<Reactor>,
+    pub(crate) stacks: RefCell<Stacks>,
+    default_class: u32,
+    next_id: Cell<u64>,
+    next_frame: Cell<u64>,
+    in_loop: Cell<bool>,
+    since_maintain: Cell<u32>,
+    last_release: Cell<Instant>,
+    io_parked: Cell<usize>,
+    remote: Arc<Remote>,
+    /// Context switches so far (for the blocked-loop monitor).
+    pub(crate) switches: Arc<std::sync::atomic::AtomicU64>,
+    fd_ready: RefCell<Vec<(Rc<FdEntry>, bool, bool)>>,
+}
+
+/// Cross-thread wakes: filled by other threads, drained by the loop.
+pub(crate) struct Remote {
+    queue: Mutex<Vec<(usize, u64, u32)>>,
+    waker: Arc<mio::Waker>,
+    /// Outstanding `RemoteUnparker`s: work another thread may still finish.
+    pending: AtomicUsize,
+}
+
+/// Tears the hub down when its thread exits.
+struct HubGuard(*const Hub);
+
+impl Drop for HubGuard {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from Box::into_raw in `create` and is
+        // freed only here, once.
+        let hub = unsafe { &*self.0 };
+        hub.shutdown();
+        HUB.with(|h| h.set(std::ptr::null()));
+        // SAFETY: no task is running (thread exit), the HUB pointer is
+        // cleared, so nobody can reach the hub any more.
+        drop(unsafe { Box::from_raw(self.0 as *mut Hub) });
+    }
+}
+
+/// The hub of this thread, created on first use.
+#[inline(always)]
+pub(crate) fn hub() -> &'static Hub {
+    let p = HUB.with(|h| h.get());
+    if p.is_null() {
+        return create();
+    }
+    // SAFETY: the pointer is set once per thread to a leaked Box that lives
+    // until the thread's TLS destructors run; coroutines of this thread only
+    // run while the hub exists.
+    unsafe { &*p }
+}
+
+/// Whether this thread already has a hub.
+pub(crate) fn has_hub() -> bool {
+    !HUB.with(|h| h.get()).is_null()
+}
+
+/// Set the configuration for this thread's hub; fails if it exists already.
+pub(crate) fn configure(cfg: HubConfig) -> io::Result<()> {
+    if has_hub() {
+        return Err(io::Error::other(
+            "green: this thread's hub is already running; configure it before the first spawn",
+        ));
+    }
+    CONFIG.with(|c| *c.borrow_mut() = Some(cfg));
+    Ok(())
+}
+
+#[cold]
+fn create() -> &'static Hub {
+    let cfg = CONFIG.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    let reactor = match Reactor::new() {
+        Ok(r) => r,
+        Err(e) => panic!("green: cannot create the event loop (epoll): {e}"),
+    };
+    let budget = cfg
+        .max_regions
+        .unwrap_or_else(crate::stack::default_region_budget);
+    let mut stacks = Stacks::new(budget);
+    let default_class = match stacks.class_for(cfg.stack_size) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    let remote = Arc::new(Remote {
+        queue: Mutex::new(Vec::new()),
+        waker: reactor.waker.clone(),
+        pending: AtomicUsize::new(0),
+    });
+    let root = Rc::new(Task::new(0, None, default_class, None, Location::caller()));
+    root.state.set(State::Running);
+    let hub = Box::new(Hub {
+        ready: RefCell::new(VecDeque::with_capacity(256)),
+        current: Cell::new(Rc::as_ptr(&root)),
+        root,
+        tasks: RefCell::new(Slab::new()),
+        timers: RefCell::new(Timers::new()),
+        reactor: RefCell::new(reactor),
+        stacks: RefCell::new(stacks),
+        default_class,
+        next_id: Cell::new(1),
+        next_frame: Cell::new(1),
+        in_loop: Cell::new(false),
+        since_maintain: Cell::new(0),
+        last_release: Cell::new(Instant::now()),
+        io_parked: Cell::new(0),
+        remote,
+        switches: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        fd_ready: RefCell::new(Vec::new()),
+    });
+    let p = Box::into_raw(hub);
+    HUB.with(|h| h.set(p));
+    GUARD.with(|g| *g.borrow_mut() = Some(HubGuard(p)));
+    crate::overflow::install_for_thread();
+    crate::report::install_panic_hook();
+    // SAFETY: just stored; lives until the thread's TLS destructors.
+    unsafe { &*p }
+}
+
+/// Read the stack pointer. Inlined into the one park path so the recorded
+/// value is the suspend call's own frame (see `stack::SAVE_MARGIN`).
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register, touches no memory.
+    unsafe {
+        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads a register, touches no memory.
+    unsafe {
+        std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let probe = 0u8;
+        sp = std::ptr::addr_of!(probe) as usize - 4096;
+    }
+    sp
+}
+
+impl Hub {
+    #[inline(always)]
+    pub(crate) fn current(&self) -> &Task {
+        // SAFETY: `current` always points at the root (owned by the hub) or
+        // at the running task, which the loop keeps alive while it runs.
+        unsafe { &*self.current.get() }
+    }
+
+    pub(crate) fn in_coroutine(&self) -> bool {
+        !self.current().is_root()
+    }
+
+    /// An owning pointer to a task the hub knows (root or live task).
+    pub(crate) fn rc_of(&self, task: &Task) -> Rc<Task> {
+        if task.is_root() {
+            self.root.clone()
+        } else {
+            self.tasks.borrow()[task.slot.get()].clone()
+        }
+    }
+
+    pub(crate) fn root(&self) -> &Rc<Task> {
+        &self.root
+    }
+
+    pub(crate) fn default_class(&self) -> u32 {
+        self.default_class
+    }
+
+    pub(crate) fn next_task_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// Add a new task; it runs after `delay` (queued now if `None`).
+    pub(crate) fn spawn_task(&self, task: Task, delay: Option<Duration>) -> Rc<Task> {
+        let task = Rc::new(task);
+        let slot = self.tasks.borrow_mut().insert(task.clone());
+        task.slot.set(slot);
+        match delay.filter(|d| !d.is_zero()) {
+            None => self.ready.borrow_mut().push_back(task.clone()),
+            Some(d) => {
+                task.state.set(State::Parked);
+                task.parked_on.set(ParkedOn::Timer);
+                if let Some(at) = Instant::now().checked_add(d) {
+                    self.timers.borrow_mut().insert(at, task.clone());
+                }
+                // Else: never due; it waits to be killed.
+            }
+        }
+        task
+    }
+
+    /// Bump the generation of a task that stops being parked.
+    fn bump(&self, task: &Task) {
+        task.gen.set(task.gen.get().wrapping_add(1));
+        if task.timer_armed.replace(false) {
+            self.timers.borrow_mut().cancelled();
+        }
+        if matches!(task.parked_on.get(), ParkedOn::Fd(_)) {
+            self.io_parked.set(self.io_parked.get() - 1);
+        }
+        task.parked_on.set(ParkedOn::Yield);
+    }
+
+    /// Make a parked task ready if `gen` is its current park. Returns whether
+    /// it was woken.
+    pub(crate) fn wake(&self, task: &Rc<Task>, gen: u32, why: WakeReason) -> bool {
+        if task.state.get() != State::Parked || task.gen.get() != gen {
+            return false;
+        }
+        self.bump(task);
+        task.wake.set(why);
+        task.state.set(State::Ready);
+        self.ready.borrow_mut().push_back(task.clone());
+        true
+    }
+
+    /// Core park: the current task (or root) sleeps until woken, its deadline,
+    /// an enclosing timeout frame, or kill.
+    #[inline(always)]
+    pub(crate) fn park_inner(
+        &self,
+        deadline: Option<Instant>,
+        on: ParkedOn,
+    ) -> Result<Park, Interrupt> {
+        let task = self.current();
+        if task.kill_requested.replace(false) {
+            return Err(Interrupt::Killed);
+        }
+        let frame = if task.extra.borrow().is_some() {
+            task.frame_deadline()
+        } else {
+            None
+        };
+        // The effective deadline, and the frame that owns it if not ours.
+        let (eff, owner) = match (deadline, frame) {
+            (Some(d), Some((f, id))) if f < d => (Some(f), Some(id)),
+            (None, Some((f, id))) => (Some(f), Some(id)),
+            (d, _) => (d, None),
+        };
+        if let Some(at) = eff {
+            if at <= Instant::now() {
+                return match owner {
+                    Some(id) => Err(Interrupt::Elapsed(id)),
+                    None => Ok(Park::TimedOut),
+                };
+            }
+            self.timers.borrow_mut().insert(at, self.rc_of(task));
+        }
+        if let ParkedOn::Fd(_) = on {
+            self.io_parked.set(self.io_parked.get() + 1);
+        }
+        task.parked_on.set(on);
+        task.state.set(State::Parked);
+        self.switch_out(task);
+        // Woken: the loop set us Running.
+        if task.kill_requested.replace(false) {
+            return Err(Interrupt::Killed);
+        }
+        match task.wake.get() {
+            WakeReason::Notified => Ok(Park::Notified),
+            WakeReason::Killed => Err(Interrupt::Killed),
+            WakeReason::TimedOut => match owner {
+                Some(id) => Err(Interrupt::Elapsed(id)),
+                None => Ok(Park::TimedOut),
+            },
+        }
+    }
+
+    /// Give up the CPU: a coroutine suspends to the loop; the root runs the
+    /// loop until it is its turn again.
+    #[inline(always)]
+    fn switch_out(&self, task: &Task) {
+        if task.is_root() {
+            self.run_loop();
+        } else {
+            task.saved_sp.set(stack_pointer());
+            // SAFETY: the yielder was stored by this task's coroutine body and
+            // lives at a fixed place on its stack, which is resident because
+            // this task is the one running.
+            unsafe { (*task.yielder.get()).suspend(()) };
+        }
+    }
+
+    /// `sleep(ZERO)`: to the back of the ready queue.
+    #[inline(always)]
+    pub(crate) fn yield_inner(&self) -> Result<(), Interrupt> {
+        let task = self.current();
+        if task.kill_requested.replace(false) {
+            return Err(Interrupt::Killed);
+        }
+        task.state.set(State::Ready);
+        task.wake.set(WakeReason::Notified);
+        if task.is_root() {
+            self.ready.borrow_mut().push_back(self.root.clone());
+            self.run_loop();
+        } else {
+            // The loop re-queues a task that suspends in state Ready.
+            self.switch_out(task);
+        }
+        if task.kill_requested.replace(false) {
+            return Err(Interrupt::Killed);
+        }
+        if task.extra.borrow().is_some() {
+            if let Some((f, id)) = task.frame_deadline() {
+                if f <= Instant::now() {
+                    return Err(Interrupt::Elapsed(id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Run coroutines until the root is popped from the ready queue.
+    fn run_loop(&self) {
+        if self.in_loop.replace(true) {
+            self.in_loop.set(false);
+            panic!(
+                "green: cannot block here: the hub's loop is already running on this thread \
+                 (a destructor or callback run by the hub tried to wait)"
+            );
+        }
+        loop {
+            let n = self.ready.borrow().len();
+            for _ in 0..n {
+                let t = self.ready.borrow_mut().pop_front();
+                let Some(t) = t else { break };
+                if t.is_root() {
+                    self.in_loop.set(false);
+                    t.state.set(State::Running);
+                    return;
+                }
+                self.resume(t);
+            }
+            let since = self.since_maintain.get().saturating_add(n as u32);
+            let idle = self.ready.borrow().is_empty();
+            if idle || since >= MAINTAIN_EVERY {
+                self.since_maintain.set(0);
+                if let Err(msg) = self.maintain(idle) {
+                    self.in_loop.set(false);
+                    let root = &self.root;
+                    self.bump(root);
+                    root.state.set(State::Running);
+                    panic!("{msg}");
+                }
+            } else {
+                self.since_maintain.set(since);
+            }
+        }
+    }
+
+    /// Fire due timers, poll I/O (blocking only when `idle`), drain
+    /// cross-thread wakes. Returns a deadlock report if nothing can ever wake
+    /// the waiting root.
+    fn maintain(&self, idle: bool) -> Result<(), String> {
+        let mut now = Instant::now();
+        self.fire_timers(now);
+        let idle = idle && self.ready.borrow().is_empty();
+        let timeout = if idle {
+            let next = self.timers.borrow_mut().next_deadline();
+            match next {
+                Some(at) => Some(at.saturating_duration_since(now)),
+                None => {
+                    if self.io_parked.get() == 0
+                        && self.remote.pending.load(Ordering::Acquire) == 0
+                        && self.remote.queue_is_empty()
+                    {
+                        return Err(crate::report::deadlock_message(self));
+                    }
+                    None
+                }
+            }
+        } else {
+            Some(Duration::ZERO)
+        };
+        let must_poll = idle
+            || self.reactor.borrow().registered() > 0
+            || self.remote.pending.load(Ordering::Relaxed) > 0;
+        if must_poll {
+            let mut ready = self.fd_ready.take();
+            let r = self.reactor.borrow_mut().poll(timeout, &mut ready);
+            if let Err(e) = r {
+                return Err(format!("green: the event loop failed: {e}"));
+            }
+            for (e, r, w) in ready.drain(..) {
+                if r {
+                    e.readers.notify_all();
+                }
+                if w {
+                    e.writers.notify_all();
+                }
+            }
+            *self.fd_ready.borrow_mut() = ready;
+            self.drain_remote();
+            now = Instant::now();
+            self.fire_timers(now);
+        }
+        if now.duration_since(self.last_release.get()) >= Duration::from_secs(1) {
+            self.last_release.set(now);
+            self.stacks.borrow_mut().release_idle(now);
+        }
+        Ok(())
+    }
+
+    fn fire_timers(&self, now: Instant) {
+        let mut due = Vec::new();
+        self.timers.borrow_mut().expire(now, |t| due.push(t));
+        for t in due {
+            let gen = t.gen.get();
+            self.wake(&t, gen, WakeReason::TimedOut);
+        }
+    }
+
+    fn drain_remote(&self) {
+        let items = match self.remote.queue.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        };
+        for (slot, id, gen) in items {
+            let t = if slot == usize::MAX {
+                Some(self.root.clone())
+            } else {
+                self.tasks
+                    .borrow()
+                    .get(slot)
+                    .filter(|t| t.id == id)
+                    .cloned()
+            };
+            if let Some(t) = t {
+                self.wake(&t, gen, WakeReason::Notified);
+            }
+        }
+    }
+
+    /// Run one task until it parks, yields or finishes.
+    fn resume(&self, task: Rc<Task>) {
+        if task.state.get() != State::Ready {
+            return; // finished (killed) while queued
+        }
+        if !task.has_coro() {
+            if task.kill_requested.get() {
+                self.finish_unstarted(&task, Err(JoinError::Killed));
+                return;
+            }
+            let stack = match self.stacks.borrow_mut().make_resident(&task) {
+                Ok(s) => s,
+                Err(e) => {
+                    let msg = format!("green: could not get a stack for the coroutine: {e}");
+                    self.finish_unstarted(&task, Err(JoinError::Panicked(Box::new(msg))));
+                    return;
+                }
+            };
+            let tp = Rc::as_ptr(&task);
+            let coro = Coro::with_stack(stack, move |y: &CoroYielder, ()| {
+                // SAFETY: the hub keeps an Rc to this task until it finishes,
+                // which is after this body returns.
+                let task = unsafe { &*tp };
+                body(task, y);
+            });
+            // SAFETY: the task is not running; only the loop touches `coro`.
+            unsafe { *task.coro.get() = Some(ManuallyDrop::new(coro)) };
+            task.started.set(true);
+        } else {
+            let r = self.stacks.borrow_mut().make_resident(&task);
+            debug_assert!(r.is_ok(), "a homed task always has its region");
+        }
+        task.state.set(State::Running);
+        self.current.set(Rc::as_ptr(&task));
+        self.switches.fetch_add(1, Ordering::Relaxed);
+        crate::overflow::enter(&task, self);
+        // SAFETY: `coro` is Some (created above or on an earlier run) and
+        // the task's home region is resident.
+        let r = unsafe {
+            let c = (*task.coro.get()).as_mut().unwrap_unchecked();
+            c.resume(())
+        };
+        crate::overflow::leave();
+        self.current.set(Rc::as_ptr(&self.root));
+        match r {
+            CoroutineResult::Yield(()) => {
+                task.last_run.set(None);
+                if task.state.get() == State::Ready {
+                    self.ready.borrow_mut().push_back(task);
+                }
+            }
+            CoroutineResult::Return(()) => self.finish(&task),
+        }
+    }
+
+    /// A coroutine returned from its body: free its stack and slot, wake
+    /// joiners.
+    fn finish(&self, task: &Rc<Task>) {
+        task.state.set(State::Finished);
+        // SAFETY: the coroutine has returned, so dropping it unwinds nothing
+        // and touches no stack memory; only the loop touches `coro`.
+        unsafe {
+            if let Some(mut c) = (*task.coro.get()).take() {
+                ManuallyDrop::drop(&mut c);
+            }
+        }
+        self.stacks.borrow_mut().release(task);
+        self.tasks.borrow_mut().try_remove(task.slot.get());
+        task.joiners.notify_all();
+        if task.detached.get() {
+            crate::report::report_unjoined(task);
+        }
+    }
+
+    /// A task that never ran ends (killed first, or no stack for it).
+    pub(crate) fn finish_unstarted(
+        &self,
+        task: &Rc<Task>,
+        result: Result<crate::task::Output, JoinError>,
+    ) {
+        if task.state.get() == State::Parked {
+            self.bump(task);
+        }
+        task.state.set(State::Finished);
+        drop(task.entry.take());
+        *task.result.borrow_mut() = Some(result);
+        self.tasks.borrow_mut().try_remove(task.slot.get());
+        task.joiners.notify_all();
+        crate::join::run_links(task);
+    }
+
+    /// Ask a task to die: never-run tasks end now; parked ones wake and
+    /// unwind; running or ready ones unwind at their next park.
+    pub(crate) fn request_kill(&self, task: &Rc<Task>) {
+        match task.state.get() {
+            State::Finished => {}
+            _ if !task.has_coro() => self.finish_unstarted(task, Err(JoinError::Killed)),
+            State::Parked => {
+                task.kill_requested.set(true);
+                let gen = task.gen.get();
+                self.wake(task, gen, WakeReason::Killed);
+            }
+            State::Ready | State::Running => task.kill_requested.set(true),
+        }
+    }
+
+    pub(crate) fn push_frame(&self, deadline: Instant) -> u64 {
+        let id = self.next_frame.get();
+        self.next_frame.set(id + 1);
+        self.current().with_extra(|e| e.frames.push((deadline, id)));
+        id
+    }
+
+    pub(crate) fn pop_frame(&self, id: u64) {
+        self.current()
+            .with_extra(|e| e.frames.retain(|(_, f)| *f != id));
+    }
+
+    pub(crate) fn fd_entry(&self, fd: i32) -> io::Result<Rc<FdEntry>> {
+        self.reactor.borrow_mut().entry(fd)
+    }
+
+    pub(crate) fn forget_fd(&self, fd: i32) {
+        let e = self.reactor.borrow_mut().forget(fd);
+        if let Some(e) = e {
+            e.readers.notify_all();
+            e.writers.notify_all();
+        }
+    }
+
+    pub(crate) fn remote(&self) -> &Arc<Remote> {
+        &self.remote
+    }
+
+    /// Every live task, for diagnostics.
+    pub(crate) fn live_tasks(&self) -> Vec<Rc<Task>> {
+        self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.borrow().len()
+    }
+
+    /// Thread exit: kill what is left and let it unwind, then leak anything
+    /// that still cannot finish (its stack stays mapped).
+    fn shutdown(&self) {
+        if self.in_loop.get() {
+            return;
+        }
+        let live = self.live_tasks();
+        if live.is_empty() {
+            return;
+        }
+        for t in &live {
+            self.request_kill(t);
+        }
+        // Run whatever is ready until nothing is; never block here.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            for _ in 0..1000 {
+                if self.ready.borrow().is_empty() {
+                    break;
+                }
+                let _ = self.yield_inner();
+            }
+        }));
+        for t in self.live_tasks() {
+            // Leaked on purpose: unwinding them now could run code that
+            // needs this hub after it is gone.
+            std::mem::forget(t);
+        }
+    }
+}
+
+impl Remote {
+    fn queue_is_empty(&self) -> bool {
+        match self.queue.lock() {
+            Ok(q) => q.is_empty(),
+            Err(p) => p.into_inner().is_empty(),
+        }
+    }
+}
+
+/// The body every coroutine runs: the user's closure, caught, then links.
+fn body(task: &Task, y: &CoroYielder) {
+    task.yielder.set(y as *const CoroYielder);
+    let entry: Option<Entry> = task.entry.take();
+    let r = match entry {
+        Some(f) => panic::catch_unwind(AssertUnwindSafe(f)),
+        None => Ok(Box::new(()) as crate::task::Output),
+    };
+    let r = match r {
+        Ok(v) => Ok(v),
+        Err(p) if p.is::<KillSignal>() => Err(JoinError::Killed),
+        Err(p) => Err(JoinError::Panicked(p)),
+    };
+    *task.result.borrow_mut() = Some(r);
+    crate::join::run_links(task);
+}
+
+/// An owned wake-up right for one park of one task (or the root).
+///
+/// Obtained with [`unparker`] *before* parking; valid only for the next park
+/// of that task. Waking a task that is no longer parked for that very park is
+/// a no-op, so stale wakes can never resume it at the wrong point.
+#[derive(Clone)]
+pub struct Unparker {
+    task: Rc<Task>,
+    gen: u32,
+}
+
+impl Unparker {
+    /// Wake the task if it is still parked for this park. Returns whether it
+    /// was woken.
+    pub fn unpark(&self) -> bool {
+        hub().wake(&self.task, self.gen, WakeReason::Notified)
+    }
+
+    /// True if both name the same park of the same task.
+    pub fn same_wait(&self, other: &Unparker) -> bool {
+        Rc::ptr_eq(&self.task, &other.task) && self.gen == other.gen
+    }
+
+    /// Whether the park this unparker belongs to is still going on.
+    pub fn is_waiting(&self) -> bool {
+        self.task.gen.get() == self.gen && self.task.state.get() != State::Finished
+    }
+}
+
+/// A wake-up right for the current park that may be sent to another thread.
+///
+/// While one exists, the hub will not report a deadlock (the other thread may
+/// still deliver). Dropping it without `unpark` also wakes the hub's poller so
+/// it can re-check.
+pub struct RemoteUnparker {
+    remote: Arc<Remote>,
+    slot: usize,
+    id: u64,
+    gen: u32,
+}
+
+impl RemoteUnparker {
+    /// Wake the task from any thread. Returns false if its hub is gone.
+    pub fn unpark(self) -> bool {
+        let ok = match self.remote.queue.lock() {
+            Ok(mut q) => {
+                q.push((self.slot, self.id, self.gen));
+                true
+            }
+            Err(_) => false,
+        };
+        ok && self.remote.waker.wake().is_ok()
+    }
+}
+
+impl Drop for RemoteUnparker {
+    fn drop(&mut self) {
+        self.remote.pending.fetch_sub(1, Ordering::AcqRel);
+        // Let the loop re-evaluate (deliver the wake or report a deadlock).
+        let _ = self.remote.waker.wake();
+    }
+}
+
+/// The unparker for the current task's next park.
+pub fn unparker() -> Unparker {
+    let hub = hub();
+    let task = hub.current();
+    Unparker {
+        task: hub.rc_of(task),
+        gen: task.gen.get(),
+    }
+}
+
+/// A `Send` unparker for the current task's next park.
+pub fn remote_unparker() -> RemoteUnparker {
+    let hub = hub();
+    let task = hub.current();
+    hub.remote.pending.fetch_add(1, Ordering::AcqRel);
+    RemoteUnparker {
+        remote: hub.remote.clone(),
+        slot: task.slot.get(),
+        id: task.id,
+        gen: task.gen.get(),
+    }
+}
+
+/// Park the current task (or the root context) until an [`Unparker`] wakes
+/// it or `deadline` passes. Unwinds on `kill` and on an enclosing
+/// `green::timeout` that expires first.
+#[inline]
+pub fn park(deadline: Option<Instant>, on: ParkedOn) -> Park {
+    match hub().park_inner(deadline, on) {
+        Ok(p) => p,
+        Err(i) => crate::cancel::raise(i),
+    }
+}
+
+/// Like [`park`], but reports kill and timeout-frame expiry as `Err`.
+///
+/// A kill reported here is remembered: the task unwinds at its next ordinary
+/// park. An expired frame fires again at the next ordinary park, too.
+#[inline]
+pub fn park_no_unwind(deadline: Option<Instant>, on: ParkedOn) -> Result<Park, Interrupted> {
+    let hub = hub();
+    match hub.park_inner(deadline, on) {
+        Ok(p) => Ok(p),
+        Err(i) => {
+            if i == Interrupt::Killed {
+                hub.current().kill_requested.set(true);
+            }
+            Err(i.into())
+        }
+    }
+}
+
+pub(crate) fn push_frame(deadline: Instant) -> u64 {
+    hub().push_frame(deadline)
+}
+
+pub(crate) fn pop_frame(id: u64) {
+    hub().pop_frame(id)
+}
+
+#[allow(dead_code)]
+pub(crate) fn stack_size_of(class: u32) -> usize {
+    hub().stacks.borrow().size_of(class)
+}
+
+/// Spawn helper shared by `spawn`, `spawn_later` and `Builder`.
+pub(crate) fn spawn_entry(
+    entry: Entry,
+    name: Option<Rc<str>>,
+    stack_size: Option<usize>,
+    delay: Option<Duration>,
+    at: &'static Location<'static>,
+) -> io::Result<Rc<Task>> {
+    let hub = hub();
+    let class = match stack_size {
+        None => hub.default_class(),
+        Some(s) => hub.stacks.borrow_mut().class_for(s)?,
+    };
+    let task = Task::new(hub.next_task_id(), name, class, Some(entry), at);
+    Ok(hub.spawn_task(task, delay))
+}

@@ -1,0 +1,303 @@
+//! Joining coroutines: `JoinHandle`, `JoinError`, `joinall`, `wait`, and
+//! finish callbacks (`on_finish`, gevent's `link`).
+//!
+//! A handle shares the task record (heap) with the hub; joining parks on the
+//! task's `joiners` wait-list. This module never resumes coroutines itself.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::hub::{self, hub};
+use crate::task::Task;
+
+/// Why a coroutine did not produce its value.
+pub enum JoinError {
+    /// It panicked; this is the panic payload.
+    Panicked(Box<dyn Any + Send>),
+    /// It was killed (before or while running).
+    Killed,
+}
+
+impl JoinError {
+    /// True for `Killed`.
+    pub fn is_killed(&self) -> bool {
+        matches!(self, JoinError::Killed)
+    }
+
+    /// The panic message, if the payload is a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            JoinError::Panicked(p) => p
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(|s| s.as_str())),
+            JoinError::Killed => None,
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panicked(_) => match self.panic_message() {
+                Some(m) => write!(f, "Panicked({m:?})"),
+                None => f.write_str("Panicked(..)"),
+            },
+            JoinError::Killed => f.write_str("Killed"),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panicked(_) => match self.panic_message() {
+                Some(m) => write!(f, "coroutine panicked: {m}"),
+                None => f.write_str("coroutine panicked"),
+            },
+            JoinError::Killed => f.write_str("coroutine was killed"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// An owned permission to join a coroutine (wait for its result).
+///
+/// Dropping the handle detaches the coroutine: it keeps running, and if it
+/// panics the panic is reported on stderr once.
+pub struct JoinHandle<T> {
+    task: Rc<Task>,
+    joined: bool,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> JoinHandle<T> {
+    pub(crate) fn new(task: Rc<Task>) -> JoinHandle<T> {
+        JoinHandle {
+            task,
+            joined: false,
+            _t: PhantomData,
+        }
+    }
+
+    /// Wait for the coroutine to finish and take its result.
+    ///
+    /// From a coroutine this parks; from outside one it runs the hub until
+    /// the coroutine finishes (or reports a deadlock if it never can).
+    pub fn join(self) -> Result<T, JoinError> {
+        wait_finished(&self.task, None);
+        self.take()
+    }
+
+    /// Wait up to `d` for the coroutine to finish. Returns true if it has
+    /// finished; false leaves it running.
+    pub fn join_timeout(&self, d: Duration) -> bool {
+        let deadline = Instant::now().checked_add(d);
+        wait_finished(&self.task, deadline)
+    }
+
+    /// Whether the coroutine has finished (returned, panicked or killed).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Kill the coroutine and wait until it is gone.
+    ///
+    /// A coroutine that never ran never runs. A parked one wakes and unwinds
+    /// from its park point, running its destructors, before `kill` returns.
+    /// A running one (killing itself) unwinds at once. Killing a finished
+    /// coroutine, or killing twice, does nothing. `join` then returns
+    /// `Err(JoinError::Killed)` unless it had already finished.
+    pub fn kill(&self) {
+        let hub = hub();
+        hub.request_kill(&self.task);
+        if std::ptr::eq(hub.current(), Rc::as_ptr(&self.task)) {
+            hub.current().kill_requested.set(false);
+            crate::cancel::raise(crate::cancel::Interrupt::Killed);
+        }
+        wait_finished(&self.task, None);
+    }
+
+    /// Ask the coroutine to die without waiting for it.
+    pub fn kill_nowait(&self) {
+        hub().request_kill(&self.task);
+    }
+
+    /// The coroutine's id, unique on this thread.
+    pub fn id(&self) -> u64 {
+        self.task.id
+    }
+
+    /// The name given with [`Builder::name`](crate::Builder::name).
+    pub fn name(&self) -> Option<&str> {
+        self.task.name.as_deref()
+    }
+
+    /// Whether the coroutine has started running (false before its first
+    /// run and for a coroutine killed before it ran).
+    pub fn is_started(&self) -> bool {
+        self.task.started.get()
+    }
+
+    /// Call `f` with the result when the coroutine finishes, in the order the
+    /// callbacks were added. Added after it finished (and not yet joined), `f`
+    /// runs at once. Callbacks run in the finishing coroutine (or the caller)
+    /// and may block.
+    pub fn on_finish(&self, f: impl FnOnce(Result<&T, &JoinError>) + 'static) {
+        let link: crate::task::Link = Box::new(move |task: &Task| {
+            let r = task.result.borrow();
+            match r.as_ref() {
+                Some(Ok(v)) => match v.downcast_ref::<T>() {
+                    Some(v) => f(Ok(v)),
+                    None => unreachable!("green: result type matches the handle's"),
+                },
+                Some(Err(e)) => f(Err(e)),
+                None => {}
+            }
+        });
+        if self.task.is_finished() {
+            link(&*self.task);
+        } else {
+            self.task.with_extra(|e| e.links.push(link));
+        }
+    }
+
+    fn take(mut self) -> Result<T, JoinError> {
+        self.joined = true;
+        let r = self.task.result.borrow_mut().take();
+        match r {
+            Some(Ok(v)) => match v.downcast::<T>() {
+                Ok(v) => Ok(*v),
+                Err(_) => unreachable!("green: result type matches the handle's"),
+            },
+            Some(Err(e)) => Err(e),
+            // Only reachable if the result was taken already, which the
+            // by-value `join` rules out; report it as the task being gone.
+            None => Err(JoinError::Killed),
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.task.id)
+            .field("name", &self.task.name)
+            .field("finished", &self.task.is_finished())
+            .finish()
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if self.joined {
+            return;
+        }
+        self.task.detached.set(true);
+        if self.task.is_finished() {
+            crate::report::report_unjoined(&self.task);
+        }
+    }
+}
+
+/// Park until `task` finished or `deadline`; returns whether it finished.
+fn wait_finished(task: &Task, deadline: Option<Instant>) -> bool {
+    while !task.is_finished() {
+        if task.joiners.wait(deadline) == crate::wait::WaitResult::TimedOut {
+            return task.is_finished();
+        }
+    }
+    true
+}
+
+/// Run a finished task's `on_finish` callbacks in order. A panicking
+/// callback is reported and the rest still run.
+pub(crate) fn run_links(task: &Task) {
+    loop {
+        let next = {
+            let mut e = task.extra.borrow_mut();
+            match e.as_mut() {
+                Some(e) if !e.links.is_empty() => Some(e.links.remove(0)),
+                _ => None,
+            }
+        };
+        let Some(link) = next else { break };
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| link(task))) {
+            if !p.is::<crate::cancel::KillSignal>() {
+                eprintln!(
+                    "green: an on_finish callback of coroutine '{}' (#{}) panicked",
+                    task.display_name(),
+                    task.id
+                );
+            }
+        }
+    }
+}
+
+/// Wait for every handle in order and collect the results.
+///
+/// ```
+/// let hs: Vec<_> = (0..3).map(|i| green::spawn(move || i * 10)).collect();
+/// let out: Vec<i32> = green::joinall(hs).into_iter().map(Result::unwrap).collect();
+/// assert_eq!(out, [0, 10, 20]);
+/// ```
+pub fn joinall<T: 'static, I: IntoIterator<Item = JoinHandle<T>>>(
+    handles: I,
+) -> Vec<Result<T, JoinError>> {
+    handles.into_iter().map(JoinHandle::join).collect()
+}
+
+/// Wait until at least `count` of `handles` have finished (all of them if
+/// `count` exceeds the number), or until `timeout`. Returns the indexes of
+/// the finished ones, in order. The same handle may appear twice.
+///
+/// ```
+/// use std::time::Duration;
+/// let fast = green::spawn(|| ());
+/// let slow = green::spawn(|| green::sleep(Duration::from_secs(60)));
+/// assert_eq!(green::wait(&[&fast, &slow], 1, None), vec![0]);
+/// slow.kill();
+/// ```
+pub fn wait<T: 'static>(
+    handles: &[&JoinHandle<T>],
+    count: usize,
+    timeout: Option<Duration>,
+) -> Vec<usize> {
+    let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
+    let want = count.min(handles.len());
+    loop {
+        let done: Vec<usize> = handles
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.is_finished())
+            .map(|(i, _)| i)
+            .collect();
+        if done.len() >= want {
+            return done;
+        }
+        // Register on every unfinished one; the first to finish wakes us and
+        // the other entries go stale (skipped by their lists).
+        let me = hub::unparker();
+        let mut regs = Vec::new();
+        for h in handles.iter().filter(|h| !h.is_finished()) {
+            h.task.joiners.push_external(me.clone());
+            regs.push(h.task.clone());
+        }
+        let r = hub::park(deadline, crate::task::ParkedOn::WaitList);
+        for t in regs {
+            t.joiners.remove_external(&me);
+        }
+        if r == hub::Park::TimedOut {
+            return handles
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.is_finished())
+                .map(|(i, _)| i)
+                .collect();
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! # green-runtime
+//!
+//! gevent for Rust: stackful coroutines ("green threads") on one
+//! single-threaded event loop per OS thread. This crate is the runtime; use
+//! it through the `green` facade.
+//!
+//! ```
+//! use std::time::Duration;
+//! fn f(tag: &'static str) -> Vec<String> {
+//!     (0..2).map(|i| { let s = format!("{tag}{i}"); green::sleep(Duration::ZERO); s }).collect()
+//! }
+//! let a = green::spawn(|| f("a"));
+//! let b = green::spawn(|| f("b"));
+//! for r in green::joinall([a, b]) { assert_eq!(r.unwrap().len(), 2); }
+//! ```
+//!
+//! ## Soundness rule
+//! Nothing in the runtime keeps a pointer into a parked coroutine's stack:
+//! wait-lists, results and buffers live in the heap, and every API that runs
+//! code while its caller is parked takes `'static` closures. That is what
+//! lets a parked coroutine's stack bytes be moved out of its region and back
+//! (copy-on-contention) without anyone noticing. There is deliberately no
+//! scoped spawn.
+
+mod blocking;
+mod cancel;
+mod hub;
+mod join;
+mod overflow;
+mod reactor;
+mod report;
+pub mod rt;
+mod runtime;
+mod spawn;
+mod stack;
+mod task;
+mod timer;
+pub mod wait;
+
+pub use blocking::spawn_blocking;
+pub use cancel::{timeout, Elapsed, Interrupted};
+pub use runtime::Runtime;
+pub use join::{joinall, wait, JoinError, JoinHandle};
+pub use spawn::{current, sleep, spawn, spawn_later, yield_now, Builder, CoroutineInfo};
+pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};

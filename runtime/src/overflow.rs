@@ -1,0 +1,191 @@
+//! Stack-overflow reports for coroutines.
+//!
+//! A SIGSEGV/SIGBUS handler, running on an alternate signal stack, checks
+//! whether the faulting address lies in the guard page of the coroutine that
+//! is running on this thread. If so it prints
+//! `green: coroutine '<name>' (#<id>) overflowed its <N> KiB stack` and
+//! aborts; any other fault goes to the handler that was installed before
+//! ours (Rust's own, or the default action).
+//!
+//! The handler only reads plain thread-local cells and calls `write(2)` and
+//! `abort`: everything it does is async-signal-safe. This module must never
+//! allocate or lock inside the handler.
+
+use std::cell::Cell;
+use std::sync::Once;
+
+use crate::hub::Hub;
+use crate::task::Task;
+
+thread_local! {
+    /// Guard page range of the running coroutine's home region.
+    static GUARD: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    static RUNNING: Cell<*const Task> = const { Cell::new(std::ptr::null()) };
+    static STACK_KIB: Cell<usize> = const { Cell::new(0) };
+}
+
+static INSTALL: Once = Once::new();
+static mut PREV_SEGV: Option<libc::sigaction> = None;
+static mut PREV_BUS: Option<libc::sigaction> = None;
+
+/// Called by the loop right before resuming `task`.
+#[inline(always)]
+pub(crate) fn enter(task: &Task, hub: &Hub) {
+    let stacks = hub.stacks.borrow();
+    GUARD.with(|g| g.set(stacks.guard_of(task)));
+    STACK_KIB.with(|k| k.set(stacks.size_of(task.stack_class) / 1024));
+    RUNNING.with(|r| r.set(task as *const Task));
+}
+
+/// Called by the loop when the coroutine suspended or returned.
+#[inline(always)]
+pub(crate) fn leave() {
+    RUNNING.with(|r| r.set(std::ptr::null()));
+}
+
+/// Install the process-wide handler (once) and make sure this thread has an
+/// alternate signal stack (the overflowing stack cannot run the handler).
+pub(crate) fn install_for_thread() {
+    INSTALL.call_once(|| {
+        // SAFETY: sigaction with a zeroed struct plus our handler and flags
+        // is the documented way to install a SA_SIGINFO handler; the previous
+        // actions are stored before any fault can reach our handler because
+        // `Once` runs this before any coroutine exists.
+        unsafe {
+            for (sig, slot) in [
+                (libc::SIGSEGV, &raw mut PREV_SEGV),
+                (libc::SIGBUS, &raw mut PREV_BUS),
+            ] {
+                let mut new: libc::sigaction = std::mem::zeroed();
+                new.sa_sigaction = handler as *const () as usize;
+                new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut new.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, &new, &mut old) == 0 {
+                    *slot = Some(old);
+                }
+            }
+        }
+    });
+    ensure_altstack();
+}
+
+fn ensure_altstack() {
+    // SAFETY: querying the current alternate stack with a null new-stack
+    // pointer has no side effects.
+    unsafe {
+        let mut cur: libc::stack_t = std::mem::zeroed();
+        if libc::sigaltstack(std::ptr::null(), &mut cur) != 0 {
+            return;
+        }
+        if cur.ss_flags & libc::SS_DISABLE == 0 {
+            return; // this thread already has one (std installs one per thread)
+        }
+        let size = 64 * 1024;
+        let mem = libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if mem == libc::MAP_FAILED {
+            return;
+        }
+        let st = libc::stack_t {
+            ss_sp: mem,
+            ss_flags: 0,
+            ss_size: size,
+        };
+        // Leaked with the thread: the kernel may use it until the thread dies.
+        libc::sigaltstack(&st, std::ptr::null_mut());
+    }
+}
+
+struct Buf {
+    b: [u8; 512],
+    n: usize,
+}
+
+impl Buf {
+    fn push(&mut self, s: &[u8]) {
+        for &c in s {
+            if self.n < self.b.len() {
+                self.b[self.n] = c;
+                self.n += 1;
+            }
+        }
+    }
+    fn num(&mut self, mut v: u64) {
+        let mut d = [0u8; 20];
+        let mut i = d.len();
+        loop {
+            i -= 1;
+            d[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push(&d[i..]);
+    }
+}
+
+extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let (lo, hi) = GUARD.with(|g| g.get());
+    let running = RUNNING.with(|r| r.get());
+    if !running.is_null() && addr >= lo && addr < hi {
+        // SAFETY: `running` is the task the loop is resuming right now; the
+        // hub keeps it alive while it runs.
+        let task = unsafe { &*running };
+        let mut b = Buf { b: [0; 512], n: 0 };
+        b.push(b"green: coroutine '");
+        b.push(task.display_name().as_bytes());
+        b.push(b"' (#");
+        b.num(task.id);
+        b.push(b") overflowed its ");
+        b.num(STACK_KIB.with(|k| k.get()) as u64);
+        b.push(b" KiB stack\n");
+        // SAFETY: write(2) and abort(3) are async-signal-safe.
+        unsafe {
+            libc::write(2, b.b.as_ptr().cast(), b.n);
+            libc::abort();
+        }
+    }
+    // Not ours: hand over to whoever was there before.
+    // SAFETY: PREV_* were written once before any coroutine ran and are only
+    // read afterwards.
+    let prev = unsafe {
+        if sig == libc::SIGSEGV {
+            *(&raw const PREV_SEGV)
+        } else {
+            *(&raw const PREV_BUS)
+        }
+    };
+    match prev {
+        Some(p) if p.sa_sigaction != libc::SIG_DFL && p.sa_sigaction != libc::SIG_IGN => {
+            if p.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: the previous handler was installed with SA_SIGINFO,
+                // so it has this signature.
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(p.sa_sigaction) };
+                f(sig, info, ctx);
+            } else {
+                // SAFETY: a plain handler takes only the signal number.
+                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(p.sa_sigaction) };
+                f(sig);
+            }
+        }
+        _ => {
+            // Restore the default action; returning re-runs the faulting
+            // instruction, which then kills the process as usual.
+            // SAFETY: resetting a signal to SIG_DFL is always allowed.
+            unsafe {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! What green prints on stderr: panics of coroutines nobody joined, and
+//! deadlock reports.
+//!
+//! A panic inside a coroutine is captured by a wrapping panic hook (the
+//! message is kept in the task) instead of being printed at once; it is
+//! printed once, as `green: coroutine '<name>' (#<id>) panicked at ...`, only
+//! if nobody joins the coroutine. Panics outside coroutines go to the hook
+//! that was installed before. This module never parks.
+
+use std::fmt::Write as _;
+use std::sync::Once;
+
+use crate::hub::{has_hub, hub, Hub};
+use crate::task::Task;
+
+static HOOK: Once = Once::new();
+
+pub(crate) fn install_panic_hook() {
+    HOOK.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if has_hub() {
+                let hub = hub();
+                if hub.in_coroutine() {
+                    let msg = info.to_string();
+                    hub.current().with_extra(|e| e.panic_message = Some(msg));
+                    return;
+                }
+            }
+            prev(info)
+        }));
+    });
+}
+
+/// Print a finished task's panic once if nobody will join it.
+pub(crate) fn report_unjoined(task: &Task) {
+    let r = task.result.borrow();
+    if let Some(Err(crate::JoinError::Panicked(_))) = r.as_ref() {
+        let msg = task
+            .extra
+            .borrow_mut()
+            .as_mut()
+            .and_then(|e| e.panic_message.take());
+        if let Some(msg) = msg {
+            eprintln!(
+                "green: coroutine '{}' (#{}) {msg}",
+                task.display_name(),
+                task.id
+            );
+        }
+    }
+}
+
+/// The message of the panic raised when the root waits and nothing can
+/// ever wake it.
+pub(crate) fn deadlock_message(hub: &Hub) -> String {
+    let tasks = hub.live_tasks();
+    let mut s = format!(
+        "green: deadlock: this thread is blocked outside a coroutine and nothing can wake it \
+         (no coroutine is ready, no timer is pending, no I/O or cross-thread work is \
+         outstanding); {} coroutine(s) parked",
+        tasks.len()
+    );
+    for t in tasks.iter().take(20) {
+        let _ = write!(
+            s,
+            "\n  #{} '{}' parked on {:?}, spawned at {}",
+            t.id,
+            t.display_name(),
+            t.parked_on.get(),
+            t.spawned_at
+        );
+    }
+    if tasks.len() > 20 {
+        let _ = write!(s, "\n  ... and {} more", tasks.len() - 20);
+    }
+    s
+}

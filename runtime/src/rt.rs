@@ -1,0 +1,147 @@
+//! Low-level hooks for code that builds on the runtime without being part of
+//! it: the `monkey` layer and the networking types. "Am I in a coroutine",
+//! "wait for this fd", "sleep until", "yield", with variants that never
+//! unwind (for `extern "C"` frames).
+//!
+//! Nothing here exposes hub internals; every wait parks through `hub`.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use crate::cancel::Interrupted;
+use crate::hub::{self, has_hub, hub, Park};
+use crate::task::ParkedOn;
+use crate::wait::WaitResult;
+
+pub use crate::hub::{park, park_no_unwind, remote_unparker, unparker, Park as ParkResult};
+pub use crate::hub::{RemoteUnparker, Unparker};
+pub use crate::task::ParkedOn as Reason;
+
+/// Which readiness to wait for.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Interest {
+    /// Data to read, a connection to accept, or the peer closed.
+    Read,
+    /// Room to write, or a connect finished.
+    Write,
+}
+
+/// True when called from inside a coroutine on this thread.
+#[inline]
+pub fn in_coroutine() -> bool {
+    has_hub() && hub().in_coroutine()
+}
+
+/// Park until `fd` is ready for `interest` or `deadline` passes.
+///
+/// Call it only after the operation returned `EAGAIN`/`WouldBlock` (the fd is
+/// registered edge-triggered on first use). Errors: `TimedOut` at the
+/// deadline; `EBADF`-kind if the fd is forgotten (closed) while waiting, or
+/// cannot be polled. Unwinds on kill or an expiring `green::timeout`.
+pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+    match wait_fd_inner(fd, interest, deadline, true) {
+        Ok(r) => r,
+        Err(i) => match i {
+            Interrupted::Killed => crate::cancel::raise(crate::cancel::Interrupt::Killed),
+            // Unreachable with `unwind = true`; map defensively.
+            Interrupted::Elapsed => Err(io::Error::from(io::ErrorKind::TimedOut)),
+        },
+    }
+}
+
+/// Like [`wait_fd`] but never unwinds: kill becomes `ECANCELED` and an
+/// expiring enclosing timeout becomes `ETIMEDOUT`.
+pub fn wait_fd_no_unwind(
+    fd: RawFd,
+    interest: Interest,
+    deadline: Option<Instant>,
+) -> io::Result<()> {
+    match wait_fd_inner(fd, interest, deadline, false) {
+        Ok(r) => r,
+        Err(Interrupted::Killed) => Err(io::Error::from_raw_os_error(libc::ECANCELED)),
+        Err(Interrupted::Elapsed) => Err(io::Error::from_raw_os_error(libc::ETIMEDOUT)),
+    }
+}
+
+fn wait_fd_inner(
+    fd: RawFd,
+    interest: Interest,
+    deadline: Option<Instant>,
+    unwind: bool,
+) -> Result<io::Result<()>, Interrupted> {
+    let entry = match hub().fd_entry(fd) {
+        Ok(e) => e,
+        Err(e) => return Ok(Err(e)),
+    };
+    let list = match interest {
+        Interest::Read => &entry.readers,
+        Interest::Write => &entry.writers,
+    };
+    let me = hub::unparker();
+    list.push_external(me.clone());
+    let r = if unwind {
+        Ok(hub::park(deadline, ParkedOn::Fd(fd)))
+    } else {
+        hub::park_no_unwind(deadline, ParkedOn::Fd(fd))
+    };
+    list.remove_external(&me);
+    let r = r?;
+    if entry.closed.get() {
+        return Ok(Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "green: the fd was closed while this coroutine waited on it",
+        )));
+    }
+    Ok(match r {
+        Park::Notified => Ok(()),
+        Park::TimedOut => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "green: I/O timed out",
+        )),
+    })
+}
+
+/// Forget everything about `fd` before closing it: deregister it and wake
+/// its waiters with an error. Safe to call for fds never waited on.
+pub fn forget_fd(fd: RawFd) {
+    if has_hub() {
+        hub().forget_fd(fd);
+    }
+}
+
+/// Park until `deadline` without unwinding. `Ok` when the time came.
+pub fn sleep_until_no_unwind(deadline: Option<Instant>) -> Result<(), Interrupted> {
+    loop {
+        match hub::park_no_unwind(deadline, ParkedOn::Timer)? {
+            Park::TimedOut => return Ok(()),
+            Park::Notified => {
+                if deadline.is_some_and(|at| Instant::now() >= at) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Yield without unwinding.
+pub fn yield_no_unwind() -> Result<(), Interrupted> {
+    let hub = hub();
+    match hub.yield_inner() {
+        Ok(()) => Ok(()),
+        Err(i) => {
+            if i == crate::cancel::Interrupt::Killed {
+                hub.current().kill_requested.set(true);
+            }
+            Err(i.into())
+        }
+    }
+}
+
+/// Wait on a wait-list without unwinding (see [`crate::wait::WaitList`]).
+pub fn wait_list_no_unwind(
+    list: &crate::wait::WaitList,
+    deadline: Option<Instant>,
+) -> Result<WaitResult, Interrupted> {
+    list.wait_no_unwind(deadline)
+}

@@ -1,0 +1,221 @@
+//! Starting coroutines and giving up the CPU: `spawn`, `spawn_later`,
+//! `Builder`, `sleep`, `yield_now`, `current`.
+//!
+//! Spawning only queues: the new coroutine first runs when the spawner parks
+//! or yields (gevent order: spawn order is run order). No stack is taken
+//! until the first run. This module never switches stacks itself; it goes
+//! through `hub`.
+
+use std::io;
+use std::panic::Location;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::hub::{self, hub};
+use crate::join::JoinHandle;
+use crate::task::{Output, ParkedOn};
+
+fn erase<F, T>(f: F) -> crate::task::Entry
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Box::new(move || Box::new(f()) as Output)
+}
+
+/// Start a coroutine running `f`; it first runs when the caller parks or
+/// yields. The closure needs `'static` but not `Send`: `Rc` and `RefCell`
+/// are fine, since the coroutine stays on this thread.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let l = log.clone();
+/// let h = green::spawn(move || l.borrow_mut().push("ran"));
+/// assert!(log.borrow().is_empty()); // queued, not run yet
+/// h.join().unwrap();
+/// assert_eq!(*log.borrow(), ["ran"]);
+/// ```
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let at = Location::caller();
+    let hub = hub();
+    let task = crate::task::Task::new(
+        hub.next_task_id(),
+        None,
+        hub.default_class(),
+        Some(erase(f)),
+        at,
+    );
+    JoinHandle::new(hub.spawn_task(task, None))
+}
+
+/// Start a coroutine that first runs after `delay`. Killing its handle
+/// before then cancels it: it never runs.
+///
+/// ```
+/// use std::time::Duration;
+/// let h = green::spawn_later(Duration::from_secs(60), || unreachable!());
+/// h.kill();
+/// assert!(h.join().unwrap_err().is_killed());
+/// ```
+#[track_caller]
+pub fn spawn_later<F, T>(delay: Duration, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let at = Location::caller();
+    let hub = hub();
+    let task = crate::task::Task::new(
+        hub.next_task_id(),
+        None,
+        hub.default_class(),
+        Some(erase(f)),
+        at,
+    );
+    JoinHandle::new(hub.spawn_task(task, Some(delay)))
+}
+
+/// Options for a new coroutine: name and stack size.
+///
+/// ```
+/// let h = green::Builder::new().name("worker").stack_size(64 * 1024)
+///     .spawn(|| green::current().unwrap().name().map(String::from))
+///     .unwrap();
+/// assert_eq!(h.name(), Some("worker"));
+/// assert_eq!(h.join().unwrap().as_deref(), Some("worker"));
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// Default options: unnamed, the hub's default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Name the coroutine (shown in panics, overflow and monitor reports).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Usable stack size in bytes (rounded up to pages; 16 KiB to 1 GiB).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawn with these options. Fails if the stack size is out of range.
+    #[track_caller]
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.spawn_after(None, f)
+    }
+
+    /// Spawn with these options, first running after `delay`.
+    #[track_caller]
+    pub fn spawn_later<F, T>(self, delay: Duration, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.spawn_after(Some(delay), f)
+    }
+
+    #[track_caller]
+    fn spawn_after<F, T>(self, delay: Option<Duration>, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let at = Location::caller();
+        let name: Option<Rc<str>> = self.name.map(|n| Rc::from(n.as_str()));
+        let task = hub::spawn_entry(erase(f), name, self.stack_size, delay, at)?;
+        Ok(JoinHandle::new(task))
+    }
+}
+
+/// Put the caller at the back of the ready queue: every coroutine that was
+/// ready runs once before it resumes. Same as `sleep(Duration::ZERO)`.
+#[inline]
+pub fn yield_now() {
+    if let Err(i) = hub().yield_inner() {
+        crate::cancel::raise(i)
+    }
+}
+
+/// Park the caller for `d`; other coroutines run meanwhile.
+/// `Duration::ZERO` yields; a duration too large for the clock sleeps until
+/// killed or interrupted by an enclosing `timeout`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let t = Instant::now();
+/// let hs: Vec<_> = (0..100).map(|_| green::spawn(|| green::sleep(Duration::from_millis(20)))).collect();
+/// green::joinall(hs);
+/// assert!(t.elapsed() < Duration::from_secs(1)); // concurrent, not 2 s
+/// ```
+pub fn sleep(d: Duration) {
+    if d.is_zero() {
+        return yield_now();
+    }
+    let deadline = Instant::now().checked_add(d);
+    loop {
+        match hub::park(deadline, ParkedOn::Timer) {
+            hub::Park::TimedOut => return,
+            hub::Park::Notified => {
+                // Nobody holds an unparker for a sleep, but stay robust.
+                if deadline.is_some_and(|at| Instant::now() >= at) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Identity of the running coroutine.
+#[derive(Clone, Debug)]
+pub struct CoroutineInfo {
+    id: u64,
+    name: Option<Rc<str>>,
+}
+
+impl CoroutineInfo {
+    /// Unique id on this thread (the same as `JoinHandle::id`).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The name given with `Builder::name`, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+/// The running coroutine, or `None` outside one (e.g. in `main`).
+pub fn current() -> Option<CoroutineInfo> {
+    if !hub::has_hub() {
+        return None;
+    }
+    let hub = hub();
+    let t = hub.current();
+    if t.is_root() {
+        return None;
+    }
+    Some(CoroutineInfo {
+        id: t.id,
+        name: t.name.clone(),
+    })
+}

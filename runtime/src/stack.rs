@@ -1,0 +1,399 @@
+//! Stack regions for coroutines, and copy-on-contention.
+//!
+//! This module owns every byte of coroutine stack memory: regions (a guard
+//! page below a fixed-size stack), the budget of regions per hub, which task
+//! a region is the *home* of, and which task's bytes are *resident* in it.
+//!
+//! - A task gets no stack until it first runs. While a free region exists it
+//!   gets one of its own; beyond the budget it is homed in an occupied region
+//!   and shares it. A task's home never changes, so addresses on its stack stay
+//!   valid for its whole life.
+//! - Before a task runs, `make_resident` saves the current occupant's used
+//!   bytes (from its recorded stack pointer minus `SAVE_MARGIN` to the region
+//!   top) into an exactly-sized heap buffer and copies the incoming task's
+//!   bytes back.
+//! - Regions are never unmapped while the hub lives; idle ones give their
+//!   pages back with `MADV_DONTNEED`.
+//!
+//! This module must never run user code, switch stacks or keep a pointer into
+//! a parked task's stack: the occupant pointer names a `Task` (heap), not its
+//! stack.
+
+use std::cell::Cell;
+use std::io;
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use corosensei::stack::{Stack, StackPointer};
+
+use crate::task::Task;
+
+/// Default usable stack size of a region.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+/// Smallest stack a task may ask for.
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// Largest stack a task may ask for.
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// Bytes below the recorded stack pointer that the switch itself writes
+/// (return address and callee-saved registers pushed by the suspend path).
+///
+/// The recorded pointer is read in the inlined park path right before
+/// `suspend`; in release builds the switch pushes 24 bytes below it. Debug
+/// builds do not inline `suspend`, so its frame and the call sit below the
+/// recorded pointer too. The `stack_margin` tests poison everything below the
+/// margin after each copy-in and run pointer-rich coroutines, in both builds.
+pub(crate) const SAVE_MARGIN: usize = if cfg!(debug_assertions) { 1024 } else { 64 };
+
+/// How long a region stays idle before its pages go back to the kernel.
+const IDLE_RELEASE: Duration = Duration::from_secs(1);
+/// Regions mapped per `mmap` call.
+const BATCH: usize = 16;
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p <= 0 {
+        4096
+    } else {
+        p as usize
+    }
+}
+
+/// How many regions a hub may map, from the kernel's mapping limit.
+///
+/// Each region costs two mappings (guard + stack). We take a quarter of the
+/// mappings still free, leaving the rest for the program (allocator arenas,
+/// libraries, other hubs).
+pub(crate) fn default_region_budget() -> usize {
+    let max = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(65530);
+    let used = std::fs::read_to_string("/proc/self/maps")
+        .map(|s| s.lines().count())
+        .unwrap_or(1000);
+    (max.saturating_sub(used) / 4 / 2).max(4)
+}
+
+/// The stack handed to corosensei: just the bounds of the home region. The
+/// memory is owned by the pool, so dropping this does nothing.
+pub(crate) struct RegionStack {
+    base: StackPointer,
+    limit: StackPointer,
+}
+
+// SAFETY: `base`/`limit` bound a mapped, writable region owned by the pool,
+// which outlives every coroutine created on it (regions are never unmapped
+// while a task is homed there).
+unsafe impl Stack for RegionStack {
+    fn base(&self) -> StackPointer {
+        self.base
+    }
+    fn limit(&self) -> StackPointer {
+        self.limit
+    }
+}
+
+struct Region {
+    /// Lowest address of the mapping (the guard page).
+    map_start: usize,
+    /// Lowest usable stack address (top of the guard page).
+    limit: usize,
+    /// One past the highest usable address; the stack grows down from here.
+    top: usize,
+    /// Task whose bytes are in the region now, null if none.
+    occupant: Cell<*const Task>,
+    /// Live tasks homed here.
+    homed: Cell<u32>,
+    /// When the region last became free, for page release.
+    idle_since: Cell<Option<Instant>>,
+}
+
+/// Regions of one stack size, with their budget.
+pub(crate) struct StackPool {
+    size: usize,
+    guard: usize,
+    regions: Vec<Region>,
+    free: Vec<u32>,
+    budget: usize,
+    /// Round-robin cursor for homing tasks in shared regions.
+    next_shared: usize,
+    /// Regions waiting for `MADV_DONTNEED`.
+    idle: Vec<u32>,
+    /// Bytes copied out/in, for benchmarks and tests.
+    pub(crate) copies: u64,
+}
+
+/// Every stack pool of a hub, by size class.
+pub(crate) struct Stacks {
+    pools: Vec<StackPool>,
+    budget: usize,
+    poison: bool,
+}
+
+impl Stacks {
+    pub(crate) fn new(budget: usize) -> Stacks {
+        Stacks {
+            pools: Vec::new(),
+            budget,
+            poison: std::env::var_os("GREEN_STACK_POISON").is_some(),
+        }
+    }
+
+    /// The size class index for a requested stack size, creating it if new.
+    pub(crate) fn class_for(&mut self, size: usize) -> io::Result<u32> {
+        if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&size) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "green: stack size {size} is out of range ({MIN_STACK_SIZE}..={MAX_STACK_SIZE} bytes)"
+                ),
+            ));
+        }
+        let page = page_size();
+        let size = size.div_ceil(page) * page;
+        if let Some(i) = self.pools.iter().position(|p| p.size == size) {
+            return Ok(i as u32);
+        }
+        // Later classes get what is left of the hub's budget, at least 4.
+        let used: usize = self.pools.iter().map(|p| p.budget).sum();
+        let budget = if self.pools.is_empty() {
+            self.budget
+        } else {
+            self.budget.saturating_sub(used).max(4)
+        };
+        self.pools.push(StackPool {
+            size,
+            guard: page,
+            regions: Vec::new(),
+            free: Vec::new(),
+            budget,
+            next_shared: 0,
+            idle: Vec::new(),
+            copies: 0,
+        });
+        Ok((self.pools.len() - 1) as u32)
+    }
+
+    pub(crate) fn pool(&mut self, class: u32) -> &mut StackPool {
+        &mut self.pools[class as usize]
+    }
+
+    /// Usable size of a class, in bytes.
+    pub(crate) fn size_of(&self, class: u32) -> usize {
+        self.pools[class as usize].size
+    }
+
+    /// Gives the home region of `task` to it: assigns a home on first run and
+    /// swaps bytes if another task occupies it. Returns the stack bounds.
+    pub(crate) fn make_resident(&mut self, task: &Task) -> io::Result<RegionStack> {
+        let poison = self.poison;
+        let pool = &mut self.pools[task.stack_class as usize];
+        if task.home.get() == u32::MAX {
+            let home = pool.assign_home()?;
+            task.home.set(home);
+        }
+        pool.swap_in(task, poison);
+        let r = &pool.regions[task.home.get() as usize];
+        Ok(RegionStack {
+            // SAFETY: region bounds are never zero (they come from mmap).
+            base: unsafe { StackPointer::new_unchecked(r.top) },
+            // SAFETY: as above.
+            limit: unsafe { StackPointer::new_unchecked(r.limit) },
+        })
+    }
+
+    /// The guard page range of a task's home region, for overflow reports.
+    pub(crate) fn guard_of(&self, task: &Task) -> (usize, usize) {
+        let pool = &self.pools[task.stack_class as usize];
+        match pool.regions.get(task.home.get() as usize) {
+            Some(r) => (r.map_start, r.limit),
+            None => (0, 0),
+        }
+    }
+
+    /// A task finished (its coroutine is done): it leaves its home.
+    pub(crate) fn release(&mut self, task: &Task) {
+        let home = task.home.get();
+        if home == u32::MAX {
+            return;
+        }
+        task.home.set(u32::MAX);
+        task.saved_stack.set(None);
+        let pool = &mut self.pools[task.stack_class as usize];
+        let r = &pool.regions[home as usize];
+        if r.occupant.get() == task as *const Task {
+            r.occupant.set(ptr::null());
+        }
+        let n = r.homed.get() - 1;
+        r.homed.set(n);
+        if n == 0 {
+            r.occupant.set(ptr::null());
+            r.idle_since.set(Some(Instant::now()));
+            pool.free.push(home);
+            pool.idle.push(home);
+        }
+    }
+
+    /// Gives pages of regions idle for a while back to the kernel.
+    pub(crate) fn release_idle(&mut self, now: Instant) {
+        for pool in &mut self.pools {
+            pool.release_idle(now);
+        }
+    }
+
+    /// Total bytes copied by copy-on-contention so far.
+    pub(crate) fn copied_bytes(&self) -> u64 {
+        self.pools.iter().map(|p| p.copies).sum()
+    }
+
+    /// Number of regions mapped so far.
+    pub(crate) fn mapped_regions(&self) -> usize {
+        self.pools.iter().map(|p| p.regions.len()).sum()
+    }
+
+    /// Fill the part of a region below a resident task's saved bytes with a
+    /// poison pattern (tests use this to prove `SAVE_MARGIN`).
+    pub(crate) fn set_poison(&mut self, on: bool) {
+        self.poison = on;
+    }
+}
+
+impl StackPool {
+    fn assign_home(&mut self) -> io::Result<u32> {
+        if self.free.is_empty() && self.regions.len() < self.budget {
+            self.map_batch()?;
+        }
+        let home = match self.free.pop() {
+            Some(i) => {
+                self.regions[i as usize].idle_since.set(None);
+                i
+            }
+            None => {
+                if self.regions.is_empty() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::OutOfMemory,
+                        "green: no stack region could be mapped",
+                    ));
+                }
+                let i = self.next_shared % self.regions.len();
+                self.next_shared = i + 1;
+                i as u32
+            }
+        };
+        let r = &self.regions[home as usize];
+        r.homed.set(r.homed.get() + 1);
+        Ok(home)
+    }
+
+    fn map_batch(&mut self) -> io::Result<()> {
+        let n = BATCH.min(self.budget - self.regions.len()).max(1);
+        let one = self.guard + self.size;
+        let len = one * n;
+        // SAFETY: an anonymous private mapping with no address hint; the
+        // result is checked before use.
+        let base = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            let e = io::Error::last_os_error();
+            if self.regions.is_empty() {
+                return Err(e);
+            }
+            // We still have regions to share: shrink the budget instead.
+            self.budget = self.regions.len();
+            return Ok(());
+        }
+        let base = base as usize;
+        for k in 0..n {
+            let start = base + k * one;
+            // SAFETY: `start` is page-aligned and inside the mapping we just
+            // made; turning its first page into a guard is our own business.
+            let rc = unsafe { libc::mprotect(start as *mut _, self.guard, libc::PROT_NONE) };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            self.free.push(self.regions.len() as u32);
+            self.regions.push(Region {
+                map_start: start,
+                limit: start + self.guard,
+                top: start + one,
+                occupant: Cell::new(ptr::null()),
+                homed: Cell::new(0),
+                idle_since: Cell::new(None),
+            });
+        }
+        // Hand out low indexes first.
+        self.free.reverse();
+        Ok(())
+    }
+
+    /// Make `task`'s bytes the ones in its home region.
+    fn swap_in(&mut self, task: &Task, poison: bool) {
+        let r = &self.regions[task.home.get() as usize];
+        let me = task as *const Task;
+        let occ = r.occupant.get();
+        if occ == me {
+            return;
+        }
+        if !occ.is_null() {
+            // SAFETY: the occupant is a live task homed here (finished tasks
+            // clear themselves in `release`), suspended (only one task runs,
+            // and it is not running now since the hub is switching).
+            let occ = unsafe { &*occ };
+            let from = occ.saved_sp.get().saturating_sub(SAVE_MARGIN).max(r.limit);
+            debug_assert!(occ.saved_sp.get() > r.limit && occ.saved_sp.get() <= r.top);
+            let len = r.top - from;
+            let mut buf = Vec::with_capacity(len);
+            // SAFETY: [from, top) lies inside the region's writable part; the
+            // buffer has capacity `len` and we set its length after copying.
+            unsafe {
+                ptr::copy_nonoverlapping(from as *const u8, buf.as_mut_ptr(), len);
+                buf.set_len(len);
+            }
+            self.copies += len as u64;
+            occ.saved_stack.set(Some(buf.into_boxed_slice()));
+        }
+        if let Some(buf) = task.saved_stack.take() {
+            let from = r.top - buf.len();
+            // SAFETY: the buffer was saved from [from, top) of this same
+            // region (a task's home never changes), so it fits exactly.
+            unsafe { ptr::copy_nonoverlapping(buf.as_ptr(), from as *mut u8, buf.len()) };
+            self.copies += buf.len() as u64;
+            if poison {
+                // SAFETY: everything below the restored bytes and above the
+                // guard belongs to no live frame of `task` if SAVE_MARGIN is
+                // right; overwriting it proves that.
+                unsafe { ptr::write_bytes(r.limit as *mut u8, 0xA5, from - r.limit) };
+            }
+        }
+        r.occupant.set(me);
+    }
+
+    fn release_idle(&mut self, now: Instant) {
+        let size = self.size;
+        let regions = &self.regions;
+        self.idle.retain(|&i| {
+            let r = &regions[i as usize];
+            match r.idle_since.get() {
+                None => false, // reused since
+                Some(t) if now.duration_since(t) >= IDLE_RELEASE => {
+                    // SAFETY: the region is free (no task homed), so no live
+                    // frame is in it; the kernel gives back zero pages.
+                    unsafe { libc::madvise(r.limit as *mut _, size, libc::MADV_DONTNEED) };
+                    r.idle_since.set(None);
+                    false
+                }
+                Some(_) => true,
+            }
+        });
+    }
+}

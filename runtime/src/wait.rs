@@ -1,0 +1,142 @@
+//! The one wait-list every blocking primitive parks on.
+//!
+//! FIFO, cancellable: a waiter that times out or is killed removes itself
+//! (through a drop guard, so unwinding cleans up too), and a wake only counts
+//! if it reached a task still parked for that very wait (generation check).
+//! So a timed-out getter never consumes a later `put`, and waking "one" never
+//! wakes zero while a live waiter exists.
+//!
+//! This module must never touch the reactor or the timers: it parks through
+//! `hub` with an optional deadline, like every primitive.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::hub::{self, Park, Unparker};
+
+/// A FIFO list of parked tasks (or the thread's root context).
+#[derive(Default)]
+pub struct WaitList {
+    q: RefCell<VecDeque<Unparker>>,
+}
+
+/// How a wait on a [`WaitList`] ended.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum WaitResult {
+    /// Another task woke this one through the list.
+    Notified,
+    /// The deadline passed first.
+    TimedOut,
+}
+
+impl WaitList {
+    /// An empty list.
+    pub const fn new() -> WaitList {
+        WaitList {
+            q: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// Number of entries (including ones that already gave up but have not
+    /// been cleaned yet; only an upper bound on live waiters).
+    pub fn len(&self) -> usize {
+        self.q.borrow().len()
+    }
+
+    /// True when nobody waits.
+    pub fn is_empty(&self) -> bool {
+        self.q.borrow().is_empty()
+    }
+
+    /// Park the current task (or the root context) at the back of the list
+    /// until woken through it or until `deadline`.
+    ///
+    /// Unwinds on `kill` and on an enclosing `green::timeout` that expires
+    /// first, removing this waiter either way.
+    pub fn wait(&self, deadline: Option<Instant>) -> WaitResult {
+        let me = hub::unparker();
+        self.q.borrow_mut().push_back(me.clone());
+        let guard = Remove { list: self, me };
+        let r = hub::park(deadline, crate::task::ParkedOn::WaitList);
+        match r {
+            Park::Notified => {
+                // The waker popped us already.
+                std::mem::forget(guard);
+                WaitResult::Notified
+            }
+            Park::TimedOut => WaitResult::TimedOut, // guard removes us
+        }
+    }
+
+    /// Like [`wait`](Self::wait) but reports kill and expiry of an enclosing
+    /// timeout as `Err` instead of unwinding (for code that must not unwind,
+    /// such as `extern "C"` hooks).
+    pub fn wait_no_unwind(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<WaitResult, crate::cancel::Interrupted> {
+        let me = hub::unparker();
+        self.q.borrow_mut().push_back(me.clone());
+        let guard = Remove { list: self, me };
+        match hub::park_no_unwind(deadline, crate::task::ParkedOn::WaitList)? {
+            Park::Notified => {
+                std::mem::forget(guard);
+                Ok(WaitResult::Notified)
+            }
+            Park::TimedOut => Ok(WaitResult::TimedOut),
+        }
+    }
+
+    /// Wake the first waiter that is still waiting. Returns false if none.
+    pub fn notify_one(&self) -> bool {
+        loop {
+            let next = self.q.borrow_mut().pop_front();
+            match next {
+                None => return false,
+                Some(u) => {
+                    if u.unpark() {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Wake every waiter. Returns how many were woken.
+    pub fn notify_all(&self) -> usize {
+        let all = std::mem::take(&mut *self.q.borrow_mut());
+        all.into_iter().filter(|u| u.unpark()).count()
+    }
+
+    /// Add a waiter that parks elsewhere (waiting on several lists at once).
+    /// Pair with [`remove_external`](Self::remove_external) after the park.
+    pub fn push_external(&self, u: Unparker) {
+        self.q.borrow_mut().push_back(u);
+    }
+
+    /// Remove a waiter added with [`push_external`](Self::push_external), if
+    /// it is still there.
+    pub fn remove_external(&self, u: &Unparker) {
+        self.remove(u)
+    }
+
+    fn remove(&self, me: &Unparker) {
+        let mut q = self.q.borrow_mut();
+        if let Some(i) = q.iter().position(|u| u.same_wait(me)) {
+            q.remove(i);
+        }
+    }
+}
+
+/// Removes a waiter that did not get notified (timeout, kill, unwinding).
+struct Remove<'a> {
+    list: &'a WaitList,
+    me: Unparker,
+}
+
+impl Drop for Remove<'_> {
+    fn drop(&mut self) {
+        self.list.remove(&self.me);
+    }
+}

@@ -39,7 +39,7 @@ pub mod wait;
 
 pub use blocking::spawn_blocking;
 pub use cancel::{timeout, Elapsed, Interrupted};
-pub use runtime::Runtime;
 pub use join::{joinall, wait, JoinError, JoinHandle};
+pub use runtime::Runtime;
 pub use spawn::{current, sleep, spawn, spawn_later, yield_now, Builder, CoroutineInfo};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};

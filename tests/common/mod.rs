@@ -1,0 +1,41 @@
+//! Helpers shared by the integration tests: running an example binary, and
+//! re-running this test binary as a child process (for stderr and aborts).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Path of a built example (cargo builds examples for `cargo test`).
+pub fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target profile dir");
+    dir.join("examples").join(name)
+}
+
+/// Run an example to completion and return its output.
+pub fn run_example(name: &str) -> Output {
+    let path = example_path(name);
+    Command::new(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run example {}: {e}", path.display()))
+}
+
+/// Re-run this test binary, running only `test` with `GREEN_CHILD=1` set, so
+/// the test can branch into its child role.
+pub fn run_child(test: &str) -> Output {
+    let exe = std::env::current_exe().expect("test binary path");
+    Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GREEN_CHILD", "1")
+        .output()
+        .expect("spawn child test process")
+}
+
+/// True in the child role started by [`run_child`].
+pub fn is_child() -> bool {
+    std::env::var_os("GREEN_CHILD").is_some()
+}

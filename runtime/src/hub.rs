@@ -36,7 +36,7 @@ use crate::cancel::{Interrupt, Interrupted, KillSignal};
 use crate::join::JoinError;
 use crate::reactor::{FdEntry, Reactor};
 use crate::stack::{Stacks, DEFAULT_STACK_SIZE};
-use crate::task::{Coro, CoroYielder, Entry, ParkedOn, State, Task, WakeReason};
+use crate::task::{Coro, CoroYielder, Entry, ParkedOn, State, Task, TaskRef, WakeReason};
 use crate::timer::Timers;
 
 /// Switches between non-blocking polls of timers and I/O while tasks are
@@ -75,10 +75,10 @@ pub enum Park {
 }
 
 pub(crate) struct Hub {
-    ready: RefCell<VecDeque<Rc<Task>>>,
+    ready: ReadyQueue,
     current: Cell<*const Task>,
-    root: Rc<Task>,
-    tasks: RefCell<Slab<Rc<Task>>>,
+    root: TaskRef,
+    tasks: RefCell<Slab<TaskRef>>,
     pub(crate) timers: RefCell<Timers>,
     reactor: RefCell<Reactor>,
     pub(crate) stacks: RefCell<Stacks>,
@@ -86,6 +86,8 @@ pub(crate) struct Hub {
     next_id: Cell<u64>,
     next_frame: Cell<u64>,
     in_loop: Cell<bool>,
+    /// The clock as of the loop's last maintenance.
+    clock: Cell<Instant>,
     since_maintain: Cell<u32>,
     last_release: Cell<Instant>,
     io_parked: Cell<usize>,
@@ -93,6 +95,37 @@ pub(crate) struct Hub {
     /// Context switches so far (for the blocked-loop monitor).
     pub(crate) switches: Arc<std::sync::atomic::AtomicU64>,
     fd_ready: RefCell<Vec<(Rc<FdEntry>, bool, bool)>>,
+}
+
+/// The FIFO of tasks ready to run.
+///
+/// An `UnsafeCell` instead of a `RefCell`: the borrow flag's store/load on
+/// every push and pop showed up on the switch path. Sound because the hub is
+/// single-threaded and no method lends out a reference or calls foreign code
+/// while it touches the deque.
+#[derive(Default)]
+struct ReadyQueue(std::cell::UnsafeCell<VecDeque<TaskRef>>);
+
+impl ReadyQueue {
+    #[inline(always)]
+    fn push(&self, t: TaskRef) {
+        // SAFETY: see the type's doc: no other access can be live.
+        unsafe { (*self.0.get()).push_back(t) }
+    }
+    #[inline(always)]
+    fn pop(&self) -> Option<TaskRef> {
+        // SAFETY: as above.
+        unsafe { (*self.0.get()).pop_front() }
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        // SAFETY: as above.
+        unsafe { (*self.0.get()).len() }
+    }
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Cross-thread wakes: filled by other threads, drained by the loop.
@@ -116,6 +149,7 @@ impl Drop for HubGuard {
         // SAFETY: no task is running (thread exit), the HUB pointer is
         // cleared, so nobody can reach the hub any more.
         drop(unsafe { Box::from_raw(self.0 as *mut Hub) });
+        crate::arena::release_thread();
     }
 }
 
@@ -168,11 +202,11 @@ fn create() -> &'static Hub {
         waker: reactor.waker.clone(),
         pending: AtomicUsize::new(0),
     });
-    let root = Rc::new(Task::new(0, None, default_class, None, Location::caller()));
+    let root = TaskRef::new(Task::new(0, None, default_class, None, Location::caller()));
     root.state.set(State::Running);
     let hub = Box::new(Hub {
-        ready: RefCell::new(VecDeque::with_capacity(256)),
-        current: Cell::new(Rc::as_ptr(&root)),
+        ready: ReadyQueue::default(),
+        current: Cell::new(root.as_ptr()),
         root,
         tasks: RefCell::new(Slab::new()),
         timers: RefCell::new(Timers::new()),
@@ -182,6 +216,7 @@ fn create() -> &'static Hub {
         next_id: Cell::new(1),
         next_frame: Cell::new(1),
         in_loop: Cell::new(false),
+        clock: Cell::new(Instant::now()),
         since_maintain: Cell::new(0),
         last_release: Cell::new(Instant::now()),
         io_parked: Cell::new(0),
@@ -193,6 +228,9 @@ fn create() -> &'static Hub {
     HUB.with(|h| h.set(p));
     GUARD.with(|g| *g.borrow_mut() = Some(HubGuard(p)));
     crate::overflow::install_for_thread();
+    // SAFETY: the hub was just leaked; its stack pools live until the hub's
+    // teardown, which clears the running task first.
+    crate::overflow::set_stacks(unsafe { (*p).stacks.as_ptr() });
     crate::report::install_panic_hook();
     // SAFETY: just stored; lives until the thread's TLS destructors.
     unsafe { &*p }
@@ -234,15 +272,15 @@ impl Hub {
     }
 
     /// An owning pointer to a task the hub knows (root or live task).
-    pub(crate) fn rc_of(&self, task: &Task) -> Rc<Task> {
+    pub(crate) fn rc_of(&self, task: &Task) -> TaskRef {
         if task.is_root() {
             self.root.clone()
         } else {
-            self.tasks.borrow()[task.slot.get()].clone()
+            self.tasks.borrow()[task.slot()].clone()
         }
     }
 
-    pub(crate) fn root(&self) -> &Rc<Task> {
+    pub(crate) fn root(&self) -> &TaskRef {
         &self.root
     }
 
@@ -257,12 +295,12 @@ impl Hub {
     }
 
     /// Add a new task; it runs after `delay` (queued now if `None`).
-    pub(crate) fn spawn_task(&self, task: Task, delay: Option<Duration>) -> Rc<Task> {
-        let task = Rc::new(task);
+    pub(crate) fn spawn_task(&self, task: Task, delay: Option<Duration>) -> TaskRef {
+        let task = TaskRef::new(task);
         let slot = self.tasks.borrow_mut().insert(task.clone());
-        task.slot.set(slot);
+        task.set_slot(slot);
         match delay.filter(|d| !d.is_zero()) {
-            None => self.ready.borrow_mut().push_back(task.clone()),
+            None => self.ready.push(task.clone()),
             Some(d) => {
                 task.state.set(State::Parked);
                 task.parked_on.set(ParkedOn::Timer);
@@ -278,7 +316,8 @@ impl Hub {
     /// Bump the generation of a task that stops being parked.
     fn bump(&self, task: &Task) {
         task.gen.set(task.gen.get().wrapping_add(1));
-        if task.timer_armed.replace(false) {
+        if task.timer_armed() {
+            task.set_timer_armed(false);
             self.timers.borrow_mut().cancelled();
         }
         if matches!(task.parked_on.get(), ParkedOn::Fd(_)) {
@@ -289,14 +328,14 @@ impl Hub {
 
     /// Make a parked task ready if `gen` is its current park. Returns whether
     /// it was woken.
-    pub(crate) fn wake(&self, task: &Rc<Task>, gen: u32, why: WakeReason) -> bool {
+    pub(crate) fn wake(&self, task: &TaskRef, gen: u32, why: WakeReason) -> bool {
         if task.state.get() != State::Parked || task.gen.get() != gen {
             return false;
         }
         self.bump(task);
         task.wake.set(why);
         task.state.set(State::Ready);
-        self.ready.borrow_mut().push_back(task.clone());
+        self.ready.push(task.clone());
         true
     }
 
@@ -309,10 +348,10 @@ impl Hub {
         on: ParkedOn,
     ) -> Result<Park, Interrupt> {
         let task = self.current();
-        if task.kill_requested.replace(false) {
+        if task.take_kill() {
             return Err(Interrupt::Killed);
         }
-        let frame = if task.extra.borrow().is_some() {
+        let frame = if task.has_special() {
             task.frame_deadline()
         } else {
             None
@@ -324,7 +363,10 @@ impl Hub {
             (d, _) => (d, None),
         };
         if let Some(at) = eff {
-            if at <= Instant::now() {
+            // A deadline at or before the loop's last clock reading is due
+            // now; a later one that has already passed fires at the next
+            // maintenance, one pass later. Saves a clock read per park.
+            if at <= self.clock.get() {
                 return match owner {
                     Some(id) => Err(Interrupt::Elapsed(id)),
                     None => Ok(Park::TimedOut),
@@ -339,7 +381,7 @@ impl Hub {
         task.state.set(State::Parked);
         self.switch_out(task);
         // Woken: the loop set us Running.
-        if task.kill_requested.replace(false) {
+        if task.take_kill() {
             return Err(Interrupt::Killed);
         }
         match task.wake.get() {
@@ -368,29 +410,55 @@ impl Hub {
     }
 
     /// `sleep(ZERO)`: to the back of the ready queue.
+    ///
+    /// Inlined into the caller so that, once resumed, the coroutine carries
+    /// on without a `ret` that the return-stack predictor would miss; only
+    /// the common case (a coroutine with no pending kill and no timeout
+    /// frame) stays inline.
     #[inline(always)]
     pub(crate) fn yield_inner(&self) -> Result<(), Interrupt> {
         let task = self.current();
-        if task.kill_requested.replace(false) {
+        if task.is_root() || task.has_special() {
+            return self.yield_slow();
+        }
+        task.state.set(State::Ready);
+        task.wake.set(WakeReason::Notified);
+        // The loop re-queues a task that suspends in state Ready.
+        self.switch_out(task);
+        if task.has_special() {
+            return self.after_yield_slow();
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn yield_slow(&self) -> Result<(), Interrupt> {
+        let task = self.current();
+        if task.take_kill() {
             return Err(Interrupt::Killed);
         }
         task.state.set(State::Ready);
         task.wake.set(WakeReason::Notified);
         if task.is_root() {
-            self.ready.borrow_mut().push_back(self.root.clone());
+            self.ready.push(self.root.clone());
             self.run_loop();
         } else {
-            // The loop re-queues a task that suspends in state Ready.
             self.switch_out(task);
         }
-        if task.kill_requested.replace(false) {
+        self.after_yield_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn after_yield_slow(&self) -> Result<(), Interrupt> {
+        let task = self.current();
+        if task.take_kill() {
             return Err(Interrupt::Killed);
         }
-        if task.extra.borrow().is_some() {
-            if let Some((f, id)) = task.frame_deadline() {
-                if f <= Instant::now() {
-                    return Err(Interrupt::Elapsed(id));
-                }
+        if let Some((f, id)) = task.frame_deadline() {
+            if f <= Instant::now() {
+                return Err(Interrupt::Elapsed(id));
             }
         }
         Ok(())
@@ -406,9 +474,9 @@ impl Hub {
             );
         }
         loop {
-            let n = self.ready.borrow().len();
+            let n = self.ready.len();
             for _ in 0..n {
-                let t = self.ready.borrow_mut().pop_front();
+                let t = self.ready.pop();
                 let Some(t) = t else { break };
                 if t.is_root() {
                     self.in_loop.set(false);
@@ -418,7 +486,7 @@ impl Hub {
                 self.resume(t);
             }
             let since = self.since_maintain.get().saturating_add(n as u32);
-            let idle = self.ready.borrow().is_empty();
+            let idle = self.ready.is_empty();
             if idle || since >= MAINTAIN_EVERY {
                 self.since_maintain.set(0);
                 if let Err(msg) = self.maintain(idle) {
@@ -440,7 +508,7 @@ impl Hub {
     fn maintain(&self, idle: bool) -> Result<(), String> {
         let mut now = Instant::now();
         self.fire_timers(now);
-        let idle = idle && self.ready.borrow().is_empty();
+        let idle = idle && self.ready.is_empty();
         let timeout = if idle {
             let next = self.timers.borrow_mut().next_deadline();
             match next {
@@ -488,6 +556,7 @@ impl Hub {
     }
 
     fn fire_timers(&self, now: Instant) {
+        self.clock.set(now);
         let mut due = Vec::new();
         self.timers.borrow_mut().expire(now, |t| due.push(t));
         for t in due {
@@ -518,12 +587,12 @@ impl Hub {
     }
 
     /// Run one task until it parks, yields or finishes.
-    fn resume(&self, task: Rc<Task>) {
+    fn resume(&self, task: TaskRef) {
         if task.state.get() != State::Ready {
             return; // finished (killed) while queued
         }
         if !task.has_coro() {
-            if task.kill_requested.get() {
+            if task.kill_requested() {
                 self.finish_unstarted(&task, Err(JoinError::Killed));
                 return;
             }
@@ -535,7 +604,7 @@ impl Hub {
                     return;
                 }
             };
-            let tp = Rc::as_ptr(&task);
+            let tp = task.as_ptr();
             let coro = Coro::with_stack(stack, move |y: &CoroYielder, ()| {
                 // SAFETY: the hub keeps an Rc to this task until it finishes,
                 // which is after this body returns.
@@ -544,15 +613,17 @@ impl Hub {
             });
             // SAFETY: the task is not running; only the loop touches `coro`.
             unsafe { *task.coro.get() = Some(ManuallyDrop::new(coro)) };
-            task.started.set(true);
-        } else {
+            task.set_started();
+        } else if !task.resident() {
             let r = self.stacks.borrow_mut().make_resident(&task);
             debug_assert!(r.is_ok(), "a homed task always has its region");
         }
         task.state.set(State::Running);
-        self.current.set(Rc::as_ptr(&task));
-        self.switches.fetch_add(1, Ordering::Relaxed);
-        crate::overflow::enter(&task, self);
+        self.current.set(task.as_ptr());
+        // Single writer: a plain load and store, no locked instruction.
+        let n = self.switches.load(Ordering::Relaxed);
+        self.switches.store(n.wrapping_add(1), Ordering::Relaxed);
+        crate::overflow::enter(&task);
         // SAFETY: `coro` is Some (created above or on an earlier run) and
         // the task's home region is resident.
         let r = unsafe {
@@ -560,12 +631,11 @@ impl Hub {
             c.resume(())
         };
         crate::overflow::leave();
-        self.current.set(Rc::as_ptr(&self.root));
+        self.current.set(self.root.as_ptr());
         match r {
             CoroutineResult::Yield(()) => {
-                task.last_run.set(None);
                 if task.state.get() == State::Ready {
-                    self.ready.borrow_mut().push_back(task);
+                    self.ready.push(task);
                 }
             }
             CoroutineResult::Return(()) => self.finish(&task),
@@ -574,7 +644,7 @@ impl Hub {
 
     /// A coroutine returned from its body: free its stack and slot, wake
     /// joiners.
-    fn finish(&self, task: &Rc<Task>) {
+    fn finish(&self, task: &TaskRef) {
         task.state.set(State::Finished);
         // SAFETY: the coroutine has returned, so dropping it unwinds nothing
         // and touches no stack memory; only the loop touches `coro`.
@@ -584,9 +654,9 @@ impl Hub {
             }
         }
         self.stacks.borrow_mut().release(task);
-        self.tasks.borrow_mut().try_remove(task.slot.get());
-        task.joiners.notify_all();
-        if task.detached.get() {
+        self.tasks.borrow_mut().try_remove(task.slot());
+        task.notify_joiners();
+        if task.detached() {
             crate::report::report_unjoined(task);
         }
     }
@@ -594,45 +664,51 @@ impl Hub {
     /// A task that never ran ends (killed first, or no stack for it).
     pub(crate) fn finish_unstarted(
         &self,
-        task: &Rc<Task>,
+        task: &TaskRef,
         result: Result<crate::task::Output, JoinError>,
     ) {
         if task.state.get() == State::Parked {
             self.bump(task);
         }
         task.state.set(State::Finished);
-        drop(task.entry.take());
-        *task.result.borrow_mut() = Some(result);
-        self.tasks.borrow_mut().try_remove(task.slot.get());
-        task.joiners.notify_all();
+        drop(task.take_entry());
+        task.set_result(result);
+        self.tasks.borrow_mut().try_remove(task.slot());
+        task.notify_joiners();
         crate::join::run_links(task);
     }
 
     /// Ask a task to die: never-run tasks end now; parked ones wake and
     /// unwind; running or ready ones unwind at their next park.
-    pub(crate) fn request_kill(&self, task: &Rc<Task>) {
+    pub(crate) fn request_kill(&self, task: &TaskRef) {
         match task.state.get() {
             State::Finished => {}
             _ if !task.has_coro() => self.finish_unstarted(task, Err(JoinError::Killed)),
             State::Parked => {
-                task.kill_requested.set(true);
+                task.set_kill_requested(true);
                 let gen = task.gen.get();
                 self.wake(task, gen, WakeReason::Killed);
             }
-            State::Ready | State::Running => task.kill_requested.set(true),
+            State::Ready | State::Running => task.set_kill_requested(true),
         }
     }
 
     pub(crate) fn push_frame(&self, deadline: Instant) -> u64 {
         let id = self.next_frame.get();
         self.next_frame.set(id + 1);
-        self.current().with_extra(|e| e.frames.push((deadline, id)));
+        let task = self.current();
+        task.with_extra(|e| e.frames.push((deadline, id)));
+        task.set_has_frames(true);
         id
     }
 
     pub(crate) fn pop_frame(&self, id: u64) {
-        self.current()
-            .with_extra(|e| e.frames.retain(|(_, f)| *f != id));
+        let task = self.current();
+        let left = task.with_extra(|e| {
+            e.frames.retain(|(_, f)| *f != id);
+            !e.frames.is_empty()
+        });
+        task.set_has_frames(left);
     }
 
     pub(crate) fn fd_entry(&self, fd: i32) -> io::Result<Rc<FdEntry>> {
@@ -652,12 +728,12 @@ impl Hub {
     }
 
     /// Every live task, for diagnostics.
-    pub(crate) fn live_tasks(&self) -> Vec<Rc<Task>> {
+    pub(crate) fn live_tasks(&self) -> Vec<TaskRef> {
         self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
     }
 
     pub(crate) fn ready_len(&self) -> usize {
-        self.ready.borrow().len()
+        self.ready.len()
     }
 
     /// Thread exit: kill what is left and let it unwind, then leak anything
@@ -676,7 +752,7 @@ impl Hub {
         // Run whatever is ready until nothing is; never block here.
         let _ = panic::catch_unwind(AssertUnwindSafe(|| {
             for _ in 0..1000 {
-                if self.ready.borrow().is_empty() {
+                if self.ready.is_empty() {
                     break;
                 }
                 let _ = self.yield_inner();
@@ -702,7 +778,7 @@ impl Remote {
 /// The body every coroutine runs: the user's closure, caught, then links.
 fn body(task: &Task, y: &CoroYielder) {
     task.yielder.set(y as *const CoroYielder);
-    let entry: Option<Entry> = task.entry.take();
+    let entry: Option<Entry> = task.take_entry();
     let r = match entry {
         Some(f) => panic::catch_unwind(AssertUnwindSafe(f)),
         None => Ok(Box::new(()) as crate::task::Output),
@@ -712,7 +788,7 @@ fn body(task: &Task, y: &CoroYielder) {
         Err(p) if p.is::<KillSignal>() => Err(JoinError::Killed),
         Err(p) => Err(JoinError::Panicked(p)),
     };
-    *task.result.borrow_mut() = Some(r);
+    task.set_result(r);
     crate::join::run_links(task);
 }
 
@@ -723,7 +799,7 @@ fn body(task: &Task, y: &CoroYielder) {
 /// a no-op, so stale wakes can never resume it at the wrong point.
 #[derive(Clone)]
 pub struct Unparker {
-    task: Rc<Task>,
+    task: TaskRef,
     gen: u32,
 }
 
@@ -736,7 +812,7 @@ impl Unparker {
 
     /// True if both name the same park of the same task.
     pub fn same_wait(&self, other: &Unparker) -> bool {
-        Rc::ptr_eq(&self.task, &other.task) && self.gen == other.gen
+        TaskRef::ptr_eq(&self.task, &other.task) && self.gen == other.gen
     }
 
     /// Whether the park this unparker belongs to is still going on.
@@ -796,7 +872,7 @@ pub fn remote_unparker() -> RemoteUnparker {
     hub.remote.pending.fetch_add(1, Ordering::AcqRel);
     RemoteUnparker {
         remote: hub.remote.clone(),
-        slot: task.slot.get(),
+        slot: task.slot(),
         id: task.id,
         gen: task.gen.get(),
     }
@@ -824,7 +900,7 @@ pub fn park_no_unwind(deadline: Option<Instant>, on: ParkedOn) -> Result<Park, I
         Ok(p) => Ok(p),
         Err(i) => {
             if i == Interrupt::Killed {
-                hub.current().kill_requested.set(true);
+                hub.current().set_kill_requested(true);
             }
             Err(i.into())
         }
@@ -847,11 +923,11 @@ pub(crate) fn stack_size_of(class: u32) -> usize {
 /// Spawn helper shared by `spawn`, `spawn_later` and `Builder`.
 pub(crate) fn spawn_entry(
     entry: Entry,
-    name: Option<Rc<str>>,
+    name: Option<Rc<String>>,
     stack_size: Option<usize>,
     delay: Option<Duration>,
     at: &'static Location<'static>,
-) -> io::Result<Rc<Task>> {
+) -> io::Result<TaskRef> {
     let hub = hub();
     let class = match stack_size {
         None => hub.default_class(),

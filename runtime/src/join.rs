@@ -7,11 +7,10 @@
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::hub::{self, hub};
-use crate::task::Task;
+use crate::task::{Task, TaskRef};
 
 /// Why a coroutine did not produce its value.
 pub enum JoinError {
@@ -70,13 +69,13 @@ impl std::error::Error for JoinError {}
 /// Dropping the handle detaches the coroutine: it keeps running, and if it
 /// panics the panic is reported on stderr once.
 pub struct JoinHandle<T> {
-    task: Rc<Task>,
+    task: TaskRef,
     joined: bool,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<T: 'static> JoinHandle<T> {
-    pub(crate) fn new(task: Rc<Task>) -> JoinHandle<T> {
+    pub(crate) fn new(task: TaskRef) -> JoinHandle<T> {
         JoinHandle {
             task,
             joined: false,
@@ -115,8 +114,8 @@ impl<T: 'static> JoinHandle<T> {
     pub fn kill(&self) {
         let hub = hub();
         hub.request_kill(&self.task);
-        if std::ptr::eq(hub.current(), Rc::as_ptr(&self.task)) {
-            hub.current().kill_requested.set(false);
+        if std::ptr::eq(hub.current(), self.task.as_ptr()) {
+            hub.current().set_kill_requested(false);
             crate::cancel::raise(crate::cancel::Interrupt::Killed);
         }
         wait_finished(&self.task, None);
@@ -134,13 +133,13 @@ impl<T: 'static> JoinHandle<T> {
 
     /// The name given with [`Builder::name`](crate::Builder::name).
     pub fn name(&self) -> Option<&str> {
-        self.task.name.as_deref()
+        self.task.name.as_ref().map(|n| n.as_str())
     }
 
     /// Whether the coroutine has started running (false before its first
     /// run and for a coroutine killed before it ran).
     pub fn is_started(&self) -> bool {
-        self.task.started.get()
+        self.task.started()
     }
 
     /// Call `f` with the result when the coroutine finishes, in the order the
@@ -149,14 +148,14 @@ impl<T: 'static> JoinHandle<T> {
     /// and may block.
     pub fn on_finish(&self, f: impl FnOnce(Result<&T, &JoinError>) + 'static) {
         let link: crate::task::Link = Box::new(move |task: &Task| {
-            let r = task.result.borrow();
-            match r.as_ref() {
-                Some(Ok(v)) => match v.downcast_ref::<T>() {
+            let r = task.out.borrow();
+            match &*r {
+                crate::task::Slot::Done(Ok(v)) => match v.downcast_ref::<T>() {
                     Some(v) => f(Ok(v)),
                     None => unreachable!("green: result type matches the handle's"),
                 },
-                Some(Err(e)) => f(Err(e)),
-                None => {}
+                crate::task::Slot::Done(Err(e)) => f(Err(e)),
+                _ => {}
             }
         });
         if self.task.is_finished() {
@@ -168,7 +167,7 @@ impl<T: 'static> JoinHandle<T> {
 
     fn take(mut self) -> Result<T, JoinError> {
         self.joined = true;
-        let r = self.task.result.borrow_mut().take();
+        let r = self.task.take_result();
         match r {
             Some(Ok(v)) => match v.downcast::<T>() {
                 Ok(v) => Ok(*v),
@@ -197,7 +196,7 @@ impl<T> Drop for JoinHandle<T> {
         if self.joined {
             return;
         }
-        self.task.detached.set(true);
+        self.task.set_detached(true);
         if self.task.is_finished() {
             crate::report::report_unjoined(&self.task);
         }
@@ -206,8 +205,12 @@ impl<T> Drop for JoinHandle<T> {
 
 /// Park until `task` finished or `deadline`; returns whether it finished.
 fn wait_finished(task: &Task, deadline: Option<Instant>) -> bool {
+    if task.is_finished() {
+        return true;
+    }
+    let joiners = task.joiners();
     while !task.is_finished() {
-        if task.joiners.wait(deadline) == crate::wait::WaitResult::TimedOut {
+        if joiners.wait(deadline) == crate::wait::WaitResult::TimedOut {
             return task.is_finished();
         }
     }
@@ -284,12 +287,13 @@ pub fn wait<T: 'static>(
         let me = hub::unparker();
         let mut regs = Vec::new();
         for h in handles.iter().filter(|h| !h.is_finished()) {
-            h.task.joiners.push_external(me.clone());
-            regs.push(h.task.clone());
+            let j = h.task.joiners();
+            j.push_external(me.clone());
+            regs.push(j);
         }
         let r = hub::park(deadline, crate::task::ParkedOn::WaitList);
-        for t in regs {
-            t.joiners.remove_external(&me);
+        for j in regs {
+            j.remove_external(&me);
         }
         if r == hub::Park::TimedOut {
             return handles

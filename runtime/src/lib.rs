@@ -22,6 +22,7 @@
 //! (copy-on-contention) without anyone noticing. There is deliberately no
 //! scoped spawn.
 
+mod arena;
 mod blocking;
 mod cancel;
 mod hub;
@@ -35,6 +36,15 @@ mod spawn;
 mod stack;
 mod task;
 mod timer;
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn task_record_stays_small() {
+        let n = std::mem::size_of::<crate::task::Task>();
+        assert!(n <= 192, "Task grew to {n} bytes");
+    }
+}
 pub mod wait;
 
 pub use blocking::spawn_blocking;

@@ -14,14 +14,14 @@
 use std::cell::Cell;
 use std::sync::Once;
 
-use crate::hub::Hub;
+use crate::stack::Stacks;
 use crate::task::Task;
 
 thread_local! {
-    /// Guard page range of the running coroutine's home region.
-    static GUARD: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The coroutine running on this thread, null between resumes.
     static RUNNING: Cell<*const Task> = const { Cell::new(std::ptr::null()) };
-    static STACK_KIB: Cell<usize> = const { Cell::new(0) };
+    /// This thread's stack pools, to find the running task's guard page.
+    static STACKS: Cell<*const Stacks> = const { Cell::new(std::ptr::null()) };
 }
 
 static INSTALL: Once = Once::new();
@@ -30,11 +30,13 @@ static mut PREV_BUS: Option<libc::sigaction> = None;
 
 /// Called by the loop right before resuming `task`.
 #[inline(always)]
-pub(crate) fn enter(task: &Task, hub: &Hub) {
-    let stacks = hub.stacks.borrow();
-    GUARD.with(|g| g.set(stacks.guard_of(task)));
-    STACK_KIB.with(|k| k.set(stacks.size_of(task.stack_class) / 1024));
+pub(crate) fn enter(task: &Task) {
     RUNNING.with(|r| r.set(task as *const Task));
+}
+
+/// Called once per hub, with its stack pools (which live as long as it).
+pub(crate) fn set_stacks(stacks: *const Stacks) {
+    STACKS.with(|s| s.set(stacks));
 }
 
 /// Called by the loop when the coroutine suspended or returned.
@@ -135,11 +137,19 @@ impl Buf {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let (lo, hi) = GUARD.with(|g| g.get());
     let running = RUNNING.with(|r| r.get());
-    if !running.is_null() && addr >= lo && addr < hi {
-        // SAFETY: `running` is the task the loop is resuming right now; the
-        // hub keeps it alive while it runs.
+    let stacks = STACKS.with(|s| s.get());
+    // SAFETY: `running` is the task the loop resumed and `stacks` the pools
+    // of this thread's hub; both outlive the resume, and neither is being
+    // mutated while the coroutine (the faulting code) runs.
+    let guard = if running.is_null() || stacks.is_null() {
+        None
+    } else {
+        unsafe { (*stacks).guard_of(&*running) }
+    };
+    if let Some((lo, hi, size)) = guard.filter(|(lo, hi, _)| addr >= *lo && addr < *hi) {
+        let _ = (lo, hi);
+        // SAFETY: as above.
         let task = unsafe { &*running };
         let mut b = Buf { b: [0; 512], n: 0 };
         b.push(b"green: coroutine '");
@@ -147,7 +157,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         b.push(b"' (#");
         b.num(task.id);
         b.push(b") overflowed its ");
-        b.num(STACK_KIB.with(|k| k.get()) as u64);
+        b.num((size / 1024) as u64);
         b.push(b" KiB stack\n");
         // SAFETY: write(2) and abort(3) are async-signal-safe.
         unsafe {

@@ -34,8 +34,8 @@ pub(crate) fn install_panic_hook() {
 
 /// Print a finished task's panic once if nobody will join it.
 pub(crate) fn report_unjoined(task: &Task) {
-    let r = task.result.borrow();
-    if let Some(Err(crate::JoinError::Panicked(_))) = r.as_ref() {
+    let r = task.out.borrow();
+    if let crate::task::Slot::Done(Err(crate::JoinError::Panicked(_))) = &*r {
         let msg = task
             .extra
             .borrow_mut()

@@ -131,7 +131,7 @@ pub fn yield_no_unwind() -> Result<(), Interrupted> {
         Ok(()) => Ok(()),
         Err(i) => {
             if i == crate::cancel::Interrupt::Killed {
-                hub.current().kill_requested.set(true);
+                hub.current().set_kill_requested(true);
             }
             Err(i.into())
         }

@@ -141,7 +141,7 @@ impl Builder {
         T: 'static,
     {
         let at = Location::caller();
-        let name: Option<Rc<str>> = self.name.map(|n| Rc::from(n.as_str()));
+        let name: Option<Rc<String>> = self.name.map(Rc::new);
         let task = hub::spawn_entry(erase(f), name, self.stack_size, delay, at)?;
         Ok(JoinHandle::new(task))
     }
@@ -149,7 +149,7 @@ impl Builder {
 
 /// Put the caller at the back of the ready queue: every coroutine that was
 /// ready runs once before it resumes. Same as `sleep(Duration::ZERO)`.
-#[inline]
+#[inline(always)]
 pub fn yield_now() {
     if let Err(i) = hub().yield_inner() {
         crate::cancel::raise(i)
@@ -167,10 +167,16 @@ pub fn yield_now() {
 /// green::joinall(hs);
 /// assert!(t.elapsed() < Duration::from_secs(1)); // concurrent, not 2 s
 /// ```
+#[inline(always)]
 pub fn sleep(d: Duration) {
     if d.is_zero() {
         return yield_now();
     }
+    sleep_for(d)
+}
+
+#[inline(never)]
+fn sleep_for(d: Duration) {
     let deadline = Instant::now().checked_add(d);
     loop {
         match hub::park(deadline, ParkedOn::Timer) {
@@ -189,7 +195,7 @@ pub fn sleep(d: Duration) {
 #[derive(Clone, Debug)]
 pub struct CoroutineInfo {
     id: u64,
-    name: Option<Rc<str>>,
+    name: Option<Rc<String>>,
 }
 
 impl CoroutineInfo {
@@ -200,7 +206,7 @@ impl CoroutineInfo {
 
     /// The name given with `Builder::name`, if any.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.name.as_ref().map(|n| n.as_str())
     }
 }
 

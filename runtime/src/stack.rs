@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use corosensei::stack::{Stack, StackPointer};
 
+use crate::arena;
 use crate::task::Task;
 
 /// Default usable stack size of a region.
@@ -128,6 +129,9 @@ pub(crate) struct StackPool {
 /// Every stack pool of a hub, by size class.
 pub(crate) struct Stacks {
     pools: Vec<StackPool>,
+    /// Coarse clock from the loop's last maintenance (no clock read per
+    /// task finish).
+    clock: Instant,
     budget: usize,
     poison: bool,
 }
@@ -136,6 +140,7 @@ impl Stacks {
     pub(crate) fn new(budget: usize) -> Stacks {
         Stacks {
             pools: Vec::new(),
+            clock: Instant::now(),
             budget,
             poison: std::env::var_os("GREEN_STACK_POISON").is_some(),
         }
@@ -204,13 +209,13 @@ impl Stacks {
         })
     }
 
-    /// The guard page range of a task's home region, for overflow reports.
-    pub(crate) fn guard_of(&self, task: &Task) -> (usize, usize) {
-        let pool = &self.pools[task.stack_class as usize];
-        match pool.regions.get(task.home.get() as usize) {
-            Some(r) => (r.map_start, r.limit),
-            None => (0, 0),
-        }
+    /// The guard page range of a task's home region and the region's usable
+    /// size, for overflow reports. Reads plain fields only, so the overflow
+    /// handler may call it on the faulting thread.
+    pub(crate) fn guard_of(&self, task: &Task) -> Option<(usize, usize, usize)> {
+        let pool = self.pools.get(task.stack_class as usize)?;
+        let r = pool.regions.get(task.home.get() as usize)?;
+        Some((r.map_start, r.limit, r.top - r.limit))
     }
 
     /// A task finished (its coroutine is done): it leaves its home.
@@ -220,17 +225,18 @@ impl Stacks {
             return;
         }
         task.home.set(u32::MAX);
-        task.saved_stack.set(None);
+        free_saved(task);
         let pool = &mut self.pools[task.stack_class as usize];
         let r = &pool.regions[home as usize];
         if r.occupant.get() == task as *const Task {
             r.occupant.set(ptr::null());
         }
+        task.set_resident(false);
         let n = r.homed.get() - 1;
         r.homed.set(n);
         if n == 0 {
             r.occupant.set(ptr::null());
-            r.idle_since.set(Some(Instant::now()));
+            r.idle_since.set(Some(self.clock));
             pool.free.push(home);
             pool.idle.push(home);
         }
@@ -238,6 +244,7 @@ impl Stacks {
 
     /// Gives pages of regions idle for a while back to the kernel.
     pub(crate) fn release_idle(&mut self, now: Instant) {
+        self.clock = now;
         for pool in &mut self.pools {
             pool.release_idle(now);
         }
@@ -257,6 +264,16 @@ impl Stacks {
     /// poison pattern (tests use this to prove `SAVE_MARGIN`).
     pub(crate) fn set_poison(&mut self, on: bool) {
         self.poison = on;
+    }
+}
+
+/// Drop a task's saved stack bytes, if any.
+fn free_saved(task: &Task) {
+    let p = task.saved_ptr.replace(ptr::null_mut());
+    if !p.is_null() {
+        // SAFETY: allocated in `swap_in` from this thread's arena with
+        // `saved_len` bytes; the pointer was just cleared.
+        unsafe { arena::free(p, (task.saved_len.get() as usize).max(1)) };
     }
 }
 
@@ -352,22 +369,25 @@ impl StackPool {
             let from = occ.saved_sp.get().saturating_sub(SAVE_MARGIN).max(r.limit);
             debug_assert!(occ.saved_sp.get() > r.limit && occ.saved_sp.get() <= r.top);
             let len = r.top - from;
-            let mut buf = Vec::with_capacity(len);
-            // SAFETY: [from, top) lies inside the region's writable part; the
-            // buffer has capacity `len` and we set its length after copying.
-            unsafe {
-                ptr::copy_nonoverlapping(from as *const u8, buf.as_mut_ptr(), len);
-                buf.set_len(len);
-            }
+            let buf = arena::alloc(len.max(1));
+            // SAFETY: [from, top) lies inside the region's writable part and
+            // `buf` is a fresh block of at least `len` bytes.
+            unsafe { ptr::copy_nonoverlapping(from as *const u8, buf, len) };
             self.copies += len as u64;
-            occ.saved_stack.set(Some(buf.into_boxed_slice()));
+            debug_assert!(occ.saved_ptr.get().is_null());
+            occ.saved_ptr.set(buf);
+            occ.saved_len.set(len as u32);
+            occ.set_resident(false);
         }
-        if let Some(buf) = task.saved_stack.take() {
-            let from = r.top - buf.len();
+        let buf = task.saved_ptr.get();
+        if !buf.is_null() {
+            let len = task.saved_len.get() as usize;
+            let from = r.top - len;
             // SAFETY: the buffer was saved from [from, top) of this same
             // region (a task's home never changes), so it fits exactly.
-            unsafe { ptr::copy_nonoverlapping(buf.as_ptr(), from as *mut u8, buf.len()) };
-            self.copies += buf.len() as u64;
+            unsafe { ptr::copy_nonoverlapping(buf, from as *mut u8, len) };
+            free_saved(task);
+            self.copies += len as u64;
             if poison {
                 // SAFETY: everything below the restored bytes and above the
                 // guard belongs to no live frame of `task` if SAVE_MARGIN is
@@ -376,6 +396,7 @@ impl StackPool {
             }
         }
         r.occupant.set(me);
+        task.set_resident(true);
     }
 
     fn release_idle(&mut self, now: Instant) {

@@ -11,11 +11,13 @@ use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::mem::ManuallyDrop;
 use std::panic::Location;
+use std::ptr::NonNull;
 use std::rc::Rc;
 use std::time::Instant;
 
 use corosensei::{Coroutine, Yielder};
 
+use crate::arena;
 use crate::join::JoinError;
 use crate::stack::RegionStack;
 use crate::wait::WaitList;
@@ -77,83 +79,181 @@ pub(crate) struct Extra {
     pub(crate) panic_message: Option<String>,
 }
 
+/// What the task will run, or what it produced.
+pub(crate) enum Slot {
+    /// The closure, until the coroutine is created.
+    Entry(Entry),
+    /// The coroutine owns the closure now.
+    Running,
+    /// The result, until `join` takes it.
+    Done(Result<Output, JoinError>),
+    /// Taken by `join`.
+    Taken,
+}
+
+const KILL: u8 = 1;
+const TIMER: u8 = 2;
+const DETACHED: u8 = 4;
+const STARTED: u8 = 8;
+const RESIDENT: u8 = 16;
+const FRAMES: u8 = 32;
+
+/// The task record. Kept small: a million of them may be parked at once.
 pub(crate) struct Task {
+    refs: Cell<u32>,
+    /// Index in the hub's task slab; `u32::MAX` for the root pseudo-task.
+    slot: Cell<u32>,
     pub(crate) id: u64,
-    pub(crate) name: Option<Rc<str>>,
     pub(crate) spawned_at: &'static Location<'static>,
-    /// Index of the stack pool (size class) this task's stack comes from.
-    pub(crate) stack_class: u32,
-    /// Index in the hub's task slab; `usize::MAX` for the root pseudo-task.
-    pub(crate) slot: Cell<usize>,
-    pub(crate) state: Cell<State>,
     /// Park generation: bumped on every wake, so stale wakes are ignored.
     pub(crate) gen: Cell<u32>,
-    pub(crate) wake: Cell<WakeReason>,
-    pub(crate) parked_on: Cell<ParkedOn>,
-    pub(crate) kill_requested: Cell<bool>,
-    /// A timer entry for the current park exists in the timer heap.
-    pub(crate) timer_armed: Cell<bool>,
-    /// Someone holds (or held and joined) a `JoinHandle`.
-    pub(crate) detached: Cell<bool>,
-    /// The coroutine has been created and resumed at least once.
-    pub(crate) started: Cell<bool>,
-    pub(crate) last_run: Cell<Option<Instant>>,
-    pub(crate) entry: Cell<Option<Entry>>,
-    /// Created on first run (its home region must be resident then).
-    pub(crate) coro: UnsafeCell<Option<ManuallyDrop<Coro>>>,
-    pub(crate) yielder: Cell<*const CoroYielder>,
-    /// Stack pointer recorded by the park path just before suspending.
-    pub(crate) saved_sp: Cell<usize>,
     /// Home region index within the stack pool, `u32::MAX` until first run.
     pub(crate) home: Cell<u32>,
-    /// The used stack bytes while another task occupies the home region.
-    pub(crate) saved_stack: Cell<Option<Box<[u8]>>>,
-    pub(crate) result: RefCell<Option<Result<Output, JoinError>>>,
-    pub(crate) joiners: WaitList,
+    /// Index of the stack pool (size class) this task's stack comes from.
+    pub(crate) stack_class: u16,
+    pub(crate) state: Cell<State>,
+    flags: Cell<u8>,
+    pub(crate) wake: Cell<WakeReason>,
+    pub(crate) parked_on: Cell<ParkedOn>,
+    /// Stack pointer recorded by the park path just before suspending.
+    pub(crate) saved_sp: Cell<usize>,
+    pub(crate) yielder: Cell<*const CoroYielder>,
+    /// The used stack bytes while another task occupies the home region
+    /// (an arena block of `saved_len` bytes; null when resident).
+    pub(crate) saved_ptr: Cell<*mut u8>,
+    pub(crate) saved_len: Cell<u32>,
+    /// Created on first run (its home region must be resident then).
+    pub(crate) coro: UnsafeCell<Option<ManuallyDrop<Coro>>>,
+    pub(crate) out: RefCell<Slot>,
+    pub(crate) name: Option<Rc<String>>,
+    /// Who waits for this task to finish; made on first join that parks.
+    joiners: std::cell::OnceCell<Rc<WaitList>>,
     pub(crate) extra: RefCell<Option<Box<Extra>>>,
 }
 
 impl Task {
     pub(crate) fn new(
         id: u64,
-        name: Option<Rc<str>>,
+        name: Option<Rc<String>>,
         stack_class: u32,
         entry: Option<Entry>,
         spawned_at: &'static Location<'static>,
     ) -> Task {
         Task {
+            refs: Cell::new(0),
+            slot: Cell::new(u32::MAX),
             id,
-            name,
             spawned_at,
-            stack_class,
-            slot: Cell::new(usize::MAX),
-            state: Cell::new(State::Ready),
             gen: Cell::new(0),
+            home: Cell::new(u32::MAX),
+            stack_class: stack_class as u16,
+            state: Cell::new(State::Ready),
+            flags: Cell::new(0),
             wake: Cell::new(WakeReason::Notified),
             parked_on: Cell::new(ParkedOn::Yield),
-            kill_requested: Cell::new(false),
-            timer_armed: Cell::new(false),
-            detached: Cell::new(false),
-            started: Cell::new(false),
-            last_run: Cell::new(None),
-            entry: Cell::new(entry),
-            coro: UnsafeCell::new(None),
-            yielder: Cell::new(std::ptr::null()),
             saved_sp: Cell::new(0),
-            home: Cell::new(u32::MAX),
-            saved_stack: Cell::new(None),
-            result: RefCell::new(None),
-            joiners: WaitList::new(),
+            yielder: Cell::new(std::ptr::null()),
+            saved_ptr: Cell::new(std::ptr::null_mut()),
+            saved_len: Cell::new(0),
+            coro: UnsafeCell::new(None),
+            out: RefCell::new(match entry {
+                Some(e) => Slot::Entry(e),
+                None => Slot::Running,
+            }),
+            name,
+            joiners: std::cell::OnceCell::new(),
             extra: RefCell::new(None),
         }
     }
 
+    /// Slab index; `usize::MAX` for the root.
+    pub(crate) fn slot(&self) -> usize {
+        match self.slot.get() {
+            u32::MAX => usize::MAX,
+            s => s as usize,
+        }
+    }
+
+    pub(crate) fn set_slot(&self, slot: usize) {
+        // More than 4 billion live tasks would exhaust memory long before.
+        debug_assert!(slot < u32::MAX as usize);
+        self.slot.set(slot as u32);
+    }
+
     pub(crate) fn is_root(&self) -> bool {
-        self.slot.get() == usize::MAX
+        self.slot.get() == u32::MAX
     }
 
     pub(crate) fn is_finished(&self) -> bool {
         self.state.get() == State::Finished
+    }
+
+    #[inline(always)]
+    fn flag(&self, f: u8) -> bool {
+        self.flags.get() & f != 0
+    }
+
+    #[inline(always)]
+    fn set_flag(&self, f: u8, on: bool) {
+        let v = self.flags.get();
+        self.flags.set(if on { v | f } else { v & !f });
+    }
+
+    /// A kill was requested and not yet delivered.
+    pub(crate) fn kill_requested(&self) -> bool {
+        self.flag(KILL)
+    }
+    pub(crate) fn set_kill_requested(&self, on: bool) {
+        self.set_flag(KILL, on)
+    }
+    /// Take the pending kill request, if any.
+    #[inline(always)]
+    pub(crate) fn take_kill(&self) -> bool {
+        let k = self.flag(KILL);
+        if k {
+            self.set_flag(KILL, false);
+        }
+        k
+    }
+    /// A timer entry for the current park exists in the timer heap.
+    pub(crate) fn timer_armed(&self) -> bool {
+        self.flag(TIMER)
+    }
+    pub(crate) fn set_timer_armed(&self, on: bool) {
+        self.set_flag(TIMER, on)
+    }
+    /// Nobody holds a `JoinHandle` any more (it was dropped unjoined).
+    pub(crate) fn detached(&self) -> bool {
+        self.flag(DETACHED)
+    }
+    pub(crate) fn set_detached(&self, on: bool) {
+        self.set_flag(DETACHED, on)
+    }
+    /// The coroutine has been created and resumed at least once.
+    pub(crate) fn started(&self) -> bool {
+        self.flag(STARTED)
+    }
+    pub(crate) fn set_started(&self) {
+        self.set_flag(STARTED, true)
+    }
+
+    /// A kill is pending or a `timeout` frame is active: the park and
+    /// yield paths must take their slow branch.
+    #[inline(always)]
+    pub(crate) fn has_special(&self) -> bool {
+        self.flags.get() & (KILL | FRAMES) != 0
+    }
+    pub(crate) fn set_has_frames(&self, on: bool) {
+        self.set_flag(FRAMES, on)
+    }
+
+    /// This task's bytes are the ones in its home region now.
+    #[inline(always)]
+    pub(crate) fn resident(&self) -> bool {
+        self.flag(RESIDENT)
+    }
+    pub(crate) fn set_resident(&self, on: bool) {
+        self.set_flag(RESIDENT, on)
     }
 
     /// True once the coroutine object exists (the task has run at least once).
@@ -161,6 +261,29 @@ impl Task {
         // SAFETY: `coro` is only mutated by the hub while this task is not
         // running; reading whether it is `Some` never overlaps that.
         unsafe { (*self.coro.get()).is_some() }
+    }
+
+    /// Take the closure out (first run, or dropping a never-run task).
+    pub(crate) fn take_entry(&self) -> Option<Entry> {
+        let mut out = self.out.borrow_mut();
+        match std::mem::replace(&mut *out, Slot::Running) {
+            Slot::Entry(e) => Some(e),
+            other => {
+                *out = other;
+                None
+            }
+        }
+    }
+
+    pub(crate) fn set_result(&self, r: Result<Output, JoinError>) {
+        *self.out.borrow_mut() = Slot::Done(r);
+    }
+
+    pub(crate) fn take_result(&self) -> Option<Result<Output, JoinError>> {
+        match std::mem::replace(&mut *self.out.borrow_mut(), Slot::Taken) {
+            Slot::Done(r) => Some(r),
+            _ => None,
+        }
     }
 
     pub(crate) fn with_extra<R>(&self, f: impl FnOnce(&mut Extra) -> R) -> R {
@@ -175,7 +298,90 @@ impl Task {
         frames.iter().copied().min_by_key(|(d, _)| *d)
     }
 
+    /// The wait-list of joiners, created on first use.
+    pub(crate) fn joiners(&self) -> Rc<WaitList> {
+        self.joiners
+            .get_or_init(|| Rc::new(WaitList::new()))
+            .clone()
+    }
+
+    /// Wake everyone joining this task.
+    pub(crate) fn notify_joiners(&self) {
+        if let Some(j) = self.joiners.get() {
+            j.notify_all();
+        }
+    }
+
     pub(crate) fn display_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("<unnamed>")
+        self.name.as_ref().map_or("<unnamed>", |n| n.as_str())
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        let p = self.saved_ptr.get();
+        if !p.is_null() {
+            // SAFETY: saved bytes were allocated from this thread's arena
+            // with `saved_len` bytes (see `stack.rs`), and nothing else
+            // points at them.
+            unsafe { arena::free(p, (self.saved_len.get() as usize).max(1)) };
+        }
+    }
+}
+
+/// A counted reference to a task record in the arena (like `Rc<Task>`, but
+/// with the record allocated from `arena.rs`).
+pub(crate) struct TaskRef(NonNull<Task>);
+
+impl TaskRef {
+    pub(crate) fn new(task: Task) -> TaskRef {
+        let p = arena::alloc(std::mem::size_of::<Task>()) as *mut Task;
+        // SAFETY: fresh, 16-aligned block of the task's size.
+        unsafe { p.write(task) };
+        // SAFETY: `alloc` never returns null.
+        let r = TaskRef(unsafe { NonNull::new_unchecked(p) });
+        r.refs.set(1);
+        r
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const Task {
+        self.0.as_ptr()
+    }
+
+    pub(crate) fn ptr_eq(a: &TaskRef, b: &TaskRef) -> bool {
+        a.0 == b.0
+    }
+}
+
+impl Clone for TaskRef {
+    #[inline(always)]
+    fn clone(&self) -> TaskRef {
+        self.refs.set(self.refs.get() + 1);
+        TaskRef(self.0)
+    }
+}
+
+impl Drop for TaskRef {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let n = self.refs.get() - 1;
+        self.refs.set(n);
+        if n == 0 {
+            // SAFETY: last reference; the record was written by `new` into an
+            // arena block of this size on this thread (tasks are !Send).
+            unsafe {
+                std::ptr::drop_in_place(self.0.as_ptr());
+                arena::free(self.0.as_ptr().cast(), std::mem::size_of::<Task>());
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for TaskRef {
+    type Target = Task;
+    #[inline(always)]
+    fn deref(&self) -> &Task {
+        // SAFETY: the record lives while any TaskRef does.
+        unsafe { self.0.as_ref() }
     }
 }

@@ -10,16 +10,15 @@
 //! This module only decides *which* (task, generation) pairs are due; it never
 //! changes task state itself — `hub.rs` does that.
 
-use std::rc::Rc;
 use std::time::Instant;
 
-use crate::task::{State, Task};
+use crate::task::{State, TaskRef};
 
 struct Entry {
     when: Instant,
     seq: u64,
     gen: u32,
-    task: Rc<Task>,
+    task: TaskRef,
 }
 
 impl Entry {
@@ -45,9 +44,9 @@ impl Timers {
     }
 
     /// Arm a wake for `task` at `when`, valid for its current generation.
-    pub(crate) fn insert(&mut self, when: Instant, task: Rc<Task>) {
+    pub(crate) fn insert(&mut self, when: Instant, task: TaskRef) {
         let gen = task.gen.get();
-        task.timer_armed.set(true);
+        task.set_timer_armed(true);
         self.seq += 1;
         self.heap.push(Entry {
             when,
@@ -85,7 +84,7 @@ impl Timers {
     }
 
     /// Pop every live entry due at `now`, in order, calling `fire` on each.
-    pub(crate) fn expire(&mut self, now: Instant, mut fire: impl FnMut(Rc<Task>)) {
+    pub(crate) fn expire(&mut self, now: Instant, mut fire: impl FnMut(TaskRef)) {
         while let Some(top) = self.heap.first() {
             if !top.live() {
                 self.pop_top();
@@ -96,7 +95,7 @@ impl Timers {
                 break;
             }
             let e = self.pop_top();
-            e.task.timer_armed.set(false);
+            e.task.set_timer_armed(false);
             fire(e.task);
         }
     }

@@ -1,0 +1,143 @@
+//! A million coroutines on a stock kernel: the four workloads of
+//! BASELINES.md, each in a fresh child process so peak RSS does not mix.
+//!
+//! ```text
+//! cargo run --release --example million            # all workloads, 1M each
+//! cargo run --release --example million -- 100000  # smaller N
+//! ```
+//! Prints a table of time, ns/op and peak RSS (VmHWM) per workload.
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs one workload in this process; returns (elapsed, operations).
+fn run(workload: &str, n: usize) -> (Duration, usize) {
+    match workload {
+        "spawn_join" => {
+            let t = Instant::now();
+            let hs: Vec<_> = (0..n).map(|_| green::spawn(|| ())).collect();
+            for h in hs {
+                let _ = h.join();
+            }
+            (t.elapsed(), n)
+        }
+        "alive" => {
+            let t = Instant::now();
+            let hs: Vec<_> = (0..n).map(|_| green::spawn(green::yield_now)).collect();
+            for h in hs {
+                let _ = h.join();
+            }
+            (t.elapsed(), n)
+        }
+        "sleeping" => {
+            let t = Instant::now();
+            let hs: Vec<_> = (0..n)
+                .map(|_| green::spawn(|| green::sleep(Duration::from_secs(1))))
+                .collect();
+            for h in hs {
+                let _ = h.join();
+            }
+            (t.elapsed(), n)
+        }
+        "yield" => {
+            let rounds = n.max(1000);
+            let a = green::spawn(move || {
+                for _ in 0..rounds {
+                    green::yield_now();
+                }
+            });
+            let b = green::spawn(move || {
+                for _ in 0..rounds {
+                    green::yield_now();
+                }
+            });
+            let t = Instant::now();
+            let _ = a.join();
+            let _ = b.join();
+            (t.elapsed(), rounds * 2)
+        }
+        other => {
+            eprintln!("unknown workload {other}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() >= 4 && args[1] == "--child" {
+        let n: usize = args[3].parse().unwrap_or(1_000_000);
+        let (d, ops) = run(&args[2], n);
+        println!("{} {} {}", d.as_nanos(), ops, peak_rss_kib());
+        return;
+    }
+    let n: usize = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot find own executable: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "{:<34} {:>10} {:>10} {:>12} {:>10}",
+        "workload", "n", "time", "ns/op", "peak RSS"
+    );
+    let rows = [
+        ("spawn_join", "W2 spawn + join"),
+        ("alive", "W3 all alive (each yields once)"),
+        ("sleeping", "W3 all sleeping 1 s"),
+        ("yield", "W4 yield ping-pong (per switch)"),
+    ];
+    for (w, label) in rows {
+        let out = Command::new(&exe)
+            .args(["--child", w, &n.to_string()])
+            .output();
+        let out = match out {
+            Ok(o) if o.status.success() => o,
+            Ok(o) => {
+                println!(
+                    "{label:<34} failed: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                continue;
+            }
+            Err(e) => {
+                println!("{label:<34} could not start: {e}");
+                continue;
+            }
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let f: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        if f.len() != 3 {
+            println!("{label:<34} bad child output: {text}");
+            continue;
+        }
+        let (ns, ops, kib) = (f[0], f[1], f[2]);
+        println!(
+            "{:<34} {:>10} {:>8.3} s {:>12.1} {:>7} MiB",
+            label,
+            ops,
+            ns as f64 / 1e9,
+            ns as f64 / ops as f64,
+            kib / 1024
+        );
+    }
+}

@@ -48,6 +48,7 @@ const MAINTAIN_EVERY: u32 = 64;
 pub(crate) struct HubConfig {
     pub(crate) stack_size: usize,
     pub(crate) max_regions: Option<usize>,
+    pub(crate) poison_stacks: bool,
 }
 
 impl Default for HubConfig {
@@ -55,6 +56,7 @@ impl Default for HubConfig {
         HubConfig {
             stack_size: DEFAULT_STACK_SIZE,
             max_regions: None,
+            poison_stacks: false,
         }
     }
 }
@@ -193,6 +195,9 @@ fn create() -> &'static Hub {
         .max_regions
         .unwrap_or_else(crate::stack::default_region_budget);
     let mut stacks = Stacks::new(budget);
+    if cfg.poison_stacks {
+        stacks.set_poison(true);
+    }
     let default_class = match stacks.class_for(cfg.stack_size) {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
@@ -278,10 +283,6 @@ impl Hub {
         } else {
             self.tasks.borrow()[task.slot()].clone()
         }
-    }
-
-    pub(crate) fn root(&self) -> &TaskRef {
-        &self.root
     }
 
     pub(crate) fn default_class(&self) -> u32 {
@@ -723,17 +724,9 @@ impl Hub {
         }
     }
 
-    pub(crate) fn remote(&self) -> &Arc<Remote> {
-        &self.remote
-    }
-
     /// Every live task, for diagnostics.
     pub(crate) fn live_tasks(&self) -> Vec<TaskRef> {
         self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
-    }
-
-    pub(crate) fn ready_len(&self) -> usize {
-        self.ready.len()
     }
 
     /// Thread exit: kill what is left and let it unwind, then leak anything

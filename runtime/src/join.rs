@@ -159,7 +159,7 @@ impl<T: 'static> JoinHandle<T> {
             }
         });
         if self.task.is_finished() {
-            link(&*self.task);
+            link(&self.task);
         } else {
             self.task.with_extra(|e| e.links.push(link));
         }

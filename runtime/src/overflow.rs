@@ -12,6 +12,7 @@
 //! allocate or lock inside the handler.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::stack::Stacks;
@@ -25,8 +26,9 @@ thread_local! {
 }
 
 static INSTALL: Once = Once::new();
-static mut PREV_SEGV: Option<libc::sigaction> = None;
-static mut PREV_BUS: Option<libc::sigaction> = None;
+/// The handlers that were installed before ours: (sa_sigaction, sa_flags).
+static PREV_SEGV: (AtomicUsize, AtomicI32) = (AtomicUsize::new(0), AtomicI32::new(0));
+static PREV_BUS: (AtomicUsize, AtomicI32) = (AtomicUsize::new(0), AtomicI32::new(0));
 
 /// Called by the loop right before resuming `task`.
 #[inline(always)]
@@ -54,17 +56,15 @@ pub(crate) fn install_for_thread() {
         // actions are stored before any fault can reach our handler because
         // `Once` runs this before any coroutine exists.
         unsafe {
-            for (sig, slot) in [
-                (libc::SIGSEGV, &raw mut PREV_SEGV),
-                (libc::SIGBUS, &raw mut PREV_BUS),
-            ] {
+            for (sig, slot) in [(libc::SIGSEGV, &PREV_SEGV), (libc::SIGBUS, &PREV_BUS)] {
                 let mut new: libc::sigaction = std::mem::zeroed();
                 new.sa_sigaction = handler as *const () as usize;
                 new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
                 libc::sigemptyset(&mut new.sa_mask);
                 let mut old: libc::sigaction = std::mem::zeroed();
                 if libc::sigaction(sig, &new, &mut old) == 0 {
-                    *slot = Some(old);
+                    slot.0.store(old.sa_sigaction, Ordering::Release);
+                    slot.1.store(old.sa_flags, Ordering::Release);
                 }
             }
         }
@@ -166,26 +166,26 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         }
     }
     // Not ours: hand over to whoever was there before.
-    // SAFETY: PREV_* were written once before any coroutine ran and are only
-    // read afterwards.
-    let prev = unsafe {
-        if sig == libc::SIGSEGV {
-            *(&raw const PREV_SEGV)
-        } else {
-            *(&raw const PREV_BUS)
-        }
+    let prev = if sig == libc::SIGSEGV {
+        &PREV_SEGV
+    } else {
+        &PREV_BUS
     };
-    match prev {
-        Some(p) if p.sa_sigaction != libc::SIG_DFL && p.sa_sigaction != libc::SIG_IGN => {
-            if p.sa_flags & libc::SA_SIGINFO != 0 {
+    let (action, flags) = (
+        prev.0.load(Ordering::Acquire),
+        prev.1.load(Ordering::Acquire),
+    );
+    match action {
+        a if a != libc::SIG_DFL && a != libc::SIG_IGN => {
+            if flags & libc::SA_SIGINFO != 0 {
                 // SAFETY: the previous handler was installed with SA_SIGINFO,
                 // so it has this signature.
                 let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(p.sa_sigaction) };
+                    unsafe { std::mem::transmute(a) };
                 f(sig, info, ctx);
             } else {
                 // SAFETY: a plain handler takes only the signal number.
-                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(p.sa_sigaction) };
+                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(a) };
                 f(sig);
             }
         }

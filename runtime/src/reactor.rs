@@ -26,7 +26,6 @@ pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 
 /// One registered fd.
 pub(crate) struct FdEntry {
-    pub(crate) fd: RawFd,
     pub(crate) closed: std::cell::Cell<bool>,
     pub(crate) readers: WaitList,
     pub(crate) writers: WaitList,
@@ -81,7 +80,6 @@ impl Reactor {
             Interest::READABLE | Interest::WRITABLE,
         )?;
         let e = Rc::new(FdEntry {
-            fd,
             closed: std::cell::Cell::new(false),
             readers: WaitList::new(),
             writers: WaitList::new(),

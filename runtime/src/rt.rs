@@ -145,3 +145,34 @@ pub fn wait_list_no_unwind(
 ) -> Result<WaitResult, Interrupted> {
     list.wait_no_unwind(deadline)
 }
+
+/// Counters of this thread's stack regions (see [`stack_stats`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct StackStats {
+    /// Regions mapped so far (each costs two kernel mappings).
+    pub regions_mapped: usize,
+    /// Bytes copied out of and back into shared regions so far.
+    pub bytes_copied: u64,
+}
+
+/// Stack-region counters of this thread's hub (zeros if it has none).
+///
+/// ```
+/// let s = green::Runtime::new().max_regions(1).run(|| {
+///     let hs: Vec<_> = (0..3).map(|_| green::spawn(green::yield_now)).collect();
+///     green::joinall(hs);
+///     green::rt::stack_stats()
+/// }).unwrap();
+/// assert_eq!(s.regions_mapped, 1);
+/// assert!(s.bytes_copied > 0, "three coroutines shared one region");
+/// ```
+pub fn stack_stats() -> StackStats {
+    if !has_hub() {
+        return StackStats::default();
+    }
+    let st = hub().stacks.borrow();
+    StackStats {
+        regions_mapped: st.mapped_regions(),
+        bytes_copied: st.copied_bytes(),
+    }
+}

@@ -41,6 +41,15 @@ impl Runtime {
         self
     }
 
+    /// Debugging aid: after every copy of a coroutine's saved stack back into
+    /// a shared region, overwrite the rest of the region with a poison
+    /// pattern, so any frame that was not saved crashes at once instead of
+    /// reading stale bytes. Also on with `GREEN_STACK_POISON=1`.
+    pub fn poison_stacks(mut self, on: bool) -> Runtime {
+        self.cfg.poison_stacks = on;
+        self
+    }
+
     /// Run `f` on the current thread with a hub made from these settings.
     ///
     /// Fails if this thread already has a hub (it was used before), or if the

@@ -36,15 +36,19 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// Largest stack a task may ask for.
 pub const MAX_STACK_SIZE: usize = 1 << 30;
 
-/// Bytes below the recorded stack pointer that the switch itself writes
-/// (return address and callee-saved registers pushed by the suspend path).
+/// Bytes below the recorded stack pointer that the switch itself writes.
 ///
-/// The recorded pointer is read in the inlined park path right before
-/// `suspend`; in release builds the switch pushes 24 bytes below it. Debug
-/// builds do not inline `suspend`, so its frame and the call sit below the
-/// recorded pointer too. The `stack_margin` tests poison everything below the
-/// margin after each copy-in and run pointer-rich coroutines, in both builds.
-pub(crate) const SAVE_MARGIN: usize = if cfg!(debug_assertions) { 1024 } else { 64 };
+/// The pointer is read in the inlined park path right before corosensei's
+/// `Yielder::suspend`. Release builds: when `suspend` inlines, its switch
+/// pushes 24 bytes (rbp, rbx, resume address) below that point; when LLVM
+/// keeps it out of line (seen in the larger park functions), the call adds
+/// its return address and five saved registers: 8 + 40 + 24 = 72 bytes.
+/// 80 covers both, rounded to 16. Debug builds never inline it and give it a
+/// 168-byte frame: 8 + 32 + 168 + 24 = 232, so 384 leaves room for codegen
+/// drift. `tests/stacks.rs` poisons every byte below the margin after each
+/// restore and runs pointer-rich coroutines, in both builds (CI runs it in
+/// release too): a margin one byte short crashes there.
+pub(crate) const SAVE_MARGIN: usize = if cfg!(debug_assertions) { 384 } else { 80 };
 
 /// How long a region stays idle before its pages go back to the kernel.
 const IDLE_RELEASE: Duration = Duration::from_secs(1);
@@ -181,10 +185,6 @@ impl Stacks {
         Ok((self.pools.len() - 1) as u32)
     }
 
-    pub(crate) fn pool(&mut self, class: u32) -> &mut StackPool {
-        &mut self.pools[class as usize]
-    }
-
     /// Usable size of a class, in bytes.
     pub(crate) fn size_of(&self, class: u32) -> usize {
         self.pools[class as usize].size
@@ -228,7 +228,7 @@ impl Stacks {
         free_saved(task);
         let pool = &mut self.pools[task.stack_class as usize];
         let r = &pool.regions[home as usize];
-        if r.occupant.get() == task as *const Task {
+        if std::ptr::eq(r.occupant.get(), task) {
             r.occupant.set(ptr::null());
         }
         task.set_resident(false);

@@ -65,12 +65,6 @@ impl Timers {
         }
     }
 
-    /// Live entries (approximately: stale ones not yet counted are excluded
-    /// once they surface).
-    pub(crate) fn live(&self) -> usize {
-        self.heap.len().saturating_sub(self.dead)
-    }
-
     /// Deadline of the earliest live entry, dropping stale ones on top.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(top) = self.heap.first() {

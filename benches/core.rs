@@ -72,9 +72,7 @@ fn green_pingpong(rounds: usize) -> Duration {
 fn yields(c: &mut Criterion) {
     let mut g = c.benchmark_group("yield");
     g.bench_function("green", |b| {
-        b.iter_custom(|iters| {
-            (0..iters).map(|_| green_pingpong(YIELD_ROUNDS)).sum()
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| green_pingpong(YIELD_ROUNDS)).sum())
     });
     g.bench_function("green_shared_region", |b| {
         // Both coroutines home in one region: every switch copies stacks.

@@ -17,7 +17,11 @@ fn criterion_dir() -> PathBuf {
 /// Median time per iteration (ns) that criterion recorded for
 /// `group/bench` in this run.
 pub fn median_ns(group: &str, bench: &str) -> Option<f64> {
-    let p = criterion_dir().join(group).join(bench).join("new").join("estimates.json");
+    let p = criterion_dir()
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
     let text = std::fs::read_to_string(p).ok()?;
     let at = text.find("\"median\"")?;
     let rest = &text[at..];

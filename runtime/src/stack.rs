@@ -113,6 +113,8 @@ struct Region {
     homed: Cell<u32>,
     /// When the region last became free, for page release.
     idle_since: Cell<Option<Instant>>,
+    /// Listed in the pool's `idle` list (at most once).
+    listed_idle: Cell<bool>,
 }
 
 /// Regions of one stack size, with their budget.
@@ -238,7 +240,9 @@ impl Stacks {
             r.occupant.set(ptr::null());
             r.idle_since.set(Some(self.clock));
             pool.free.push(home);
-            pool.idle.push(home);
+            if !r.listed_idle.replace(true) {
+                pool.idle.push(home);
+            }
         }
     }
 
@@ -346,6 +350,7 @@ impl StackPool {
                 occupant: Cell::new(ptr::null()),
                 homed: Cell::new(0),
                 idle_since: Cell::new(None),
+                listed_idle: Cell::new(false),
             });
         }
         // Hand out low indexes first.
@@ -404,7 +409,7 @@ impl StackPool {
         let regions = &self.regions;
         self.idle.retain(|&i| {
             let r = &regions[i as usize];
-            match r.idle_since.get() {
+            let keep = match r.idle_since.get() {
                 None => false, // reused since
                 Some(t) if now.duration_since(t) >= IDLE_RELEASE => {
                     // SAFETY: the region is free (no task homed), so no live
@@ -414,7 +419,9 @@ impl StackPool {
                     false
                 }
                 Some(_) => true,
-            }
+            };
+            r.listed_idle.set(keep);
+            keep
         });
     }
 }

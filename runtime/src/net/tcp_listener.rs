@@ -71,9 +71,16 @@ impl TcpListener {
         self.io.raw().local_addr()
     }
 
-    /// Stop listening for good: parked acceptors wake with an error and
-    /// every later `accept` fails. The port is released on drop.
+    /// Stop listening for good: parked acceptors wake with an error, every
+    /// later `accept` fails, and new connection attempts are refused. (The
+    /// fd and its bound address are released on drop.)
     pub fn close(&self) {
+        if !self.io.is_closed() {
+            // On Linux, shutting down a listening socket takes it out of the
+            // LISTEN state: pending and future connects are refused.
+            // SAFETY: shutdown on the fd we own; errors are irrelevant here.
+            unsafe { libc::shutdown(self.io.fd(), libc::SHUT_RDWR) };
+        }
         self.io.close();
     }
 

@@ -185,7 +185,10 @@ fn main() -> io::Result<()> {
         seq.as_secs_f64() / conc.as_secs_f64().max(1e-9)
     );
     if failures.get() > 0 {
-        return Err(io::Error::other(format!("{} fetches failed", failures.get())));
+        return Err(io::Error::other(format!(
+            "{} fetches failed",
+            failures.get()
+        )));
     }
     Ok(())
 }

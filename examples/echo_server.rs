@@ -45,7 +45,10 @@ fn main() -> std::io::Result<()> {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:1688".to_owned());
     let limit: Option<usize> = match args.next() {
         Some(n) => Some(n.parse().map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("client count: {e}"))
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("client count: {e}"),
+            )
         })?),
         None => None,
     };
@@ -53,7 +56,7 @@ fn main() -> std::io::Result<()> {
     println!("echo_server listening on {}", listener.local_addr()?);
     let mut clients = Vec::new();
     let mut accepted = 0;
-    while limit.map_or(true, |l| accepted < l) {
+    while limit != Some(accepted) {
         match listener.accept() {
             Ok((stream, peer)) => {
                 accepted += 1;

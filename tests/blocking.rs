@@ -48,7 +48,10 @@ fn pool_is_lazy_bounded_and_idle_threads_exit() {
         // Idle threads exit after ~200 ms.
         let t = Instant::now();
         while pool_threads() > 0 {
-            assert!(t.elapsed() < Duration::from_secs(5), "idle pool threads never exited");
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "idle pool threads never exited"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         // And the pool starts again on demand.
@@ -64,5 +67,6 @@ fn pool_is_lazy_bounded_and_idle_threads_exit() {
         }
         tx.send(()).unwrap();
     });
-    rx.recv_timeout(Duration::from_secs(60)).expect("test hung or failed");
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("test hung or failed");
 }

@@ -50,8 +50,16 @@ fn wait_output(child: Child, secs: u64) -> Output {
     wait_exit(&mut guard.0, secs);
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
-    guard.0.stdout.take().map(|mut s| s.read_to_end(&mut stdout));
-    guard.0.stderr.take().map(|mut s| s.read_to_end(&mut stderr));
+    guard
+        .0
+        .stdout
+        .take()
+        .map(|mut s| s.read_to_end(&mut stdout));
+    guard
+        .0
+        .stderr
+        .take()
+        .map(|mut s| s.read_to_end(&mut stderr));
     let status = guard.0.wait().unwrap();
     Output {
         status,
@@ -95,12 +103,20 @@ fn echo_server_and_client() {
         .unwrap();
     let o1 = wait_output(c1, 30);
     let o2 = wait_output(c2, 30);
-    assert!(o1.status.success(), "{}", String::from_utf8_lossy(&o1.stderr));
+    assert!(
+        o1.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o1.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&o1.stdout),
         "HELLO, GREEN\nONE COROUTINE PER CLIENT\nBYE\n"
     );
-    assert!(o2.status.success(), "{}", String::from_utf8_lossy(&o2.stderr));
+    assert!(
+        o2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
     // Like the original, only ASCII letters change.
     assert_eq!(
         String::from_utf8_lossy(&o2.stdout),
@@ -124,9 +140,9 @@ fn echo_server_and_client() {
         .unwrap();
     let o3 = wait_output(c3, 30);
     assert_eq!(String::from_utf8_lossy(&o3.stdout), "LAST\n");
+    assert!(wait_exit(&mut server.0, 30).success());
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
-    assert!(wait_exit(&mut server.0, 30).success());
     assert_eq!(rest.matches(" connected").count(), 3, "{rest}");
     assert_eq!(rest.matches(" disconnected").count(), 3, "{rest}");
 }
@@ -174,6 +190,9 @@ fn crawler_fetches_every_page_concurrently() {
     };
     let (seq, conc) = (secs("sequential:"), secs("concurrent:"));
     // 12 pages x 100 ms one by one vs 6 at a time: generous bound only.
-    assert!(conc * 2.0 < seq, "concurrent {conc} s vs sequential {seq} s");
+    assert!(
+        conc * 2.0 < seq,
+        "concurrent {conc} s vs sequential {seq} s"
+    );
     assert!(stdout.contains("speed-up: "));
 }

@@ -93,7 +93,8 @@ fn many_clients_on_one_hub() {
 fn c32_read_timeout() {
     watchdog(20, || {
         let (c, _s) = tcp_pair();
-        c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_millis(200)));
         let t = Instant::now();
         let e = (&c).read(&mut [0u8; 8]).unwrap_err();
@@ -173,7 +174,8 @@ fn c32_composes_with_green_timeout() {
         assert!(r.is_err(), "expected Elapsed, got {r:?}");
         assert!(t.elapsed() >= Duration::from_millis(150));
         // The earlier of socket timeout and green::timeout wins.
-        c.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         let r = green::timeout(Duration::from_secs(5), || (&c).read(&mut [0u8; 4]));
         assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::TimedOut);
         // The stream still works afterwards.
@@ -336,7 +338,8 @@ fn reused_fd_number_gets_no_stale_wakeup() {
         } else {
             (b_peer, b)
         };
-        b.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+        b.set_read_timeout(Some(Duration::from_millis(150)))
+            .unwrap();
         // Nothing was written: the only right outcome is TimedOut.
         let e = (&b).read(&mut [0u8; 4]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TimedOut);
@@ -358,7 +361,9 @@ fn connect_and_resolve_localhost_through_the_blocking_pool() {
         assert_eq!(acc.join().unwrap(), c.local_addr().unwrap());
         let addrs = green::net::resolve("localhost", port).unwrap();
         assert!(!addrs.is_empty());
-        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == port));
+        assert!(addrs
+            .iter()
+            .all(|a| a.ip().is_loopback() && a.port() == port));
         // Numeric forms need no lookup; bad input is a clear error.
         assert_eq!(
             green::net::resolve("127.0.0.1", 5).unwrap(),
@@ -426,10 +431,7 @@ fn tcp_std_shaped_api() {
         // into_std gives a working blocking std stream; From brings it back.
         c.set_read_timeout(Some(Duration::from_secs(7))).unwrap();
         let std_c: std::net::TcpStream = c.into_std().unwrap();
-        assert_eq!(
-            std_c.read_timeout().unwrap(),
-            Some(Duration::from_secs(7))
-        );
+        assert_eq!(std_c.read_timeout().unwrap(), Some(Duration::from_secs(7)));
         let mut c = TcpStream::from(std_c);
         (&s).write_all(b"back").unwrap();
         c.read_exact(&mut b4).unwrap();
@@ -577,7 +579,11 @@ fn spawn_blocking_parks_only_the_caller() {
         let sum: i32 = green::joinall(hs).into_iter().map(|r| r.unwrap()).sum();
         assert_eq!(sum, (0..40).map(|i| i * 2).sum());
         // 40 x 50 ms ran in parallel on several threads, not one by one.
-        assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            t.elapsed()
+        );
     });
 }
 
@@ -604,7 +610,9 @@ fn spawn_blocking_caller_killed_or_timed_out() {
         });
         assert!(r.is_err());
         assert!(t.elapsed() < Duration::from_millis(300));
-        let h = green::spawn(|| green::spawn_blocking(|| std::thread::sleep(Duration::from_millis(300))));
+        let h = green::spawn(|| {
+            green::spawn_blocking(|| std::thread::sleep(Duration::from_millis(300)))
+        });
         green::sleep(Duration::from_millis(20));
         h.kill();
         assert!(h.join().unwrap_err().is_killed());

@@ -218,8 +218,8 @@ fn epipe_child() {
     drop(s);
     let mut kinds = Vec::new();
     for _ in 0..100 {
-        match (&c).write(&[0u8; 1024]) {
-            Ok(_) => green::sleep(Duration::from_millis(2)),
+        match (&c).write_all(&[0u8; 1024]) {
+            Ok(()) => green::sleep(Duration::from_millis(2)),
             Err(e) => {
                 kinds.push(e.kind());
                 break;
@@ -237,7 +237,12 @@ fn epipe_child() {
 #[test]
 fn write_to_closed_peer_is_epipe_not_sigpipe() {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process_entry", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("GREEN_NET_FAULT_CHILD", "epipe")
         .output()
         .unwrap();

@@ -103,7 +103,8 @@ fn c35_limited_server_stops_accepting_while_full() {
         assert_eq!(ask(&b, "b\n").unwrap(), "B\n");
         // The kernel completes c's handshake (backlog) but nobody serves it.
         let c = TcpStream::connect(addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
         assert_eq!(ask(&c, "c\n").unwrap_err().kind(), ErrorKind::TimedOut);
         assert_eq!(server.active_connections(), 2);
         // One slot frees: c is accepted and its pending line answered.
@@ -150,7 +151,10 @@ fn stop_is_graceful_then_kills_lingering_handlers() {
         let t = Instant::now();
         server.stop();
         let took = t.elapsed();
-        assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(3), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
         // The quick one finished its reply; the slow one was killed, which
         // closed its connection.
         let mut s = String::new();
@@ -232,7 +236,11 @@ fn emfile_child_entry() {
     filler.truncate(filler.len() - 3);
     println!("PORT {}", server.local_addr().port());
     server.serve_forever().unwrap();
-    println!("SERVED {} ACCEPT-ERRORS {}", served.get(), server.accept_errors());
+    println!(
+        "SERVED {} ACCEPT-ERRORS {}",
+        served.get(),
+        server.accept_errors()
+    );
     slot.borrow_mut().take();
 }
 
@@ -254,7 +262,12 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[test]
 fn accept_at_emfile_backs_off_and_recovers() {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "emfile_child_entry", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "emfile_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("GREEN_NET_EMFILE_CHILD", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -298,7 +311,12 @@ fn accept_at_emfile_backs_off_and_recovers() {
     out.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(status.success(), "child failed: {status:?}\n{rest}\n{err}");
     let stats = rest
         .lines()

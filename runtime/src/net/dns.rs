@@ -65,9 +65,9 @@ pub(crate) fn no_addresses() -> io::Error {
 fn split_host_port(s: &str) -> io::Result<(&str, u16)> {
     let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "invalid socket address");
     let (host, port) = s.rsplit_once(':').ok_or_else(invalid)?;
-    let port = port.parse::<u16>().map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, "invalid port value")
-    })?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid port value"))?;
     Ok((host, port))
 }
 

@@ -34,8 +34,8 @@ mod unix;
 
 pub use dns::{resolve, ToSocketAddrs};
 pub use server::StreamServer;
+pub use std::net::{Shutdown, SocketAddr};
 pub use tcp_listener::{Incoming, TcpListener};
 pub use tcp_stream::TcpStream;
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};
-pub use std::net::{Shutdown, SocketAddr};

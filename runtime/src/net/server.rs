@@ -174,7 +174,9 @@ impl StreamServer {
             return Err(io::Error::other("green: this StreamServer was stopped"));
         }
         if self.inner.started.replace(true) {
-            return Err(io::Error::other("green: this StreamServer is already started"));
+            return Err(io::Error::other(
+                "green: this StreamServer is already started",
+            ));
         }
         let inner = self.inner.clone();
         let h = crate::Builder::new()
@@ -210,7 +212,14 @@ impl StreamServer {
             // The acceptor sees `stopped` at its next wake and ends.
             let _ = h.join();
         }
-        let others = || inner.handlers.borrow().keys().filter(|&&id| Some(id) != me).count();
+        let others = || {
+            inner
+                .handlers
+                .borrow()
+                .keys()
+                .filter(|&&id| Some(id) != me)
+                .count()
+        };
         if let Some(deadline) = Instant::now().checked_add(inner.stop_timeout.get()) {
             while others() > 0 {
                 if inner.drained.wait(Some(deadline)) == WaitResult::TimedOut {

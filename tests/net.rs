@@ -444,6 +444,40 @@ fn tcp_std_shaped_api() {
     });
 }
 
+// A clone handed to std (which makes the shared file blocking again) must
+// not make the green handle block the hub.
+#[test]
+fn green_handle_stays_cooperative_after_a_clone_goes_to_std() {
+    watchdog(20, || {
+        let (c, s) = tcp_pair();
+        let std_clone = c.try_clone().unwrap().into_std().unwrap();
+        let ticks = Rc::new(RefCell::new(0));
+        let t2 = ticks.clone();
+        let ticker = green::spawn(move || {
+            for _ in 0..5 {
+                green::sleep(Duration::from_millis(10));
+                *t2.borrow_mut() += 1;
+            }
+            (&s).write_all(b"late").unwrap();
+            s
+        });
+        let mut buf = [0u8; 4];
+        (&c).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"late");
+        assert_eq!(*ticks.borrow(), 5);
+        let s = ticker.join().unwrap();
+        // The std clone is a working blocking stream on another thread.
+        std::thread::spawn(move || {
+            let mut std_clone = std_clone;
+            std_clone.write_all(b"std!").unwrap();
+        })
+        .join()
+        .unwrap();
+        (&s).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"std!");
+    });
+}
+
 #[test]
 fn incoming_and_bufread_from_main_context() {
     // Outside any coroutine: `main`-style code runs the hub while it waits.

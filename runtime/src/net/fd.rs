@@ -229,8 +229,9 @@ impl<S: AsRawFd> GreenFd<S> {
         self.write_timeout.get()
     }
 
-    /// Give the socket back as a blocking std socket, unregistered. The
-    /// user's timeouts are applied with `apply` (kernel socket options).
+    /// Give the socket back unregistered from the hub, in the blocking mode
+    /// the user asked for (blocking unless `set_nonblocking(true)`). The
+    /// caller copies the user's timeouts to the kernel socket options.
     pub(crate) fn into_inner(self) -> S {
         rt::forget_fd(self.fd);
         let _ = set_nonblocking_fd(self.fd, self.nonblocking.get());
@@ -250,22 +251,45 @@ impl<S: AsRawFd> Drop for GreenFd<S> {
     }
 }
 
+// The per-call helpers below pass `MSG_DONTWAIT`, so they never block the
+// hub even if the fd's shared `O_NONBLOCK` flag was cleared behind our back
+// (a `try_clone`d handle converted with `into_std`, or a `dup` elsewhere).
+
 /// `send(2)` with `MSG_NOSIGNAL`: a write to a closed peer is `EPIPE`, never
 /// a `SIGPIPE`.
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
     // SAFETY: `buf` is valid for `buf.len()` bytes for the call's duration.
-    cvt(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
+    cvt(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) })
 }
 
 /// Vectored `send` (`sendmsg` with `MSG_NOSIGNAL`; `writev` cannot suppress
 /// `SIGPIPE`).
 pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    let n = bufs.len().min(1024);
     // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // `IoSlice` is ABI-compatible with `iovec` on Unix.
     msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = n as _;
+    msg.msg_iovlen = bufs.len().min(1024) as _;
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
     // SAFETY: the iovecs point at live buffers for the call's duration.
-    cvt(unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })
+    cvt(unsafe { libc::sendmsg(fd, &msg, flags) })
+}
+
+/// `recv(2)` that never blocks; `peek` adds `MSG_PEEK`.
+pub(crate) fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+    let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the call.
+    cvt(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })
+}
+
+/// Vectored `recv` (`recvmsg`) that never blocks.
+pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // `IoSliceMut` is ABI-compatible with `iovec` on Unix.
+    msg.msg_iov = bufs.as_mut_ptr().cast();
+    msg.msg_iovlen = bufs.len().min(1024) as _;
+    // SAFETY: the iovecs point at live, writable buffers during the call.
+    cvt(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) })
 }

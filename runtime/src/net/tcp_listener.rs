@@ -84,7 +84,10 @@ impl TcpListener {
         self.io.close();
     }
 
-    /// A second handle (a `dup` of the fd).
+    /// A second handle (a `dup` of the fd). Both share the file's
+    /// non-blocking flag: hand a clone to std with `into_std` only if no
+    /// green handle will `accept` on it afterwards (std's blocking mode
+    /// would make that `accept` block the thread).
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         let l = self.io.get()?.try_clone()?;
         Ok(TcpListener {

@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::dns::{each_addr, ToSocketAddrs};
-use super::fd::{send, send_vectored, GreenFd};
+use super::fd::{recv, recv_vectored, send, send_vectored, GreenFd};
 use crate::rt::Interest;
 
 /// A TCP connection, shaped like [`std::net::TcpStream`].
@@ -117,7 +117,8 @@ impl TcpStream {
 
     /// Receive into `buf` without consuming the data.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read_op(|s| s.peek(buf))
+        let fd = self.io.fd();
+        self.io.read_op(|_| recv(fd, buf, true))
     }
 
     /// Disable (true) or enable Nagle's algorithm.
@@ -186,11 +187,13 @@ impl TcpStream {
     }
 
     fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read_op(|mut s| s.read(buf))
+        let fd = self.io.fd();
+        self.io.read_op(|_| recv(fd, buf, false))
     }
 
     fn read_vectored_impl(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.io.read_op(|mut s| s.read_vectored(bufs))
+        let fd = self.io.fd();
+        self.io.read_op(|_| recv_vectored(fd, bufs))
     }
 
     fn write_impl(&self, buf: &[u8]) -> io::Result<usize> {
@@ -293,7 +296,8 @@ impl AsFd for TcpStream {
 }
 
 impl IntoRawFd for TcpStream {
-    /// Unregister from the hub and hand over the fd (still non-blocking).
+    /// Unregister from the hub and hand over the fd (blocking unless
+    /// `set_nonblocking(true)` was called).
     fn into_raw_fd(self) -> RawFd {
         self.io.into_inner().into_raw_fd()
     }

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::time::Duration;
 
 use super::dns::{each_addr, no_addresses, ToSocketAddrs};
-use super::fd::GreenFd;
+use super::fd::{recv, send, GreenFd};
 
 /// A UDP socket, shaped like [`std::net::UdpSocket`].
 ///
@@ -62,17 +62,20 @@ impl UdpSocket {
 
     /// Send to the connected peer.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.write_op(|s| s.send(buf))
+        let fd = self.io.fd();
+        self.io.write_op(|_| send(fd, buf))
     }
 
     /// Receive from the connected peer.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read_op(|s| s.recv(buf))
+        let fd = self.io.fd();
+        self.io.read_op(|_| recv(fd, buf, false))
     }
 
     /// Like `recv` without consuming the datagram.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read_op(|s| s.peek(buf))
+        let fd = self.io.fd();
+        self.io.read_op(|_| recv(fd, buf, true))
     }
 
     /// The connected peer's address.

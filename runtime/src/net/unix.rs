@@ -11,7 +11,7 @@ use std::os::unix::net::{self, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::fd::{send, send_vectored, GreenFd};
+use super::fd::{recv, recv_vectored, send, send_vectored, GreenFd};
 
 /// A Unix-domain stream, shaped like [`std::os::unix::net::UnixStream`];
 /// same concurrency, timeout and close rules as
@@ -158,11 +158,13 @@ impl UnixStream {
     }
 
     fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read_op(|mut s| s.read(buf))
+        let fd = self.io.fd();
+        self.io.read_op(|_| recv(fd, buf, false))
     }
 
     fn read_vectored_impl(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.io.read_op(|mut s| s.read_vectored(bufs))
+        let fd = self.io.fd();
+        self.io.read_op(|_| recv_vectored(fd, bufs))
     }
 
     fn write_impl(&self, buf: &[u8]) -> io::Result<usize> {

@@ -2,9 +2,12 @@
 //! and park only the calling coroutine until it is done.
 //!
 //! The pool is process-wide, started lazily, bounded (`GREEN_BLOCKING_THREADS`,
-//! default 16), and its idle threads exit after 10 s. A finished job wakes
-//! its caller's hub through the hub's mio `Waker` (a `RemoteUnparker`).
-//! This module never touches a hub's internals from a pool thread.
+//! default 16; further jobs queue), and its idle threads exit after 10 s
+//! (`GREEN_BLOCKING_IDLE_MS` overrides; both are read once, at first use). A
+//! finished job wakes its caller's hub through the hub's mio `Waker` (a
+//! `RemoteUnparker`). This module never touches a hub's internals from a
+//! pool thread, and the caller always consumes its own wake (it parks even
+//! if the job already finished), so no stale wake can reach a later park.
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -23,6 +26,7 @@ struct Pool {
     state: Mutex<PoolState>,
     cv: Condvar,
     max: usize,
+    idle_exit: Duration,
 }
 
 struct PoolState {
@@ -45,6 +49,11 @@ fn pool() -> &'static Pool {
             .and_then(|s| s.parse().ok())
             .filter(|&n: &usize| n > 0)
             .unwrap_or(16),
+        idle_exit: std::env::var("GREEN_BLOCKING_IDLE_MS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(IDLE_EXIT),
     })
 }
 
@@ -60,9 +69,10 @@ fn submit(job: Job) {
     st.jobs.push_back(job);
     if st.idle > 0 {
         p.cv.notify_one();
-        return;
     }
-    if st.threads < p.max {
+    // Idle workers take queued jobs; start another thread only for jobs
+    // that no idle worker will pick up.
+    if st.jobs.len() > st.idle && st.threads < p.max {
         st.threads += 1;
         let spawned = thread::Builder::new()
             .name("green-blocking".into())
@@ -93,7 +103,7 @@ fn worker() {
         }
         st.idle += 1;
         let (guard, to) =
-            p.cv.wait_timeout(st, IDLE_EXIT)
+            p.cv.wait_timeout(st, p.idle_exit)
                 .unwrap_or_else(|e| e.into_inner());
         st = guard;
         st.idle -= 1;
@@ -128,17 +138,16 @@ where
         *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
         waker.unpark();
     }));
-    loop {
-        let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(r) = r {
-            return match r {
-                Ok(v) => v,
-                Err(p) => panic::resume_unwind(p),
-            };
-        }
-        // Only our job holds the unparker for this park.
-        if hub::park(None, ParkedOn::Remote) == Park::TimedOut {
-            unreachable!("green: a park without a deadline cannot time out");
-        }
+    // Park even if the job may be done already: its wake names this very
+    // park, and leaving it undelivered would let it wake a later, unrelated
+    // park of this task. Only our job holds the unparker for this park.
+    if hub::park(None, ParkedOn::Remote) == Park::TimedOut {
+        unreachable!("green: a park without a deadline cannot time out");
+    }
+    let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match r {
+        Some(Ok(v)) => v,
+        Some(Err(p)) => panic::resume_unwind(p),
+        None => unreachable!("green: a blocking job woke its caller without a result"),
     }
 }

@@ -27,6 +27,7 @@ mod blocking;
 mod cancel;
 mod hub;
 mod join;
+pub mod net;
 mod overflow;
 mod reactor;
 mod report;

@@ -1,0 +1,295 @@
+//! `GreenFd`: one non-blocking socket owned by a green networking type, and
+//! the single "try the syscall, park only on `EAGAIN`" loop every operation
+//! goes through.
+//!
+//! It owns: the std socket object (which owns the fd and provides the socket
+//! options), the user's view of blocking mode and timeouts, and the
+//! "logically closed" flag. The fd itself is always `O_NONBLOCK`; blocking
+//! behaviour is emulated by parking on the hub (`green::rt::wait_fd`), which
+//! registers the fd with the reactor once, edge-triggered, on the first
+//! `EAGAIN`. Before the fd is closed (drop, `into_inner`) it is forgotten by
+//! the reactor, which wakes anyone still parked on it with an error.
+//!
+//! Never: keep the fd registered after it is closed, or park without having
+//! seen `EAGAIN` first (edge-triggered readiness would be lost).
+
+use std::cell::Cell;
+use std::io;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use crate::rt::{self, Interest};
+
+/// A socket `S` (a std socket type) driven by the hub.
+pub(crate) struct GreenFd<S: AsRawFd> {
+    sock: ManuallyDrop<S>,
+    fd: RawFd,
+    closed: Cell<bool>,
+    nonblocking: Cell<bool>,
+    read_timeout: Cell<Option<Duration>>,
+    write_timeout: Cell<Option<Duration>>,
+    /// Registrations live in this thread's reactor: the socket must stay on
+    /// the thread that made it (convert with `into_std` to move it).
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Put `fd` into non-blocking mode. Uses `fcntl` (not `ioctl(FIONBIO)`) so a
+/// libc-interposing layer sees the change.
+pub(crate) fn set_nonblocking_fd(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on an fd we own read and write only its flags.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let new = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        if new != flags && libc::fcntl(fd, libc::F_SETFL, new) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The error every operation on a socket closed with `close()` returns.
+pub(crate) fn closed_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "green: the socket was closed with close()",
+    )
+}
+
+/// Convert a `-1`-on-error libc return value.
+pub(crate) fn cvt(n: isize) -> io::Result<usize> {
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn check_timeout(d: Option<Duration>) -> io::Result<()> {
+    if d == Some(Duration::ZERO) {
+        // Same answer as std: a zero timeout would mean "never wait".
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    Ok(())
+}
+
+impl<S: AsRawFd> GreenFd<S> {
+    /// Take over `sock`, switching its fd to non-blocking mode.
+    pub(crate) fn new(sock: S) -> io::Result<GreenFd<S>> {
+        set_nonblocking_fd(sock.as_raw_fd(), true)?;
+        Ok(GreenFd::from_nonblocking(sock))
+    }
+
+    /// Take over `sock` whose fd is already non-blocking.
+    pub(crate) fn from_nonblocking(sock: S) -> GreenFd<S> {
+        let fd = sock.as_raw_fd();
+        GreenFd {
+            sock: ManuallyDrop::new(sock),
+            fd,
+            closed: Cell::new(false),
+            nonblocking: Cell::new(false),
+            read_timeout: Cell::new(None),
+            write_timeout: Cell::new(None),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// A copy for `try_clone`: same user-level settings, new fd.
+    pub(crate) fn clone_with(&self, sock: S) -> GreenFd<S> {
+        let c = GreenFd::from_nonblocking(sock);
+        c.nonblocking.set(self.nonblocking.get());
+        c.read_timeout.set(self.read_timeout.get());
+        c.write_timeout.set(self.write_timeout.get());
+        c
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// The socket, or an error once `close()` was called.
+    pub(crate) fn get(&self) -> io::Result<&S> {
+        if self.closed.get() {
+            return Err(closed_error());
+        }
+        Ok(&self.sock)
+    }
+
+    /// The socket even after `close()` (its fd is still open until drop),
+    /// for queries such as `local_addr`.
+    pub(crate) fn raw(&self) -> &S {
+        &self.sock
+    }
+
+    /// Run `f` until it stops failing with `WouldBlock`, parking on read
+    /// readiness in between, within the read timeout.
+    #[inline]
+    pub(crate) fn read_op<T>(&self, f: impl FnMut(&S) -> io::Result<T>) -> io::Result<T> {
+        self.op(Interest::Read, self.read_timeout.get(), f)
+    }
+
+    /// Like [`read_op`](Self::read_op) for writes (and connects).
+    #[inline]
+    pub(crate) fn write_op<T>(&self, f: impl FnMut(&S) -> io::Result<T>) -> io::Result<T> {
+        self.op(Interest::Write, self.write_timeout.get(), f)
+    }
+
+    /// The loop: try, and on `EAGAIN` park until readiness, the timeout, a
+    /// `close()`, a kill or an enclosing `green::timeout`.
+    ///
+    /// Several coroutines may run this on the same socket and direction at
+    /// once: readiness wakes all of them and each retries its own syscall;
+    /// the ones that find nothing park again. Nobody hangs and every byte
+    /// goes to exactly one caller, as with std sockets shared by threads.
+    #[inline]
+    pub(crate) fn op<T>(
+        &self,
+        interest: Interest,
+        timeout: Option<Duration>,
+        mut f: impl FnMut(&S) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut deadline: Option<Option<Instant>> = None;
+        loop {
+            let s = self.get()?;
+            match f(s) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.nonblocking.get() {
+                        return Err(e);
+                    }
+                    let at = *deadline
+                        .get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)));
+                    rt::wait_fd(self.fd, interest, at)?;
+                    if self.closed.get() {
+                        return Err(closed_error());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    /// Park until the fd is ready for `interest` (for connect), within
+    /// `deadline`.
+    pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        self.get()?;
+        rt::wait_fd(self.fd, interest, deadline)?;
+        if self.closed.get() {
+            return Err(closed_error());
+        }
+        Ok(())
+    }
+
+    /// Close logically: every later operation fails, and coroutines parked
+    /// on the socket now wake with an error. The fd stays open (so borrowed
+    /// fds stay valid) until the owner is dropped.
+    pub(crate) fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        rt::forget_fd(self.fd);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    pub(crate) fn set_nonblocking(&self, on: bool) {
+        self.nonblocking.set(on);
+    }
+
+    pub(crate) fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        check_timeout(d)?;
+        self.read_timeout.set(d);
+        Ok(())
+    }
+
+    pub(crate) fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        check_timeout(d)?;
+        self.write_timeout.set(d);
+        Ok(())
+    }
+
+    pub(crate) fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout.get()
+    }
+
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        self.write_timeout.get()
+    }
+
+    /// Give the socket back unregistered from the hub, in the blocking mode
+    /// the user asked for (blocking unless `set_nonblocking(true)`). The
+    /// caller copies the user's timeouts to the kernel socket options.
+    pub(crate) fn into_inner(self) -> S {
+        rt::forget_fd(self.fd);
+        let _ = set_nonblocking_fd(self.fd, self.nonblocking.get());
+        let mut me = ManuallyDrop::new(self);
+        // SAFETY: `me` is never used or dropped again, so `sock` is taken
+        // exactly once; the other fields are `Copy`/zero-sized.
+        unsafe { ManuallyDrop::take(&mut me.sock) }
+    }
+}
+
+impl<S: AsRawFd> Drop for GreenFd<S> {
+    fn drop(&mut self) {
+        // Deregister (and wake waiters) before the number can be reused.
+        rt::forget_fd(self.fd);
+        // SAFETY: dropped exactly once, here; `into_inner` skips this Drop.
+        unsafe { ManuallyDrop::drop(&mut self.sock) };
+    }
+}
+
+// The per-call helpers below pass `MSG_DONTWAIT`, so they never block the
+// hub even if the fd's shared `O_NONBLOCK` flag was cleared behind our back
+// (a `try_clone`d handle converted with `into_std`, or a `dup` elsewhere).
+
+/// `send(2)` with `MSG_NOSIGNAL`: a write to a closed peer is `EPIPE`, never
+/// a `SIGPIPE`.
+pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    // SAFETY: `buf` is valid for `buf.len()` bytes for the call's duration.
+    cvt(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) })
+}
+
+/// Vectored `send` (`sendmsg` with `MSG_NOSIGNAL`; `writev` cannot suppress
+/// `SIGPIPE`).
+pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // `IoSlice` is ABI-compatible with `iovec` on Unix.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(1024) as _;
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    // SAFETY: the iovecs point at live buffers for the call's duration.
+    cvt(unsafe { libc::sendmsg(fd, &msg, flags) })
+}
+
+/// `recv(2)` that never blocks; `peek` adds `MSG_PEEK`.
+pub(crate) fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+    let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the call.
+    cvt(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })
+}
+
+/// Vectored `recv` (`recvmsg`) that never blocks.
+pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // `IoSliceMut` is ABI-compatible with `iovec` on Unix.
+    msg.msg_iov = bufs.as_mut_ptr().cast();
+    msg.msg_iovlen = bufs.len().min(1024) as _;
+    // SAFETY: the iovecs point at live, writable buffers during the call.
+    cvt(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) })
+}

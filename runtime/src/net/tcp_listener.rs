@@ -1,0 +1,184 @@
+//! `TcpListener`: a listening TCP socket whose `accept` parks only the
+//! calling coroutine.
+//!
+//! Owns binding and accepting (`accept4` with `SOCK_NONBLOCK`, so accepted
+//! streams need no extra syscall). Never blocks the hub thread.
+
+use std::fmt;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::net::{self, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+
+use super::dns::{each_addr, ToSocketAddrs};
+use super::fd::GreenFd;
+use super::TcpStream;
+
+/// A TCP server socket, shaped like [`std::net::TcpListener`].
+///
+/// `accept` parks the calling coroutine until a connection arrives.
+/// Several coroutines may accept on one listener at once; each connection
+/// goes to exactly one of them. [`close`](Self::close) wakes every parked
+/// acceptor with an error. Not `Send` (see [`TcpStream`]).
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// let listener = green::net::TcpListener::bind("127.0.0.1:1688").unwrap();
+/// for stream in listener.incoming() {
+///     let mut stream = stream.unwrap();
+///     green::spawn(move || {
+///         let mut buf = [0; 1024];
+///         while let Ok(n @ 1..) = stream.read(&mut buf) {
+///             if stream.write_all(&buf[..n]).is_err() { break; }
+///         }
+///     });
+/// }
+/// ```
+pub struct TcpListener {
+    io: GreenFd<net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Bind to the first of `addr`'s addresses that works and listen.
+    /// Host names are resolved off the hub thread.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        let l = each_addr(&addr, |a| net::TcpListener::bind(a))?;
+        Ok(TcpListener {
+            io: GreenFd::new(l)?,
+        })
+    }
+
+    /// Wait for the next connection. Transient kernel errors are returned as
+    /// they are (e.g. `EMFILE` when out of fds), never retried in a loop.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let fd = self.io.fd();
+        self.io.read_op(|_| {
+            // SAFETY: the mio listener borrows our fd only for this call and
+            // is never dropped (ManuallyDrop), so it cannot close it.
+            let l = ManuallyDrop::new(unsafe { mio::net::TcpListener::from_raw_fd(fd) });
+            let (s, peer) = l.accept()?;
+            Ok((TcpStream::from_accepted(s.into()), peer))
+        })
+    }
+
+    /// An endless iterator over accepted connections.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.raw().local_addr()
+    }
+
+    /// Stop listening for good: parked acceptors wake with an error, every
+    /// later `accept` fails, and new connection attempts are refused. (The
+    /// fd and its bound address are released on drop.)
+    pub fn close(&self) {
+        if !self.io.is_closed() {
+            // On Linux, shutting down a listening socket takes it out of the
+            // LISTEN state: pending and future connects are refused.
+            // SAFETY: shutdown on the fd we own; errors are irrelevant here.
+            unsafe { libc::shutdown(self.io.fd(), libc::SHUT_RDWR) };
+        }
+        self.io.close();
+    }
+
+    /// A second handle (a `dup` of the fd). Both share the file's
+    /// non-blocking flag: hand a clone to std with `into_std` only if no
+    /// green handle will `accept` on it afterwards (std's blocking mode
+    /// would make that `accept` block the thread).
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        let l = self.io.get()?.try_clone()?;
+        Ok(TcpListener {
+            io: self.io.clone_with(l),
+        })
+    }
+
+    /// Set the IP time-to-live of accepted sockets.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get()?.set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get()?.ttl()
+    }
+
+    /// Take the pending socket error, if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.raw().take_error()
+    }
+
+    /// In non-blocking mode `accept` returns `WouldBlock` instead of parking.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.io.get()?;
+        self.io.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// Turn back into a std listener, unregistered from the hub.
+    pub fn into_std(self) -> net::TcpListener {
+        self.io.into_inner()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.io.is_closed()
+    }
+}
+
+/// Iterator returned by [`TcpListener::incoming`]; never yields `None`.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+impl From<net::TcpListener> for TcpListener {
+    /// Adopt a std listener (switching it to non-blocking mode).
+    ///
+    /// # Panics
+    /// If the fd's flags cannot be changed (not a valid socket).
+    fn from(l: net::TcpListener) -> TcpListener {
+        match GreenFd::new(l) {
+            Ok(io) => TcpListener { io },
+            Err(e) => panic!("green: cannot make the TcpListener non-blocking: {e}"),
+        }
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.fd()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.raw().as_fd()
+    }
+}
+
+impl IntoRawFd for TcpListener {
+    fn into_raw_fd(self) -> RawFd {
+        self.io.into_inner().into_raw_fd()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TcpListener");
+        if let Ok(a) = self.io.raw().local_addr() {
+            d.field("addr", &a);
+        }
+        d.field("fd", &self.io.fd())
+            .field("closed", &self.io.is_closed())
+            .finish()
+    }
+}

@@ -80,12 +80,21 @@ fn wait_fd_inner(
     };
     let me = hub::unparker();
     list.push_external(me.clone());
+    // Removes this waiter however the park ends, unwinding (kill) included,
+    // so a dead entry never lingers on the fd's list.
+    struct Leave<'a>(&'a crate::wait::WaitList, Unparker);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            self.0.remove_external(&self.1);
+        }
+    }
+    let leave = Leave(list, me);
     let r = if unwind {
         Ok(hub::park(deadline, ParkedOn::Fd(fd)))
     } else {
         hub::park_no_unwind(deadline, ParkedOn::Fd(fd))
     };
-    list.remove_external(&me);
+    drop(leave);
     let r = r?;
     if entry.closed.get() {
         return Ok(Err(io::Error::new(

@@ -652,3 +652,38 @@ fn spawn_blocking_caller_killed_or_timed_out() {
         assert!(h.join().unwrap_err().is_killed());
     });
 }
+
+#[test]
+fn reuseport_listeners_share_an_address_and_both_accept() {
+    use std::io::{Read, Write};
+    let a = green::net::TcpListener::bind_reuseport("127.0.0.1:0").unwrap();
+    let addr = a.local_addr().unwrap();
+    let b = green::net::TcpListener::bind_reuseport(addr).unwrap();
+    // A plain bind on the same address is still refused.
+    assert!(green::net::TcpListener::bind(addr).is_err());
+    let accepted = std::rc::Rc::new(std::cell::Cell::new(0));
+    let mut servers = Vec::new();
+    for l in [a, b] {
+        let n = accepted.clone();
+        servers.push(green::spawn(move || {
+            while let Ok((mut s, _)) = l.accept() {
+                n.set(n.get() + 1);
+                let mut buf = [0u8; 1];
+                if s.read_exact(&mut buf).is_ok() {
+                    let _ = s.write_all(&buf);
+                }
+            }
+        }));
+    }
+    for i in 0..40u8 {
+        let mut c = green::net::TcpStream::connect(addr).unwrap();
+        c.write_all(&[i]).unwrap();
+        let mut buf = [0u8; 1];
+        c.read_exact(&mut buf).unwrap();
+        assert_eq!(buf[0], i);
+    }
+    assert_eq!(accepted.get(), 40);
+    for s in servers {
+        s.kill();
+    }
+}

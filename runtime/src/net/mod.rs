@@ -26,6 +26,7 @@
 
 mod dns;
 mod fd;
+mod reuseport;
 mod server;
 mod tcp_listener;
 mod tcp_stream;

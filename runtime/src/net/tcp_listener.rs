@@ -48,6 +48,24 @@ impl TcpListener {
         })
     }
 
+    /// Bind with `SO_REUSEPORT` (and `SO_REUSEADDR`) and listen, so several
+    /// listeners — typically one per hub of a multi-threaded
+    /// [`Runtime`](crate::Runtime) — can share one address; the kernel
+    /// spreads incoming connections across them.
+    ///
+    /// ```
+    /// let a = green::net::TcpListener::bind_reuseport("127.0.0.1:0").unwrap();
+    /// let addr = a.local_addr().unwrap();
+    /// let b = green::net::TcpListener::bind_reuseport(addr).unwrap();
+    /// assert_eq!(b.local_addr().unwrap(), addr);
+    /// ```
+    pub fn bind_reuseport<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        let l = each_addr(&addr, |a| super::reuseport::reuseport_listener(*a))?;
+        Ok(TcpListener {
+            io: GreenFd::new(l)?,
+        })
+    }
+
     /// Wait for the next connection. Transient kernel errors are returned as
     /// they are (e.g. `EMFILE` when out of fds), never retried in a loop.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {

@@ -806,3 +806,75 @@ fn c12_main_joining_a_coroutine_stuck_on_a_lock_reports_deadlock() {
         drop(g);
     });
 }
+
+// ---------------------------------------------------------------- local!
+
+green::local! {
+    static COUNTER: Cell<u32> = Cell::new(0);
+    static TRACKED: RefCell<Option<DropCount>> = RefCell::new(None);
+}
+
+struct DropCount(Rc<Cell<u32>>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn local_values_are_per_coroutine_and_survive_parks() {
+    watchdog(10, || {
+        let hs: Vec<_> = (1..=3u32)
+            .map(|i| {
+                green::spawn(move || {
+                    for _ in 0..i {
+                        COUNTER.with(|c| c.set(c.get() + 1));
+                        green::yield_now(); // others touch their own copy
+                    }
+                    COUNTER.with(|c| c.get())
+                })
+            })
+            .collect();
+        let got: Vec<u32> = green::joinall(hs).into_iter().map(Result::unwrap).collect();
+        assert_eq!(got, [1, 2, 3]);
+        COUNTER.with(|c| c.set(99)); // main has its own
+        let h = green::spawn(|| COUNTER.with(|c| c.get()));
+        assert_eq!(h.join().unwrap(), 0);
+        assert_eq!(COUNTER.with(|c| c.get()), 99);
+    });
+}
+
+#[test]
+fn local_values_dropped_when_the_coroutine_ends_however_it_ends() {
+    watchdog(10, || {
+        let drops = Rc::new(Cell::new(0));
+        let d = drops.clone();
+        let normal = green::spawn(move || {
+            TRACKED.with(|t| *t.borrow_mut() = Some(DropCount(d)));
+            green::yield_now();
+        });
+        let d = drops.clone();
+        let killed = green::spawn(move || {
+            TRACKED.with(|t| *t.borrow_mut() = Some(DropCount(d)));
+            green::sleep(Duration::from_secs(60));
+        });
+        let d = drops.clone();
+        let go = Rc::new(Event::new());
+        let g = go.clone();
+        let panicked = green::spawn(move || {
+            TRACKED.with(|t| *t.borrow_mut() = Some(DropCount(d)));
+            g.wait();
+            panic!("boom");
+        });
+        green::yield_now();
+        assert_eq!(drops.get(), 0);
+        normal.join().unwrap();
+        assert_eq!(drops.get(), 1);
+        killed.kill();
+        assert_eq!(drops.get(), 2);
+        go.set();
+        assert!(panicked.join().is_err());
+        assert_eq!(drops.get(), 3);
+    });
+}

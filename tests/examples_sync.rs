@@ -7,8 +7,9 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The example's binary, built by `cargo test` next to this test's own
-/// binary (built on demand if missing).
+/// The example's binary, next to this test's own binary. Rebuilt through
+/// cargo first (a no-op when fresh), since `cargo test --test examples_sync`
+/// alone does not rebuild examples.
 fn example_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe
@@ -16,7 +17,7 @@ fn example_bin(name: &str) -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("target/<profile>/deps");
     let bin = dir.join("examples").join(name);
-    if !bin.exists() {
+    {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--example", name]);

@@ -200,10 +200,8 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
                 }
             }
         });
-        match r {
-            Ok(item) => item, // `None`: closed while we waited
-            Err(_) => None,
-        }
+        // `Ok(None)`: closed while we waited; `Err`: timed out.
+        r.unwrap_or_default()
     }
 
     /// Mark one item taken with `get` as processed (see [`join`](Self::join)).
@@ -261,10 +259,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
 
     /// Hand `item` to the first parked getter, if any.
     fn give_to_getter(&self, item: T) -> Result<(), T> {
-        if !self.getters.has_waiters() {
-            return Err(item);
-        }
-        self.getters.grant_with(|slot| *slot = Some(item));
+        self.getters.try_grant(item)?;
         self.added();
         Ok(())
     }
@@ -273,9 +268,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
     /// it to the next getter or put it back at the front. It stays counted
     /// as unfinished.
     fn unget(&self, item: T) {
-        if self.getters.has_waiters() {
-            self.getters.grant_with(|slot| *slot = Some(item));
-        } else {
+        if let Err(item) = self.getters.try_grant(item) {
             self.buf.borrow_mut().unpop(item);
         }
     }

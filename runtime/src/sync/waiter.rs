@@ -16,26 +16,38 @@
 //! works from coroutines and from the root context (`main`), and never
 //! touches timers or the reactor.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::Rc;
 use std::time::Instant;
+
+use slab::Slab;
 
 use crate::hub::{self, Park, Unparker};
 use crate::task::ParkedOn;
 
 /// One parked task and what is being handed to (or taken from) it.
-pub(crate) struct Waiter<T> {
-    unparker: RefCell<Unparker>,
-    granted: Cell<bool>,
-    payload: Cell<Option<T>>,
+struct Waiter<T> {
+    unparker: Unparker,
+    granted: bool,
+    payload: Option<T>,
     /// What the waiter asks for (reader/writer, a task id, ...).
     tag: u64,
 }
 
-/// A FIFO of [`Waiter`]s. Not `Send`: one hub's tasks only.
+struct Inner<T> {
+    /// Keys into `recs`, in arrival order.
+    q: VecDeque<usize>,
+    /// Waiter records; a slab so parking allocates nothing once warm.
+    recs: Slab<Waiter<T>>,
+}
+
+/// A FIFO of waiters with grants. Not `Send`: one hub's tasks only.
+///
+/// Invariant: every key in `q` names a live record; a waiter leaving
+/// without a grant removes its key from `q` itself, and a granter pops the
+/// key before granting.
 pub(crate) struct WaitQueue<T> {
-    q: RefCell<VecDeque<Rc<Waiter<T>>>>,
+    inner: RefCell<Inner<T>>,
 }
 
 impl<T> Default for WaitQueue<T> {
@@ -47,7 +59,10 @@ impl<T> Default for WaitQueue<T> {
 impl<T> WaitQueue<T> {
     pub(crate) const fn new() -> WaitQueue<T> {
         WaitQueue {
-            q: RefCell::new(VecDeque::new()),
+            inner: RefCell::new(Inner {
+                q: VecDeque::new(),
+                recs: Slab::new(),
+            }),
         }
     }
 
@@ -68,49 +83,68 @@ impl<T> WaitQueue<T> {
         deadline: Option<Instant>,
         abandon: impl FnOnce(bool, Option<T>),
     ) -> Result<Option<T>, Option<T>> {
-        let w = Rc::new(Waiter {
-            unparker: RefCell::new(hub::unparker()),
-            granted: Cell::new(false),
-            payload: Cell::new(payload),
-            tag,
-        });
-        self.q.borrow_mut().push_back(w.clone());
+        let key = {
+            let mut inner = self.inner.borrow_mut();
+            let key = inner.recs.insert(Waiter {
+                unparker: hub::unparker(),
+                granted: false,
+                payload,
+                tag,
+            });
+            inner.q.push_back(key);
+            key
+        };
         let mut guard = Guard {
             queue: self,
-            w: &w,
+            key,
             abandon: Some(abandon),
         };
         loop {
             let r = hub::park(deadline, ParkedOn::WaitList);
-            if w.granted.get() {
-                // The guard sees the grant and, disarmed, does nothing.
+            if self.inner.borrow().recs[key].granted {
                 guard.abandon = None;
-                return Ok(w.payload.take());
+                return Ok(self.leave(key));
             }
             if r == Park::TimedOut {
-                // Not granted: the guard takes us out of the queue.
                 guard.abandon = None;
-                return Err(w.payload.take());
+                return Err(self.leave(key));
             }
             // Only a grant unparks a waiter; stay robust anyway and park
             // again with a fresh wake-up right at the same place in line.
-            *w.unparker.borrow_mut() = hub::unparker();
+            self.inner.borrow_mut().recs[key].unparker = hub::unparker();
         }
     }
 
+    /// Take the waiter `key` out (queue entry and record); its payload.
+    fn leave(&self, key: usize) -> Option<T> {
+        let mut inner = self.inner.borrow_mut();
+        let rec = inner.recs.remove(key);
+        if !rec.granted {
+            // Usually the last one in (or the only one): search from the back.
+            if let Some(i) = inner.q.iter().rposition(|&k| k == key) {
+                inner.q.remove(i);
+            }
+        }
+        rec.payload
+    }
+
     /// Drop entries at the front whose park already ended (timed out or
-    /// killed, not yet resumed).
-    fn clean_front(&self) {
-        let mut q = self.q.borrow_mut();
-        while q.front().is_some_and(|w| !w.unparker.borrow().is_waiting()) {
-            q.pop_front();
+    /// killed, not yet resumed; they remove their records themselves).
+    fn clean_front(inner: &mut Inner<T>) {
+        while let Some(&k) = inner.q.front() {
+            if inner.recs[k].unparker.is_waiting() {
+                return;
+            }
+            inner.q.pop_front();
         }
     }
 
     /// The tag of the first waiter still parked, if any.
     pub(crate) fn front_tag(&self) -> Option<u64> {
-        self.clean_front();
-        self.q.borrow().front().map(|w| w.tag)
+        let mut inner = self.inner.borrow_mut();
+        Self::clean_front(&mut inner);
+        let k = *inner.q.front()?;
+        Some(inner.recs[k].tag)
     }
 
     /// True when some waiter is still parked.
@@ -119,56 +153,70 @@ impl<T> WaitQueue<T> {
     }
 
     /// Grant the first waiter still parked: `give` edits its payload slot,
-    /// then it is woken. Returns false (and does not call `give`) if nobody
-    /// waits.
+    /// and it is woken. Returns false (and does not call `give`) if nobody
+    /// waits. `give` must not use this queue.
     pub(crate) fn grant_with(&self, give: impl FnOnce(&mut Option<T>)) -> bool {
-        self.clean_front();
-        let w = self.q.borrow_mut().pop_front();
-        let Some(w) = w else { return false };
-        let mut slot = w.payload.take();
-        give(&mut slot);
-        w.payload.set(slot);
-        w.granted.set(true);
-        let woke = w.unparker.borrow().unpark();
-        // `clean_front` kept only waiters still parked for this very wait,
-        // and nothing ran since, so the wake must land.
-        debug_assert!(woke, "green: a live waiter refused its wake");
-        true
+        let mut inner = self.inner.borrow_mut();
+        loop {
+            let Some(k) = inner.q.pop_front() else {
+                return false;
+            };
+            // Waking only queues the task, so nothing else runs meanwhile;
+            // a waiter whose park already ended refuses and is skipped (it
+            // cleans up its own record).
+            if inner.recs[k].unparker.unpark() {
+                let rec = &mut inner.recs[k];
+                rec.granted = true;
+                let mut slot = rec.payload.take();
+                drop(inner);
+                give(&mut slot);
+                self.inner.borrow_mut().recs[k].payload = slot;
+                return true;
+            }
+        }
+    }
+
+    /// Hand `item` to the first waiter still parked, or give it back.
+    pub(crate) fn try_grant(&self, item: T) -> Result<(), T> {
+        let mut inner = self.inner.borrow_mut();
+        loop {
+            let Some(k) = inner.q.pop_front() else {
+                return Err(item);
+            };
+            if inner.recs[k].unparker.unpark() {
+                let rec = &mut inner.recs[k];
+                rec.granted = true;
+                rec.payload = Some(item);
+                return Ok(());
+            }
+        }
     }
 
     /// Number of waiters still parked (O(n); for diagnostics and `len`).
     pub(crate) fn count(&self) -> usize {
-        self.q
-            .borrow()
+        let inner = self.inner.borrow();
+        inner
+            .q
             .iter()
-            .filter(|w| w.unparker.borrow().is_waiting() && !w.granted.get())
+            .filter(|&&k| inner.recs[k].unparker.is_waiting())
             .count()
-    }
-
-    fn remove(&self, me: &Rc<Waiter<T>>) {
-        let mut q = self.q.borrow_mut();
-        if let Some(i) = q.iter().rposition(|w| Rc::ptr_eq(w, me)) {
-            q.remove(i);
-        }
     }
 }
 
-/// Cleans up a waiter that leaves without using a grant.
+/// Cleans up a waiter that leaves without returning (unwinding).
 struct Guard<'a, T, F: FnOnce(bool, Option<T>)> {
     queue: &'a WaitQueue<T>,
-    w: &'a Rc<Waiter<T>>,
+    key: usize,
     /// `Some` while the waiter is leaving early (unwinding).
     abandon: Option<F>,
 }
 
 impl<T, F: FnOnce(bool, Option<T>)> Drop for Guard<'_, T, F> {
     fn drop(&mut self) {
-        let granted = self.w.granted.get();
-        if !granted {
-            self.queue.remove(self.w);
-        }
         if let Some(f) = self.abandon.take() {
-            f(granted, self.w.payload.take());
+            let granted = self.queue.inner.borrow().recs[self.key].granted;
+            let payload = self.queue.leave(self.key);
+            f(granted, payload);
         }
     }
 }

@@ -291,3 +291,21 @@ fn c12_pool_spawn_and_join_from_main_report_deadlock() {
         assert!(msg.contains("green: deadlock"), "case {case}: {msg}");
     }
 }
+
+#[test]
+fn kill_also_kills_members_started_by_parked_spawners() {
+    watchdog(10, || {
+        let pool = Rc::new(Pool::new(1));
+        let first = pool.spawn(|| green::sleep(Duration::from_secs(60)));
+        let p = pool.clone();
+        let spawner = green::spawn(move || {
+            let h = p.spawn(|| green::sleep(Duration::from_secs(60)));
+            h.join()
+        });
+        green::yield_now(); // the spawner parks: the pool is full
+        pool.kill();
+        assert!(pool.is_empty(), "nothing left running after kill");
+        assert!(first.join().unwrap_err().is_killed());
+        assert!(spawner.join().unwrap().unwrap_err().is_killed());
+    });
+}

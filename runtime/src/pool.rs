@@ -237,18 +237,31 @@ impl Pool {
 
     /// Kill every member and wait until they are gone (their destructors
     /// ran). A member calling this kills the others, not itself.
+    ///
+    /// Spawners that were parked waiting for a slot may get one as members
+    /// die; the members they start are killed too, until none is left.
     pub fn kill(&self) {
         let hub = hub();
         let me = hub.current().id;
-        let members: Vec<Rc<Task>> = self.inner.tasks.borrow().values().cloned().collect();
-        for t in &members {
-            if t.id != me {
+        loop {
+            let members: Vec<Rc<Task>> = self
+                .inner
+                .tasks
+                .borrow()
+                .values()
+                .filter(|t| t.id != me)
+                .cloned()
+                .collect();
+            if members.is_empty() {
+                return;
+            }
+            for t in &members {
                 hub.request_kill(t);
             }
-        }
-        for t in &members {
-            while t.id != me && !t.is_finished() {
-                t.joiners.wait(None);
+            for t in &members {
+                while !t.is_finished() {
+                    t.joiners.wait(None);
+                }
             }
         }
     }

@@ -83,10 +83,13 @@ impl<T> WaitQueue<T> {
         deadline: Option<Instant>,
         abandon: impl FnOnce(bool, Option<T>),
     ) -> Result<Option<T>, Option<T>> {
+        let unparker = hub::unparker();
         let key = {
             let mut inner = self.inner.borrow_mut();
-            let key = inner.recs.insert(Waiter {
-                unparker: hub::unparker(),
+            let entry = inner.recs.vacant_entry();
+            let key = entry.key();
+            entry.insert(Waiter {
+                unparker,
                 granted: false,
                 payload,
                 tag,

@@ -520,3 +520,27 @@ fn xchan_killed_receiver_does_not_stop_deadlock_detection() {
         green::sync::Event::new().wait();
     });
 }
+
+#[test]
+fn zero_and_huge_durations_are_handled() {
+    watchdog(10, || {
+        let q = Rc::new(Queue::bounded(1));
+        // Zero: an immediate answer, no park.
+        assert_eq!(q.get_timeout(Duration::ZERO), None);
+        assert_eq!(q.put_timeout(1, Duration::ZERO), Ok(()));
+        assert_eq!(q.put_timeout(2, Duration::ZERO), Err(2));
+        assert_eq!(q.get_timeout(Duration::ZERO), Some(1));
+        // Huge: no overflow, just "no deadline".
+        let q1 = q.clone();
+        green::spawn(move || {
+            green::sleep(Duration::from_millis(5));
+            q1.put(3).unwrap();
+        });
+        assert_eq!(q.get_timeout(Duration::MAX), Some(3));
+        let m = green::sync::Mutex::new(0);
+        assert!(m.lock_timeout(Duration::MAX).is_some());
+        let ev = green::sync::Event::new();
+        ev.set();
+        assert!(ev.wait_timeout(Duration::MAX));
+    });
+}

@@ -76,6 +76,7 @@ impl<T> WaitQueue<T> {
     /// waiter left the queue: with `granted == true` it must pass the grant
     /// on; with `false` it may re-dispatch (the waiter may have been
     /// blocking others behind it).
+    #[inline]
     pub(crate) fn wait(
         &self,
         tag: u64,
@@ -104,9 +105,13 @@ impl<T> WaitQueue<T> {
         };
         loop {
             let r = hub::park(deadline, ParkedOn::WaitList);
-            if self.inner.borrow().recs[key].granted {
-                guard.abandon = None;
-                return Ok(self.leave(key));
+            {
+                let mut inner = self.inner.borrow_mut();
+                if inner.recs[key].granted {
+                    // Granted waiters were popped from `q` by the granter.
+                    guard.abandon = None;
+                    return Ok(inner.recs.remove(key).payload);
+                }
             }
             if r == Park::TimedOut {
                 guard.abandon = None;
@@ -119,6 +124,7 @@ impl<T> WaitQueue<T> {
     }
 
     /// Take the waiter `key` out (queue entry and record); its payload.
+    #[inline]
     fn leave(&self, key: usize) -> Option<T> {
         let mut inner = self.inner.borrow_mut();
         let rec = inner.recs.remove(key);
@@ -158,6 +164,7 @@ impl<T> WaitQueue<T> {
     /// Grant the first waiter still parked: `give` edits its payload slot,
     /// and it is woken. Returns false (and does not call `give`) if nobody
     /// waits. `give` must not use this queue.
+    #[inline]
     pub(crate) fn grant_with(&self, give: impl FnOnce(&mut Option<T>)) -> bool {
         let mut inner = self.inner.borrow_mut();
         loop {
@@ -180,6 +187,7 @@ impl<T> WaitQueue<T> {
     }
 
     /// Hand `item` to the first waiter still parked, or give it back.
+    #[inline]
     pub(crate) fn try_grant(&self, item: T) -> Result<(), T> {
         let mut inner = self.inner.borrow_mut();
         loop {

@@ -73,6 +73,34 @@ fn green_queue(n: u64) -> Duration {
     d
 }
 
+/// The floor under any hand-off: two coroutines waking each other with
+/// the raw `rt::park` / `Unparker` pair (one park, one wake, one switch per
+/// hand-off, no primitive around it).
+fn green_park_floor(n: u64) -> Duration {
+    use std::cell::RefCell;
+    let slot: Rc<RefCell<Option<green::rt::Unparker>>> = Rc::new(RefCell::new(None));
+    let side = move |slot: Rc<RefCell<Option<green::rt::Unparker>>>, rounds: u64| {
+        move || {
+            let t = Instant::now();
+            for i in 0..rounds {
+                let me = green::rt::unparker();
+                let other = slot.borrow_mut().replace(me);
+                if let Some(o) = other {
+                    o.unpark();
+                }
+                if i + 1 < rounds {
+                    green::rt::park(None, green::rt::Reason::WaitList);
+                }
+            }
+            t.elapsed()
+        }
+    };
+    let a = green::spawn(side(slot.clone(), n / 2));
+    let b = green::spawn(side(slot, n / 2));
+    let _ = a.join();
+    b.join().unwrap_or_default()
+}
+
 /// `n` hand-offs between two OS threads over two `std::sync::mpsc`
 /// channels.
 fn std_mpsc_threads(n: u64) -> Duration {
@@ -114,6 +142,7 @@ fn main() {
         let mut g = c.benchmark_group("handoff");
         g.bench_function("green_channel", |b| b.iter_custom(green_channel));
         g.bench_function("green_queue", |b| b.iter_custom(green_queue));
+        g.bench_function("green_park_floor", |b| b.iter_custom(green_park_floor));
         g.bench_function("std_mpsc_threads", |b| b.iter_custom(std_mpsc_threads));
         g.finish();
     }
@@ -122,11 +151,13 @@ fn main() {
     const N: u64 = 200_000;
     let ch = median_ns(green_channel, N);
     let q = median_ns(green_queue, N);
+    let floor = median_ns(green_park_floor, N);
     let th = median_ns(std_mpsc_threads, N);
     println!();
     println!("hand-off ping-pong, median of 7 x {N} hand-offs (ns per hand-off)");
     println!("  green Channel (coroutines)      {ch:8.1}");
     println!("  green Queue   (coroutines)      {q:8.1}");
+    println!("  hub floor: rt::park/Unparker    {floor:8.1}");
     println!("  std mpsc      (two OS threads)  {th:8.1}");
     println!("  std mpsc / green Channel        {:8.1}x", th / ch);
     println!("  goal <= 40 ns (Go unbuffered chan ~105 ns)");

@@ -27,14 +27,18 @@ mod blocking;
 mod cancel;
 mod hub;
 mod join;
+pub mod local;
 pub mod net;
 mod overflow;
+pub mod pool;
+pub mod queue;
 mod reactor;
 mod report;
 pub mod rt;
 mod runtime;
 mod spawn;
 mod stack;
+pub mod sync;
 mod task;
 mod timer;
 
@@ -47,6 +51,7 @@ mod size_tests {
     }
 }
 pub mod wait;
+pub mod xchan;
 
 pub use blocking::spawn_blocking;
 pub use cancel::{timeout, Elapsed, Interrupted};

@@ -1,0 +1,552 @@
+//! `Pool` (bounded concurrency) and `Group` (unbounded): sets of coroutines
+//! that can be joined or killed together, and `map`/`imap`/
+//! `imap_unordered` over them (gevent's `pool.Pool` / `pool.Group`).
+//!
+//! A pool slot is held by the coroutine's own closure (a guard captured in
+//! it), so it is released however the coroutine ends: return, panic, kill,
+//! or kill before it ever ran (the unrun closure is dropped). Spawners
+//! waiting for a slot are served first-in-first-out through the hand-off
+//! queue, like a semaphore. This module never resumes coroutines itself;
+//! it spawns and parks through the hub like any user code.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::iter::Fuse;
+use std::panic::Location;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::hub::hub;
+use crate::join::{JoinError, JoinHandle};
+use crate::sync::waiter::WaitQueue;
+use crate::task::{Output, Task, TaskRef};
+use crate::wait::{WaitList, WaitResult};
+
+struct Inner {
+    limit: usize,
+    running: Cell<usize>,
+    /// Spawners parked until a slot frees (hand-off).
+    slots: WaitQueue<()>,
+    /// Live members by task id, for `kill`.
+    tasks: RefCell<HashMap<u64, TaskRef>>,
+    /// `join` callers, woken when `running` drops to zero.
+    idle: WaitList,
+}
+
+impl Inner {
+    fn release_slot(&self) {
+        if !self.slots.grant_with(|_| ()) {
+            let n = self.running.get() - 1;
+            self.running.set(n);
+            if n == 0 {
+                self.idle.notify_all();
+            }
+        }
+    }
+}
+
+/// Captured in a member's closure: leaves the pool when the closure ends
+/// or is dropped without running.
+struct Member {
+    inner: Rc<Inner>,
+    id: u64,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let t = self.inner.tasks.borrow_mut().remove(&self.id);
+        drop(t);
+        self.inner.release_slot();
+    }
+}
+
+/// At most `n` coroutines at once; `spawn` parks while `n` are running.
+///
+/// ```
+/// use std::time::Duration;
+/// let pool = green::pool::Pool::new(2);
+/// let out: Vec<_> = pool
+///     .imap(|ms: u64| { green::sleep(Duration::from_millis(ms)); ms }, [30, 10, 20])
+///     .map(Result::unwrap)
+///     .collect();
+/// assert_eq!(out, [30, 10, 20]); // input order
+/// pool.join();
+/// assert_eq!(pool.free_count(), 2);
+/// ```
+pub struct Pool {
+    inner: Rc<Inner>,
+}
+
+impl Pool {
+    /// A pool that runs at most `n` coroutines at once.
+    ///
+    /// # Panics
+    /// If `n` is zero (every `spawn` would wait forever).
+    pub fn new(n: usize) -> Pool {
+        assert!(n > 0, "green: Pool::new(0): a pool needs at least one slot");
+        Pool::with_limit(n)
+    }
+
+    fn with_limit(limit: usize) -> Pool {
+        Pool {
+            inner: Rc::new(Inner {
+                limit,
+                running: Cell::new(0),
+                slots: WaitQueue::new(),
+                tasks: RefCell::new(HashMap::new()),
+                idle: WaitList::new(),
+            }),
+        }
+    }
+
+    /// The most coroutines this pool runs at once.
+    pub fn size(&self) -> usize {
+        self.inner.limit
+    }
+
+    /// Members running (or queued to run) now.
+    pub fn len(&self) -> usize {
+        self.inner.running.get()
+    }
+
+    /// True when no member is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slots free now (how many `try_spawn`s would succeed).
+    pub fn free_count(&self) -> usize {
+        if self.inner.slots.has_waiters() {
+            return 0;
+        }
+        self.inner.limit - self.inner.running.get()
+    }
+
+    /// True when a `spawn` would park.
+    pub fn is_full(&self) -> bool {
+        self.free_count() == 0
+    }
+
+    /// Spawn `f` as a member, parking while the pool is full (waiting
+    /// spawners are served in order). Unwinds on kill and on an enclosing
+    /// `green::timeout`; from `main`, a full pool whose members can never
+    /// finish is reported as a deadlock.
+    #[track_caller]
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let at = Location::caller();
+        loop {
+            if self.take_slot(None) {
+                return self.start(f, at);
+            }
+        }
+    }
+
+    /// Spawn only if a slot is free now; otherwise give `f` back.
+    #[track_caller]
+    pub fn try_spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, F>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        if self.free_count() == 0 {
+            return Err(f);
+        }
+        self.inner.running.set(self.inner.running.get() + 1);
+        Ok(self.start(f, Location::caller()))
+    }
+
+    /// Like [`spawn`](Self::spawn), giving `f` back if no slot freed within
+    /// `d`.
+    #[track_caller]
+    pub fn spawn_timeout<F, T>(&self, d: Duration, f: F) -> Result<JoinHandle<T>, F>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let at = Location::caller();
+        if self.take_slot(Instant::now().checked_add(d)) {
+            Ok(self.start(f, at))
+        } else {
+            Err(f)
+        }
+    }
+
+    /// Park until a slot is ours (true) or `deadline` (false).
+    fn take_slot(&self, deadline: Option<Instant>) -> bool {
+        if self.free_count() > 0 {
+            self.inner.running.set(self.inner.running.get() + 1);
+            return true;
+        }
+        let inner = &self.inner;
+        // A granted slot stays counted in `running`: it moved to us.
+        inner
+            .slots
+            .wait(0, None, deadline, |granted, _| {
+                if granted {
+                    inner.release_slot();
+                }
+            })
+            .is_ok()
+    }
+
+    /// Spawn `f` on a slot already taken.
+    fn start<F, T>(&self, f: F, at: &'static Location<'static>) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let hub = hub();
+        let id = hub.next_task_id();
+        let member = Member {
+            inner: self.inner.clone(),
+            id,
+        };
+        let entry: crate::task::Entry = Box::new(move || {
+            let _member = member;
+            Box::new(f()) as Output
+        });
+        let task = Task::new(id, None, hub.default_class(), Some(entry), at);
+        let task = hub.spawn_task(task, None);
+        self.inner.tasks.borrow_mut().insert(id, task.clone());
+        JoinHandle::new(task)
+    }
+
+    /// Park until every member has finished. Returns at once on an empty
+    /// pool (C31).
+    pub fn join(&self) {
+        while self.inner.running.get() > 0 {
+            self.inner.idle.wait(None);
+        }
+    }
+
+    /// Like [`join`](Self::join), giving up after `d`; true when empty.
+    pub fn join_timeout(&self, d: Duration) -> bool {
+        let deadline = Instant::now().checked_add(d);
+        while self.inner.running.get() > 0 {
+            if self.inner.idle.wait(deadline) == WaitResult::TimedOut {
+                return self.inner.running.get() == 0;
+            }
+        }
+        true
+    }
+
+    /// Kill every member and wait until they are gone (their destructors
+    /// ran). A member calling this kills the others, not itself.
+    ///
+    /// Spawners that were parked waiting for a slot may get one as members
+    /// die; the members they start are killed too, until none is left.
+    pub fn kill(&self) {
+        let hub = hub();
+        let me = hub.current().id;
+        loop {
+            let members: Vec<TaskRef> = self
+                .inner
+                .tasks
+                .borrow()
+                .values()
+                .filter(|t| t.id != me)
+                .cloned()
+                .collect();
+            if members.is_empty() {
+                return;
+            }
+            for t in &members {
+                hub.request_kill(t);
+            }
+            for t in &members {
+                while !t.is_finished() {
+                    t.joiners().wait(None);
+                }
+            }
+        }
+    }
+
+    /// Run `f` on every item through the pool and collect the results in
+    /// input order. A panic in `f` (or a kill) is that item's `Err`.
+    pub fn map<A, U, F, I>(&self, f: F, items: I) -> Vec<Result<U, JoinError>>
+    where
+        F: Fn(A) -> U + 'static,
+        I: IntoIterator<Item = A>,
+        A: 'static,
+        U: 'static,
+    {
+        self.imap(f, items).collect()
+    }
+
+    /// Lazily run `f` on every item through the pool (keeping it full) and
+    /// yield results in input order. A panic in `f` surfaces as that item's
+    /// `Err(JoinError::Panicked(..))` (C30).
+    pub fn imap<A, U, F, I>(&self, f: F, items: I) -> IMap<'_, I::IntoIter, U>
+    where
+        F: Fn(A) -> U + 'static,
+        I: IntoIterator<Item = A>,
+        A: 'static,
+        U: 'static,
+    {
+        IMap::new(self, Rc::new(f), items.into_iter(), true)
+    }
+
+    /// Like [`imap`](Self::imap), yielding results in completion order.
+    pub fn imap_unordered<A, U, F, I>(&self, f: F, items: I) -> IMap<'_, I::IntoIter, U>
+    where
+        F: Fn(A) -> U + 'static,
+        I: IntoIterator<Item = A>,
+        A: 'static,
+        U: 'static,
+    {
+        IMap::new(self, Rc::new(f), items.into_iter(), false)
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("size", &self.inner.limit)
+            .field("running", &self.inner.running.get())
+            .finish()
+    }
+}
+
+/// Records the order in which an `imap`'s jobs end.
+struct Done {
+    log: RefCell<VecDeque<usize>>,
+    list: WaitList,
+}
+
+struct DoneMark {
+    done: Rc<Done>,
+    idx: usize,
+}
+
+impl Drop for DoneMark {
+    fn drop(&mut self) {
+        self.done.log.borrow_mut().push_back(self.idx);
+        self.done.list.notify_all();
+    }
+}
+
+/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]. It feeds
+/// input items to the pool as slots free up and parks the consumer in
+/// `next` until the next result is ready. Dropping it early leaves the
+/// jobs already started running.
+pub struct IMap<'p, I: Iterator, U> {
+    pool: &'p Pool,
+    f: Rc<dyn Fn(I::Item) -> U>,
+    input: Fuse<I>,
+    ordered: bool,
+    next_in: usize,
+    next_out: usize,
+    in_flight: HashMap<usize, JoinHandle<U>>,
+    finished: HashSet<usize>,
+    done: Rc<Done>,
+}
+
+impl<'p, I, U> IMap<'p, I, U>
+where
+    I: Iterator,
+    I::Item: 'static,
+    U: 'static,
+{
+    fn new(pool: &'p Pool, f: Rc<dyn Fn(I::Item) -> U>, input: I, ordered: bool) -> Self {
+        IMap {
+            pool,
+            f,
+            input: input.fuse(),
+            ordered,
+            next_in: 0,
+            next_out: 0,
+            in_flight: HashMap::new(),
+            finished: HashSet::new(),
+            done: Rc::new(Done {
+                log: RefCell::new(VecDeque::new()),
+                list: WaitList::new(),
+            }),
+        }
+    }
+
+    fn job(&self, item: I::Item) -> impl FnOnce() -> U + 'static {
+        let f = self.f.clone();
+        let mark = DoneMark {
+            done: self.done.clone(),
+            idx: self.next_in,
+        };
+        move || {
+            let _mark = mark;
+            f(item)
+        }
+    }
+
+    /// Start as many inputs as there are free slots; if none of ours is
+    /// running, start one even if that means parking for a slot.
+    fn feed(&mut self) {
+        while self.pool.free_count() > 0 {
+            let Some(item) = self.input.next() else {
+                return;
+            };
+            let job = self.job(item);
+            match self.pool.try_spawn(job) {
+                Ok(h) => {
+                    self.in_flight.insert(self.next_in, h);
+                    self.next_in += 1;
+                }
+                Err(_) => unreachable!("green: a free slot was checked just before"),
+            }
+        }
+        if self.in_flight.is_empty() {
+            if let Some(item) = self.input.next() {
+                let job = self.job(item);
+                let h = self.pool.spawn(job);
+                self.in_flight.insert(self.next_in, h);
+                self.next_in += 1;
+            }
+        }
+    }
+
+    fn take(&mut self, idx: usize) -> Option<Result<U, JoinError>> {
+        self.finished.remove(&idx);
+        self.in_flight.remove(&idx).map(JoinHandle::join)
+    }
+}
+
+impl<I, U> Iterator for IMap<'_, I, U>
+where
+    I: Iterator,
+    I::Item: 'static,
+    U: 'static,
+{
+    type Item = Result<U, JoinError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.feed();
+            if self.ordered {
+                let log: Vec<usize> = self.done.log.borrow_mut().drain(..).collect();
+                self.finished.extend(log);
+                if self.finished.contains(&self.next_out) {
+                    let idx = self.next_out;
+                    self.next_out += 1;
+                    return self.take(idx);
+                }
+            } else {
+                let idx = self.done.log.borrow_mut().pop_front();
+                if let Some(idx) = idx {
+                    return self.take(idx);
+                }
+            }
+            if self.in_flight.is_empty() {
+                return None;
+            }
+            self.done.list.wait(None);
+        }
+    }
+}
+
+/// A set of coroutines without a size limit: join or kill them together,
+/// map over them (gevent's `Group`). Same methods as [`Pool`].
+///
+/// ```
+/// let g = green::pool::Group::new();
+/// let hs: Vec<_> = (0..3).map(|i| g.spawn(move || i)).collect();
+/// g.join();
+/// assert!(g.is_empty());
+/// assert_eq!(green::joinall(hs).into_iter().map(Result::unwrap).sum::<i32>(), 3);
+/// ```
+pub struct Group {
+    pool: Pool,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group::new()
+    }
+}
+
+impl Group {
+    /// An empty group.
+    pub fn new() -> Group {
+        Group {
+            pool: Pool::with_limit(usize::MAX),
+        }
+    }
+
+    /// Spawn `f` as a member (never parks).
+    #[track_caller]
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.pool.spawn(f)
+    }
+
+    /// Members running now.
+    pub fn len(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// True when no member is running.
+    pub fn is_empty(&self) -> bool {
+        self.pool.is_empty()
+    }
+
+    /// See [`Pool::join`].
+    pub fn join(&self) {
+        self.pool.join()
+    }
+
+    /// See [`Pool::join_timeout`].
+    pub fn join_timeout(&self, d: Duration) -> bool {
+        self.pool.join_timeout(d)
+    }
+
+    /// See [`Pool::kill`].
+    pub fn kill(&self) {
+        self.pool.kill()
+    }
+
+    /// See [`Pool::map`].
+    pub fn map<A, U, F, I>(&self, f: F, items: I) -> Vec<Result<U, JoinError>>
+    where
+        F: Fn(A) -> U + 'static,
+        I: IntoIterator<Item = A>,
+        A: 'static,
+        U: 'static,
+    {
+        self.pool.map(f, items)
+    }
+
+    /// See [`Pool::imap`].
+    pub fn imap<A, U, F, I>(&self, f: F, items: I) -> IMap<'_, I::IntoIter, U>
+    where
+        F: Fn(A) -> U + 'static,
+        I: IntoIterator<Item = A>,
+        A: 'static,
+        U: 'static,
+    {
+        self.pool.imap(f, items)
+    }
+
+    /// See [`Pool::imap_unordered`].
+    pub fn imap_unordered<A, U, F, I>(&self, f: F, items: I) -> IMap<'_, I::IntoIter, U>
+    where
+        F: Fn(A) -> U + 'static,
+        I: IntoIterator<Item = A>,
+        A: 'static,
+        U: 'static,
+    {
+        self.pool.imap_unordered(f, items)
+    }
+}
+
+impl fmt::Debug for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("running", &self.pool.len())
+            .finish()
+    }
+}

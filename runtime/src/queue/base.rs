@@ -1,0 +1,285 @@
+//! The one queue implementation behind `Queue`, `LifoQueue`,
+//! `PriorityQueue` and `Channel`: a buffer in some order, a capacity, and
+//! two hand-off wait queues (getters, putters).
+//!
+//! Invariants: getters wait only while the buffer is empty; putters wait
+//! only while it is full (always, for capacity 0). An item given to a
+//! parked getter goes straight into its waiter record; a getter that takes
+//! from a full buffer moves the first parked putter's item in. A getter
+//! killed after being handed an item puts it back at the front (or hands it
+//! to the next getter), so no item is ever lost or delivered twice; a getter
+//! or putter that timed out leaves the line and never consumes a later item
+//! (C16).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use super::buffer::Buffer;
+use crate::sync::waiter::WaitQueue;
+use crate::wait::{WaitList, WaitResult};
+
+/// A queue of `T` stored in order `B`; use it through the aliases
+/// [`Queue`](super::Queue), [`LifoQueue`](super::LifoQueue) and
+/// [`PriorityQueue`](super::PriorityQueue).
+///
+/// Not `Send`: share it between the coroutines of one thread with `Rc`.
+/// Every blocking method parks through the hub, obeys `green::timeout` and
+/// `kill`, serves waiters first-in-first-out, and from `main` reports a
+/// wait that nothing can end as a deadlock.
+pub struct BaseQueue<T, B: Buffer<T>> {
+    buf: RefCell<B>,
+    cap: usize,
+    getters: WaitQueue<T>,
+    putters: WaitQueue<T>,
+    closed: Cell<bool>,
+    unfinished: Cell<usize>,
+    joiners: WaitList,
+    _t: PhantomData<T>,
+}
+
+impl<T, B: Buffer<T>> BaseQueue<T, B> {
+    /// A queue without a size limit: `put` never parks.
+    pub fn unbounded() -> Self {
+        Self::with_capacity(usize::MAX)
+    }
+
+    /// A queue holding at most `n` items: `put` parks while it is full.
+    /// `bounded(0)` is a rendezvous: each `put` waits for a `get`.
+    pub fn bounded(n: usize) -> Self {
+        Self::with_capacity(n)
+    }
+
+    fn with_capacity(cap: usize) -> Self {
+        BaseQueue {
+            buf: RefCell::new(B::default()),
+            cap,
+            getters: WaitQueue::new(),
+            putters: WaitQueue::new(),
+            closed: Cell::new(false),
+            unfinished: Cell::new(0),
+            joiners: WaitList::new(),
+            _t: PhantomData,
+        }
+    }
+
+    /// Items stored now (not counting items of parked putters).
+    pub fn len(&self) -> usize {
+        self.buf.borrow().len()
+    }
+
+    /// True when no item is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when a `put` would park.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.cap
+    }
+
+    /// The size limit (`None` for an unbounded queue).
+    pub fn capacity(&self) -> Option<usize> {
+        (self.cap != usize::MAX).then_some(self.cap)
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Coroutines parked in `get` right now (O(n)).
+    pub fn getters(&self) -> usize {
+        self.getters.count()
+    }
+
+    /// Coroutines parked in `put` right now (O(n)).
+    pub fn putters(&self) -> usize {
+        self.putters.count()
+    }
+
+    /// Add an item, parking while the queue is full.
+    ///
+    /// `Err(item)` only if the queue is (or gets, while this waits) closed.
+    pub fn put(&self, item: T) -> Result<(), T> {
+        self.put_deadline(item, None)
+    }
+
+    /// Add an item if that needs no parking; `Err(item)` when full or
+    /// closed. Wakes a parked getter, also when called from `main`.
+    pub fn try_put(&self, item: T) -> Result<(), T> {
+        if self.closed.get() {
+            return Err(item);
+        }
+        let item = match self.give_to_getter(item) {
+            Ok(()) => return Ok(()),
+            Err(item) => item,
+        };
+        if self.buf.borrow().len() < self.cap {
+            self.buf.borrow_mut().push(item);
+            self.added();
+            return Ok(());
+        }
+        Err(item)
+    }
+
+    /// Like [`put`](Self::put), giving up after `d`: `Err(item)` on timeout
+    /// or when closed.
+    pub fn put_timeout(&self, item: T, d: Duration) -> Result<(), T> {
+        self.put_deadline(item, Instant::now().checked_add(d))
+    }
+
+    /// Like [`put`](Self::put), giving up at `deadline`.
+    pub fn put_deadline(&self, item: T, deadline: Option<Instant>) -> Result<(), T> {
+        let item = match self.try_put(item) {
+            Ok(()) => return Ok(()),
+            Err(item) if self.closed.get() => return Err(item),
+            Err(item) => item,
+        };
+        // The getter that takes our item leaves `None` in the slot; `close`
+        // leaves the item there (refused). After a grant there is nothing
+        // to undo if we are killed: the item is already in the queue.
+        match self.putters.wait(0, Some(item), deadline, |_, _| {}) {
+            Ok(None) => Ok(()),
+            Ok(Some(item)) => Err(item),
+            Err(Some(item)) => Err(item),
+            Err(None) => unreachable!("green: a putter that timed out keeps its item"),
+        }
+    }
+
+    /// Take the next item, parking while the queue is empty.
+    ///
+    /// `None` only once the queue is closed and drained.
+    pub fn get(&self) -> Option<T> {
+        self.get_deadline(None)
+    }
+
+    /// Take the next item if there is one, without parking. Wakes a parked
+    /// putter, also when called from `main`.
+    pub fn try_get(&self) -> Option<T> {
+        let popped = self.buf.borrow_mut().pop();
+        if let Some(item) = popped {
+            // Room now: move the first parked putter's item in.
+            if self.buf.borrow().len() < self.cap {
+                self.putters.grant_with(|slot| {
+                    if let Some(it) = slot.take() {
+                        self.buf.borrow_mut().push(it);
+                        self.added();
+                    }
+                });
+            }
+            return Some(item);
+        }
+        // Empty buffer with parked putters: capacity 0, take directly.
+        let mut got = None;
+        self.putters.grant_with(|slot| got = slot.take());
+        if got.is_some() {
+            self.added();
+        }
+        got
+    }
+
+    /// Like [`get`](Self::get), giving up after `d` (`None`).
+    pub fn get_timeout(&self, d: Duration) -> Option<T> {
+        self.get_deadline(Instant::now().checked_add(d))
+    }
+
+    /// Like [`get`](Self::get), giving up at `deadline` (`None`).
+    pub fn get_deadline(&self, deadline: Option<Instant>) -> Option<T> {
+        if let Some(item) = self.try_get() {
+            return Some(item);
+        }
+        if self.closed.get() {
+            return None;
+        }
+        let r = self.getters.wait(0, None, deadline, |granted, slot| {
+            if granted {
+                if let Some(item) = slot {
+                    self.unget(item);
+                }
+            }
+        });
+        // `Ok(None)`: closed while we waited; `Err`: timed out.
+        r.unwrap_or_default()
+    }
+
+    /// Mark one item taken with `get` as processed (see [`join`](Self::join)).
+    ///
+    /// # Panics
+    /// If called more times than items were put: a bug in the caller.
+    pub fn task_done(&self) {
+        let n = self.unfinished.get();
+        assert!(
+            n > 0,
+            "green: task_done called more times than items were put"
+        );
+        self.unfinished.set(n - 1);
+        if n == 1 {
+            self.joiners.notify_all();
+        }
+    }
+
+    /// Items put but not yet marked with [`task_done`](Self::task_done).
+    pub fn unfinished(&self) -> usize {
+        self.unfinished.get()
+    }
+
+    /// Park until every item ever put was marked with `task_done`. Returns
+    /// at once, without switching, when none is outstanding (C25).
+    pub fn join(&self) {
+        while self.unfinished.get() > 0 {
+            self.joiners.wait(None);
+        }
+    }
+
+    /// Like [`join`](Self::join), giving up after `d`; true when done.
+    pub fn join_timeout(&self, d: Duration) -> bool {
+        let deadline = Instant::now().checked_add(d);
+        while self.unfinished.get() > 0 {
+            if self.joiners.wait(deadline) == WaitResult::TimedOut {
+                return self.unfinished.get() == 0;
+            }
+        }
+        true
+    }
+
+    /// Shut the queue: later `put`s fail (parked putters get their item
+    /// back as `Err`), `get` drains what is stored and then returns `None`
+    /// (parked getters wake with `None`). Idempotent.
+    pub fn close(&self) {
+        self.closed.set(true);
+        while self.getters.grant_with(|_| ()) {}
+        while self.putters.grant_with(|_| ()) {}
+    }
+
+    fn added(&self) {
+        self.unfinished.set(self.unfinished.get() + 1);
+    }
+
+    /// Hand `item` to the first parked getter, if any.
+    fn give_to_getter(&self, item: T) -> Result<(), T> {
+        self.getters.try_grant(item)?;
+        self.added();
+        Ok(())
+    }
+
+    /// A getter was handed `item` but cannot take it (killed first): give
+    /// it to the next getter or put it back at the front. It stays counted
+    /// as unfinished.
+    fn unget(&self, item: T) {
+        if let Err(item) = self.getters.try_grant(item) {
+            self.buf.borrow_mut().unpop(item);
+        }
+    }
+}
+
+impl<T, B: Buffer<T>> fmt::Debug for BaseQueue<T, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.closed.get())
+            .finish_non_exhaustive()
+    }
+}

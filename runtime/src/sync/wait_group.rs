@@ -1,0 +1,94 @@
+//! `WaitGroup`: wait until a counter of outstanding jobs drops to zero
+//! (Go's `sync.WaitGroup`).
+//!
+//! Built on [`WaitList`]: reaching zero wakes every waiter; nothing is
+//! handed over.
+
+use std::cell::Cell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::wait::{WaitList, WaitResult};
+
+/// A counter of jobs still running; `wait` parks until it is zero.
+///
+/// ```
+/// use std::rc::Rc;
+/// let wg = Rc::new(green::sync::WaitGroup::new());
+/// for _ in 0..3 {
+///     wg.add(1);
+///     let wg = wg.clone();
+///     green::spawn(move || wg.done());
+/// }
+/// wg.wait();
+/// assert_eq!(wg.count(), 0);
+/// ```
+#[derive(Default)]
+pub struct WaitGroup {
+    count: Cell<usize>,
+    waiters: WaitList,
+}
+
+impl WaitGroup {
+    /// A group with count zero.
+    pub const fn new() -> WaitGroup {
+        WaitGroup {
+            count: Cell::new(0),
+            waiters: WaitList::new(),
+        }
+    }
+
+    /// Add `n` outstanding jobs.
+    pub fn add(&self, n: usize) {
+        self.count.set(self.count.get().saturating_add(n));
+    }
+
+    /// Mark one job finished; at zero, wake every waiter.
+    ///
+    /// # Panics
+    /// If the count is already zero (more `done` than `add`), with a message
+    /// saying so: that is a bug in the caller.
+    pub fn done(&self) {
+        let n = self.count.get();
+        assert!(n > 0, "green: WaitGroup::done called more times than add");
+        self.count.set(n - 1);
+        if n == 1 {
+            self.waiters.notify_all();
+        }
+    }
+
+    /// Outstanding jobs now.
+    pub fn count(&self) -> usize {
+        self.count.get()
+    }
+
+    /// Park until the count is zero (returns at once if it is).
+    ///
+    /// Unwinds on kill and on an enclosing `green::timeout`; from `main`, a
+    /// count nothing can lower is reported as a deadlock.
+    pub fn wait(&self) {
+        while self.count.get() > 0 {
+            self.waiters.wait(None);
+        }
+    }
+
+    /// Like [`wait`](Self::wait), giving up after `d`. True if the count
+    /// reached zero.
+    pub fn wait_timeout(&self, d: Duration) -> bool {
+        let deadline = Instant::now().checked_add(d);
+        while self.count.get() > 0 {
+            if self.waiters.wait(deadline) == WaitResult::TimedOut {
+                return self.count.get() == 0;
+            }
+        }
+        true
+    }
+}
+
+impl fmt::Debug for WaitGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitGroup")
+            .field("count", &self.count.get())
+            .finish()
+    }
+}

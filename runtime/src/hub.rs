@@ -277,12 +277,9 @@ impl Hub {
     }
 
     /// An owning pointer to a task the hub knows (root or live task).
+    #[inline(always)]
     pub(crate) fn rc_of(&self, task: &Task) -> TaskRef {
-        if task.is_root() {
-            self.root.clone()
-        } else {
-            self.tasks.borrow()[task.slot()].clone()
-        }
+        TaskRef::from_task(task)
     }
 
     pub(crate) fn default_class(&self) -> u32 {
@@ -849,6 +846,7 @@ impl Drop for RemoteUnparker {
 }
 
 /// The unparker for the current task's next park.
+#[inline]
 pub fn unparker() -> Unparker {
     let hub = hub();
     let task = hub.current();
@@ -874,7 +872,7 @@ pub fn remote_unparker() -> RemoteUnparker {
 /// Park the current task (or the root context) until an [`Unparker`] wakes
 /// it or `deadline` passes. Unwinds on `kill` and on an enclosing
 /// `green::timeout` that expires first.
-#[inline]
+#[inline(always)]
 pub fn park(deadline: Option<Instant>, on: ParkedOn) -> Park {
     match hub().park_inner(deadline, on) {
         Ok(p) => p,

@@ -344,6 +344,14 @@ impl TaskRef {
         r
     }
 
+    /// Another counted reference to a task already owned by a `TaskRef`
+    /// (every task is: the hub allocates them all through `new`).
+    #[inline(always)]
+    pub(crate) fn from_task(task: &Task) -> TaskRef {
+        task.refs.set(task.refs.get() + 1);
+        TaskRef(NonNull::from(task))
+    }
+
     pub(crate) fn as_ptr(&self) -> *const Task {
         self.0.as_ptr()
     }

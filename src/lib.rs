@@ -11,3 +11,4 @@
 //! assert_eq!(r, [1, 2]);
 //! ```
 pub use green_runtime::*;
+pub use green_monkey as monkey;

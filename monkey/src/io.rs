@@ -1,0 +1,254 @@
+//! Hooks for data transfer on sockets and pipes: `read`, `write`, `readv`,
+//! `writev`, `recv`, `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`, and
+//! the `_FORTIFY_SOURCE` variants C code compiled with it calls instead
+//! (`__read_chk`, `__recv_chk`, `__recvfrom_chk`).
+//!
+//! Each is: not patched → the real call; otherwise the shared retry loop
+//! (`retry::io`), which passes through for fds we do not manage (files,
+//! terminals, eventfds, fds 0–2), for fds the user made non-blocking, and for
+//! calls with `MSG_DONTWAIT`. A blocking write may return a short count, as
+//! POSIX allows; std's `write_all` and C loops handle it.
+
+use std::ffi::c_void;
+
+use green_runtime::rt::Interest;
+use libc::{c_int, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+
+use crate::fd_table::Timeout;
+use crate::patch::{enabled, Patch};
+use crate::{real, retry};
+
+/// `read(2)`.
+///
+/// # Safety
+/// Same contract as libc's `read`.
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is read's.
+        return unsafe { real::read(fd, buf, n) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::read(fd, buf, n)
+    })
+}
+
+/// `write(2)`.
+///
+/// # Safety
+/// Same contract as libc's `write`.
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is write's.
+        return unsafe { real::write(fd, buf, n) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
+        real::write(fd, buf, n)
+    })
+}
+
+/// `readv(2)`.
+///
+/// # Safety
+/// Same contract as libc's `readv`.
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is readv's.
+        return unsafe { real::readv(fd, iov, cnt) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::readv(fd, iov, cnt)
+    })
+}
+
+/// `writev(2)`.
+///
+/// # Safety
+/// Same contract as libc's `writev`.
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is writev's.
+        return unsafe { real::writev(fd, iov, cnt) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
+        real::writev(fd, iov, cnt)
+    })
+}
+
+/// `recv(2)`.
+///
+/// # Safety
+/// Same contract as libc's `recv`.
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is recv's.
+        return unsafe { real::recv(fd, buf, n, flags) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::recv(fd, buf, n, flags)
+    })
+}
+
+/// `recvfrom(2)`.
+///
+/// # Safety
+/// Same contract as libc's `recvfrom`.
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is recvfrom's.
+        return unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::recvfrom(fd, buf, n, flags, addr, len)
+    })
+}
+
+/// `recvmsg(2)`.
+///
+/// # Safety
+/// Same contract as libc's `recvmsg`.
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is recvmsg's.
+        return unsafe { real::recvmsg(fd, msg, flags) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::recvmsg(fd, msg, flags)
+    })
+}
+
+/// `send(2)`.
+///
+/// # Safety
+/// Same contract as libc's `send`.
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is send's.
+        return unsafe { real::send(fd, buf, n, flags) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
+        real::send(fd, buf, n, flags)
+    })
+}
+
+/// `sendto(2)`.
+///
+/// # Safety
+/// Same contract as libc's `sendto`.
+#[no_mangle]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is sendto's.
+        return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
+        real::sendto(fd, buf, n, flags, addr, len)
+    })
+}
+
+/// `sendmsg(2)`.
+///
+/// # Safety
+/// Same contract as libc's `sendmsg`.
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is sendmsg's.
+        return unsafe { real::sendmsg(fd, msg, flags) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
+        real::sendmsg(fd, msg, flags)
+    })
+}
+
+/// glibc's fortified `read`: checks the buffer, then reads like [`read`].
+///
+/// # Safety
+/// Same contract as glibc's `__read_chk`.
+#[no_mangle]
+pub unsafe extern "C" fn __read_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+) -> ssize_t {
+    if n > buflen || !enabled(Patch::SOCKET) {
+        // SAFETY: glibc reports the overflow (and aborts) or reads.
+        return unsafe { real::__read_chk(fd, buf, n, buflen) };
+    }
+    // SAFETY: `n` fits the caller's buffer, checked above.
+    unsafe { read(fd, buf, n) }
+}
+
+/// glibc's fortified `recv`.
+///
+/// # Safety
+/// Same contract as glibc's `__recv_chk`.
+#[no_mangle]
+pub unsafe extern "C" fn __recv_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+    flags: c_int,
+) -> ssize_t {
+    if n > buflen || !enabled(Patch::SOCKET) {
+        // SAFETY: glibc reports the overflow (and aborts) or receives.
+        return unsafe { real::__recv_chk(fd, buf, n, buflen, flags) };
+    }
+    // SAFETY: `n` fits the caller's buffer, checked above.
+    unsafe { recv(fd, buf, n, flags) }
+}
+
+/// glibc's fortified `recvfrom`.
+///
+/// # Safety
+/// Same contract as glibc's `__recvfrom_chk`.
+#[no_mangle]
+pub unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    if n > buflen || !enabled(Patch::SOCKET) {
+        // SAFETY: glibc reports the overflow (and aborts) or receives.
+        return unsafe { real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len) };
+    }
+    // SAFETY: `n` fits the caller's buffer, checked above.
+    unsafe { recvfrom(fd, buf, n, flags, addr, len) }
+}

@@ -49,10 +49,16 @@ fn monkey_sleep_example_finishes_in_about_one_sleep() {
     let out = run_example("monkey_sleep");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
-    assert_eq!(lines[0], "100 coroutines each called std::thread::sleep(100 ms)");
+    assert_eq!(
+        lines[0],
+        "100 coroutines each called std::thread::sleep(100 ms)"
+    );
     assert_eq!(lines[1], "all 100 finished");
     assert!(lines[2].starts_with("total: "), "{out}");
-    assert!(lines[2].ends_with(" ms (sequential would be 10000 ms)"), "{out}");
+    assert!(
+        lines[2].ends_with(" ms (sequential would be 10000 ms)"),
+        "{out}"
+    );
     let ms = number_before(lines[2], "ms");
     // About 100 ms; 10 s if the sleeps did not overlap.
     assert!((100..3000).contains(&ms), "took {ms} ms");
@@ -63,7 +69,10 @@ fn monkey_sleep_example_finishes_in_about_one_sleep() {
 fn monkey_echo_example_echoes_upper_case_concurrently() {
     let out = run_example("monkey_echo");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("server listening on 127.0.0.1:"), "{out}");
+    assert!(
+        lines[0].starts_with("server listening on 127.0.0.1:"),
+        "{out}"
+    );
     let mut want = Vec::new();
     for c in 0..5 {
         for l in 0..3 {

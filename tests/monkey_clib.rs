@@ -94,7 +94,10 @@ fn blocking_calls_inside_a_dlopened_c_library_are_cooperative() {
         }
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(100), "{took:?}");
-        assert!(took < Duration::from_millis(1500), "C usleep blocked: {took:?}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "C usleep blocked: {took:?}"
+        );
 
         // recv from C parks until another coroutine sends; poll from C
         // times out without blocking the sender. Were either blocking, the

@@ -82,6 +82,9 @@ fn ureq_clients_run_concurrently_under_patch_all() {
         }
         // One after the other would take 20 x 200 ms = 4 s.
         assert!(took >= SERVER_DELAY, "{took:?}");
-        assert!(took < Duration::from_millis(2000), "not concurrent: {took:?}");
+        assert!(
+            took < Duration::from_millis(2000),
+            "not concurrent: {took:?}"
+        );
     });
 }

@@ -96,7 +96,10 @@ fn c37_std_net_server_and_clients_run_concurrently() {
         }
         let took = start.elapsed();
         // Sequential would be 5 s.
-        assert!(took < Duration::from_millis(2500), "not concurrent: {took:?}");
+        assert!(
+            took < Duration::from_millis(2500),
+            "not concurrent: {took:?}"
+        );
     });
 }
 
@@ -110,7 +113,8 @@ fn c37_set_read_timeout_is_honoured_and_parks_only_the_reader() {
         let (stop, tick) = ticker();
         let reader = green::spawn(move || {
             let mut s = TcpStream::connect(addr).unwrap();
-            s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
             assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(200)));
             let t = Instant::now();
             let e = s.read(&mut [0u8; 8]).unwrap_err();
@@ -136,7 +140,8 @@ fn write_timeout_is_honoured() {
         let addr = l.local_addr().unwrap();
         let writer = green::spawn(move || {
             let mut s = TcpStream::connect(addr).unwrap();
-            s.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+            s.set_write_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
             let chunk = vec![7u8; 1 << 16];
             let t = Instant::now();
             loop {
@@ -169,8 +174,8 @@ fn fd_closed_while_parked_wakes_the_reader_with_ebadf() {
         });
         let _peer = accept_one(&l).join().unwrap();
         green::sleep(Duration::from_millis(50)); // the reader is parked now
-        // SAFETY: closes the reader's fd on purpose; the reader never uses
-        // or drops it afterwards.
+                                                 // SAFETY: closes the reader's fd on purpose; the reader never uses
+                                                 // or drops it afterwards.
         assert_eq!(unsafe { libc::close(fd_cell.get()) }, 0);
         assert_eq!(reader.join().unwrap(), Err(Some(libc::EBADF)));
     });
@@ -299,7 +304,7 @@ fn dup_keeps_the_fd_table_consistent() {
         let h = green::spawn(move || {
             let s = TcpStream::connect(addr).unwrap();
             let d = s.try_clone().unwrap(); // F_DUPFD_CLOEXEC
-            // SAFETY: F_GETFL takes no argument.
+                                            // SAFETY: F_GETFL takes no argument.
             let view = unsafe { libc::fcntl(d.as_raw_fd(), libc::F_GETFL) };
             // SAFETY: plain dup of an open fd.
             let d2 = unsafe { libc::dup(s.as_raw_fd()) };

@@ -32,7 +32,12 @@ fn c39_patch_all_is_idempotent_and_reported() {
 
 #[test]
 fn hooks_are_the_symbols_the_process_resolves() {
-    for name in [&b"recv\0"[..], b"clock_nanosleep\0", b"getaddrinfo\0", b"poll\0"] {
+    for name in [
+        &b"recv\0"[..],
+        b"clock_nanosleep\0",
+        b"getaddrinfo\0",
+        b"poll\0",
+    ] {
         // SAFETY: NUL-terminated names; RTLD_DEFAULT is a valid handle.
         let global = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr().cast()) };
         // SAFETY: as above.

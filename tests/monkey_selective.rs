@@ -42,7 +42,8 @@ fn only_the_patched_family_is_cooperative() {
             .into_iter()
             .map(|mut c| {
                 green::spawn(move || {
-                    c.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+                    c.set_read_timeout(Some(Duration::from_millis(150)))
+                        .unwrap();
                     let e = c.read(&mut [0u8; 4]).unwrap_err().kind();
                     (e, real_flags(c.as_raw_fd()) & libc::O_NONBLOCK)
                 })

@@ -32,9 +32,15 @@ fn c36_std_thread_sleep_in_coroutines_overlaps() {
         let r: Vec<usize> = green::joinall(hs).into_iter().map(|r| r.unwrap()).collect();
         let took = start.elapsed();
         assert_eq!(r, (0..100).collect::<Vec<_>>());
-        assert!(took >= Duration::from_millis(50), "slept too little: {took:?}");
+        assert!(
+            took >= Duration::from_millis(50),
+            "slept too little: {took:?}"
+        );
         // Sequential would be 5 s.
-        assert!(took < Duration::from_millis(2500), "not concurrent: {took:?}");
+        assert!(
+            took < Duration::from_millis(2500),
+            "not concurrent: {took:?}"
+        );
     });
 }
 
@@ -152,7 +158,10 @@ fn yield_now_and_zero_sleeps_yield_to_the_next_coroutine() {
             want
         );
         // SAFETY: plain call.
-        assert_eq!(interleaves(|| assert_eq!(unsafe { libc::usleep(0) }, 0)), want);
+        assert_eq!(
+            interleaves(|| assert_eq!(unsafe { libc::usleep(0) }, 0)),
+            want
+        );
     });
 }
 
@@ -182,12 +191,7 @@ fn invalid_sleeps_fail_like_libc() {
             };
             // SAFETY: as above; a CPU-time clock is not a sleeping clock.
             let cpu = unsafe {
-                libc::clock_nanosleep(
-                    libc::CLOCK_THREAD_CPUTIME_ID,
-                    0,
-                    &ts,
-                    std::ptr::null_mut(),
-                )
+                libc::clock_nanosleep(libc::CLOCK_THREAD_CPUTIME_ID, 0, &ts, std::ptr::null_mut())
             };
             (r, e, c, cpu)
         });
@@ -223,7 +227,10 @@ fn huge_sleep_ends_by_kill_or_timeout() {
         })
         .join()
         .unwrap();
-        assert!(t >= Duration::from_millis(50) && t < Duration::from_secs(3), "{t:?}");
+        assert!(
+            t >= Duration::from_millis(50) && t < Duration::from_secs(3),
+            "{t:?}"
+        );
         assert!(start.elapsed() < Duration::from_secs(5));
     });
 }
@@ -311,6 +318,9 @@ fn eintr_signals_do_not_cut_cooperative_sleeps_and_pass_through_outside() {
         stop.store(true, Ordering::Relaxed);
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(200), "cut short: {took:?}");
-        assert!(took < Duration::from_millis(1500), "not concurrent: {took:?}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "not concurrent: {took:?}"
+        );
     });
 }

@@ -71,12 +71,17 @@ impl Query {
         let code = unsafe {
             real::getaddrinfo(
                 self.node.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-                self.service.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+                self.service
+                    .as_ref()
+                    .map_or(std::ptr::null(), |s| s.as_ptr()),
                 hp,
                 &mut res,
             )
         };
-        (code, AddrList(if code == 0 { res } else { std::ptr::null_mut() }))
+        (
+            code,
+            AddrList(if code == 0 { res } else { std::ptr::null_mut() }),
+        )
     }
 }
 
@@ -103,8 +108,8 @@ pub unsafe extern "C" fn getaddrinfo(
         return unsafe { real::getaddrinfo(node, service, hints, res) };
     }
     // SAFETY: hints is null or points at an addrinfo (caller's contract).
-    let h = unsafe { hints.as_ref() }
-        .map(|h| (h.ai_flags, h.ai_family, h.ai_socktype, h.ai_protocol));
+    let h =
+        unsafe { hints.as_ref() }.map(|h| (h.ai_flags, h.ai_family, h.ai_socktype, h.ai_protocol));
     // SAFETY: node is null or NUL-terminated (caller's contract).
     let node_s = unsafe { owned(node) };
     let numeric = h.is_some_and(|h| h.0 & libc::AI_NUMERICHOST != 0)

@@ -122,7 +122,11 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
             if r < 0 || !st.managed() {
                 return r;
             }
-            let user = if st.user_nonblock { libc::O_NONBLOCK } else { 0 };
+            let user = if st.user_nonblock {
+                libc::O_NONBLOCK
+            } else {
+                0
+            };
             (r & !libc::O_NONBLOCK) | user
         }
         libc::F_SETFL if fd_table::get(fd).managed() => {
@@ -154,10 +158,7 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
 /// Same contract as libc's `ioctl`.
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
-    if enabled(Patch::SOCKET)
-        && request == libc::FIONBIO
-        && arg != 0
-        && fd_table::get(fd).managed()
+    if enabled(Patch::SOCKET) && request == libc::FIONBIO && arg != 0 && fd_table::get(fd).managed()
     {
         // SAFETY: FIONBIO's argument is a pointer to an int; checked non-null.
         let on = unsafe { std::ptr::read_unaligned(arg as *const c_int) } != 0;

@@ -8,12 +8,12 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! green::monkey::patch_all();
+//! green_monkey::patch_all();
 //! let t = Instant::now();
 //! let hs: Vec<_> = (0..20)
-//!     .map(|_| green::spawn(|| std::thread::sleep(Duration::from_millis(50))))
+//!     .map(|_| green_runtime::spawn(|| std::thread::sleep(Duration::from_millis(50))))
 //!     .collect();
-//! green::joinall(hs);
+//! green_runtime::joinall(hs);
 //! assert!(t.elapsed() < Duration::from_millis(900)); // 20 x 50 ms would be 1 s
 //! ```
 //!
@@ -72,27 +72,75 @@ fn hooks() -> [(Patch, &'static str, usize); 33] {
     [
         (Patch::SLEEP, "sleep", sleep::sleep as *const () as usize),
         (Patch::SLEEP, "usleep", sleep::usleep as *const () as usize),
-        (Patch::SLEEP, "nanosleep", sleep::nanosleep as *const () as usize),
-        (Patch::SLEEP, "clock_nanosleep", sleep::clock_nanosleep as *const () as usize),
-        (Patch::SLEEP, "sched_yield", sleep::sched_yield as *const () as usize),
-        (Patch::SOCKET, "socket", socket::socket as *const () as usize),
-        (Patch::SOCKET, "connect", socket::connect as *const () as usize),
-        (Patch::SOCKET, "accept", socket::accept as *const () as usize),
-        (Patch::SOCKET, "accept4", socket::accept4 as *const () as usize),
-        (Patch::SOCKET, "setsockopt", socket::setsockopt as *const () as usize),
+        (
+            Patch::SLEEP,
+            "nanosleep",
+            sleep::nanosleep as *const () as usize,
+        ),
+        (
+            Patch::SLEEP,
+            "clock_nanosleep",
+            sleep::clock_nanosleep as *const () as usize,
+        ),
+        (
+            Patch::SLEEP,
+            "sched_yield",
+            sleep::sched_yield as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "socket",
+            socket::socket as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "connect",
+            socket::connect as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "accept",
+            socket::accept as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "accept4",
+            socket::accept4 as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "setsockopt",
+            socket::setsockopt as *const () as usize,
+        ),
         (Patch::SOCKET, "read", io::read as *const () as usize),
         (Patch::SOCKET, "write", io::write as *const () as usize),
         (Patch::SOCKET, "readv", io::readv as *const () as usize),
         (Patch::SOCKET, "writev", io::writev as *const () as usize),
         (Patch::SOCKET, "recv", io::recv as *const () as usize),
-        (Patch::SOCKET, "recvfrom", io::recvfrom as *const () as usize),
+        (
+            Patch::SOCKET,
+            "recvfrom",
+            io::recvfrom as *const () as usize,
+        ),
         (Patch::SOCKET, "recvmsg", io::recvmsg as *const () as usize),
         (Patch::SOCKET, "send", io::send as *const () as usize),
         (Patch::SOCKET, "sendto", io::sendto as *const () as usize),
         (Patch::SOCKET, "sendmsg", io::sendmsg as *const () as usize),
-        (Patch::SOCKET, "__read_chk", io::__read_chk as *const () as usize),
-        (Patch::SOCKET, "__recv_chk", io::__recv_chk as *const () as usize),
-        (Patch::SOCKET, "__recvfrom_chk", io::__recvfrom_chk as *const () as usize),
+        (
+            Patch::SOCKET,
+            "__read_chk",
+            io::__read_chk as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "__recv_chk",
+            io::__recv_chk as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "__recvfrom_chk",
+            io::__recvfrom_chk as *const () as usize,
+        ),
         (Patch::SOCKET, "close", fd_ops::close as *const () as usize),
         (Patch::SOCKET, "dup", fd_ops::dup as *const () as usize),
         (Patch::SOCKET, "dup2", fd_ops::dup2 as *const () as usize),
@@ -102,6 +150,10 @@ fn hooks() -> [(Patch, &'static str, usize); 33] {
         (Patch::POLL, "poll", poll::poll as *const () as usize),
         (Patch::POLL, "ppoll", poll::ppoll as *const () as usize),
         (Patch::POLL, "select", poll::select as *const () as usize),
-        (Patch::DNS, "getaddrinfo", dns::getaddrinfo as *const () as usize),
+        (
+            Patch::DNS,
+            "getaddrinfo",
+            dns::getaddrinfo as *const () as usize,
+        ),
     ]
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// A set of hook families to patch. Combine with `|`.
 ///
 /// ```
-/// use green::monkey::Patch;
+/// use green_monkey::Patch;
 /// let p = Patch::SLEEP | Patch::SOCKET;
 /// assert!(p.contains(Patch::SLEEP) && !p.contains(Patch::DNS));
 /// ```
@@ -133,13 +133,13 @@ pub(crate) fn enabled(family: Patch) -> bool {
 /// [`PatchError`]): patching would silently do nothing otherwise.
 ///
 /// ```
-/// green::monkey::patch_all();
-/// assert!(green::monkey::is_patched());
+/// green_monkey::patch_all();
+/// assert!(green_monkey::is_patched());
 /// let t = std::time::Instant::now();
 /// let hs: Vec<_> = (0..10)
-///     .map(|_| green::spawn(|| std::thread::sleep(std::time::Duration::from_millis(50))))
+///     .map(|_| green_runtime::spawn(|| std::thread::sleep(std::time::Duration::from_millis(50))))
 ///     .collect();
-/// green::joinall(hs);
+/// green_runtime::joinall(hs);
 /// assert!(t.elapsed() < std::time::Duration::from_millis(450)); // not 10 x 50 ms
 /// ```
 pub fn patch_all() {

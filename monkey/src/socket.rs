@@ -88,7 +88,11 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         let at = *deadline.get_or_insert_with(|| retry::deadline_for(fd, Timeout::Send));
         if let Err(w) = retry::wait(fd, Interest::Write, at, coop) {
             // Our own SO_SNDTIMEO passing reads as the kernel's EINPROGRESS.
-            real::set_errno(if w == libc::EAGAIN { libc::EINPROGRESS } else { w });
+            real::set_errno(if w == libc::EAGAIN {
+                libc::EINPROGRESS
+            } else {
+                w
+            });
             return -1;
         }
         if e == libc::EAGAIN {

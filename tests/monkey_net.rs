@@ -566,3 +566,42 @@ fn udp_and_pipes_are_cooperative() {
         assert_eq!(pipe_rx.join().unwrap(), "through the pipe");
     });
 }
+
+/// Writes a farewell on its (managed) socket when its thread's TLS is torn
+/// down, after the coroutines and maybe the hub are gone.
+struct FarewellOnExit(Option<TcpStream>);
+
+impl Drop for FarewellOnExit {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(1));
+        if let Some(mut s) = self.0.take() {
+            let _ = s.write_all(b"bye");
+        }
+    }
+}
+
+thread_local! {
+    static FAREWELL: RefCell<Option<FarewellOnExit>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn hooks_during_thread_local_teardown_pass_through() {
+    watchdog(60, || {
+        green::monkey::patch_all();
+        let l = listener();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            green::spawn(move || {
+                let s = TcpStream::connect(addr).unwrap();
+                FAREWELL.with(|f| *f.borrow_mut() = Some(FarewellOnExit(Some(s))));
+            })
+            .join()
+            .unwrap();
+        });
+        let mut peer = accept_one(&l).join().unwrap();
+        t.join().unwrap();
+        let mut got = String::new();
+        peer.read_to_string(&mut got).unwrap_or_default();
+        assert_eq!(got, "bye");
+    });
+}

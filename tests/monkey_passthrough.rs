@@ -10,6 +10,7 @@ mod monkey_support;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use monkey_support::{errno, real_flags, watchdog};
@@ -132,6 +133,32 @@ fn observe() -> Observed {
         dup_getfl_same,
         echo,
     }
+}
+
+/// Results of hooked calls made by a constructor, before `main`.
+static EARLY: [AtomicI64; 3] = [AtomicI64::new(7), AtomicI64::new(7), AtomicI64::new(7)];
+
+extern "C" fn before_main() {
+    let mut b = [0u8; 1];
+    // SAFETY: an invalid fd with a valid buffer, then a plain usleep.
+    let (r, e, u) = unsafe {
+        let r = libc::read(-1, b.as_mut_ptr().cast(), 1);
+        let e = *libc::__errno_location();
+        (r, e, libc::usleep(1))
+    };
+    EARLY[0].store(r as i64, Ordering::Relaxed);
+    EARLY[1].store(i64::from(e), Ordering::Relaxed);
+    EARLY[2].store(i64::from(u), Ordering::Relaxed);
+}
+
+#[used]
+#[link_section = ".init_array"]
+static BEFORE_MAIN: extern "C" fn() = before_main;
+
+#[test]
+fn hooks_called_before_main_pass_through() {
+    let got: Vec<i64> = EARLY.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+    assert_eq!(got, [-1, i64::from(libc::EBADF), 0]);
 }
 
 // C38

@@ -57,3 +57,11 @@ fn patch_flags_combine() {
     assert!(Patch::NONE.is_empty());
     assert_eq!(format!("{p:?}"), "Patch(SLEEP | DNS)");
 }
+
+#[test]
+fn a_failed_check_says_what_and_what_to_do() {
+    let e = green::monkey::PatchError::NotInterposed { symbol: "recv" };
+    let msg = e.to_string();
+    assert!(msg.contains("`recv`"), "{msg}");
+    assert!(msg.contains("linked into the executable"), "{msg}");
+}

@@ -605,3 +605,68 @@ fn hooks_during_thread_local_teardown_pass_through() {
         assert_eq!(got, "bye");
     });
 }
+
+#[test]
+fn io_copy_through_sendfile_and_splice_is_cooperative_and_complete() {
+    watchdog(60, || {
+        green::monkey::patch_all();
+        const FILE_LEN: usize = 1 << 20;
+        const PIPE_LEN: usize = 256 << 10;
+        let path = std::env::temp_dir().join(format!("green-monkey-copy-{}", std::process::id()));
+        std::fs::write(&path, vec![b'f'; FILE_LEN]).unwrap();
+        let l = listener();
+        let addr = l.local_addr().unwrap();
+
+        // file -> socket: std uses sendfile; the peer drains slowly.
+        let p2 = path.clone();
+        let sender = green::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            let mut f = std::fs::File::open(&p2).unwrap();
+            std::io::copy(&mut f, &mut s).unwrap()
+        });
+        let mut peer = accept_one(&l).join().unwrap();
+        let drain = green::spawn(move || {
+            let mut got = 0;
+            let mut buf = vec![0u8; 16 << 10];
+            while got < FILE_LEN {
+                std::thread::sleep(Duration::from_micros(200));
+                let n = peer.read(&mut buf).unwrap();
+                assert!(n > 0);
+                got += n;
+            }
+            got
+        });
+        assert_eq!(sender.join().unwrap(), FILE_LEN as u64);
+        assert_eq!(drain.join().unwrap(), FILE_LEN);
+        let _ = std::fs::remove_file(&path);
+
+        // pipe -> socket: std uses splice; the pipe fills slowly.
+        let mut fds = [0; 2];
+        // SAFETY: a valid two-int array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let (r, w) = (fds[0], fds[1]);
+        let filler = green::spawn(move || {
+            // SAFETY: the write end is ours from here on.
+            let mut f = std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(w) });
+            for _ in 0..PIPE_LEN / 4096 {
+                f.write_all(&[b'p'; 4096]).unwrap();
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        });
+        let copier = green::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            // SAFETY: the read end is ours from here on.
+            let mut f = std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(r) });
+            std::io::copy(&mut f, &mut s).unwrap()
+        });
+        let mut peer = accept_one(&l).join().unwrap();
+        let reader = green::spawn(move || {
+            let mut v = Vec::new();
+            peer.read_to_end(&mut v).unwrap();
+            v.len()
+        });
+        filler.join().unwrap();
+        assert_eq!(copier.join().unwrap(), PIPE_LEN as u64);
+        assert_eq!(reader.join().unwrap(), PIPE_LEN);
+    });
+}

@@ -1,5 +1,7 @@
 //! Hooks for data transfer on sockets and pipes: `read`, `write`, `readv`,
-//! `writev`, `recv`, `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`, and
+//! `writev`, `recv`, `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`,
+//! `sendfile`/`sendfile64` and `splice` (what `std::io::copy` uses between a
+//! file or pipe and a socket), and
 //! the `_FORTIFY_SOURCE` variants C code compiled with it calls instead
 //! (`__read_chk`, `__recv_chk`, `__recvfrom_chk`).
 //!
@@ -15,6 +17,7 @@ use green_runtime::rt::Interest;
 use libc::{c_int, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use crate::fd_table::Timeout;
+use crate::retry::Ret;
 use crate::patch::{enabled, Patch};
 use crate::{real, retry};
 
@@ -251,4 +254,104 @@ pub unsafe extern "C" fn __recvfrom_chk(
     }
     // SAFETY: `n` fits the caller's buffer, checked above.
     unsafe { recvfrom(fd, buf, n, flags, addr, len) }
+}
+
+/// `sendfile(2)`: waits on the output socket.
+///
+/// # Safety
+/// Same contract as libc's `sendfile`.
+#[no_mangle]
+pub unsafe extern "C" fn sendfile(
+    out: c_int,
+    inp: c_int,
+    off: *mut libc::off_t,
+    n: size_t,
+) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is sendfile's.
+        return unsafe { real::sendfile(out, inp, off, n) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(out, Interest::Write, Timeout::Send, || unsafe {
+        real::sendfile(out, inp, off, n)
+    })
+}
+
+/// `sendfile64(2)` (what std calls): waits on the output socket.
+///
+/// # Safety
+/// Same contract as libc's `sendfile64`.
+#[no_mangle]
+pub unsafe extern "C" fn sendfile64(
+    out: c_int,
+    inp: c_int,
+    off: *mut libc::off64_t,
+    n: size_t,
+) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is sendfile64's.
+        return unsafe { real::sendfile64(out, inp, off, n) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(out, Interest::Write, Timeout::Send, || unsafe {
+        real::sendfile64(out, inp, off, n)
+    })
+}
+
+/// Whether `fd` is readable right now (real `poll`, no wait).
+fn readable_now(fd: c_int) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { real::poll(&mut p, 1, 0) > 0 }
+}
+
+/// `splice(2)`: either end may be what blocks. On `EAGAIN` an empty input
+/// is waited for if the user has it blocking, else a full output is; an end
+/// the user made non-blocking gets its `EAGAIN` back at once.
+///
+/// # Safety
+/// Same contract as libc's `splice`.
+#[no_mangle]
+pub unsafe extern "C" fn splice(
+    inp: c_int,
+    off_in: *mut libc::loff_t,
+    out: c_int,
+    off_out: *mut libc::loff_t,
+    n: size_t,
+    flags: libc::c_uint,
+) -> ssize_t {
+    // SAFETY: the caller's contract is splice's, for every call below.
+    let call = || unsafe { real::splice(inp, off_in, out, off_out, n, flags) };
+    if !enabled(Patch::SOCKET) || flags & libc::SPLICE_F_NONBLOCK != 0 {
+        return call();
+    }
+    let coop = green_runtime::rt::in_coroutine();
+    let in_waits = retry::state(inp, coop).waits();
+    let out_waits = retry::state(out, coop).waits();
+    if !in_waits && !out_waits {
+        return call();
+    }
+    loop {
+        let r = call();
+        if !r.failed() || real::errno() != libc::EAGAIN {
+            return r;
+        }
+        let (fd, dir, which, waits) = if readable_now(inp) {
+            (out, Interest::Write, Timeout::Send, out_waits)
+        } else {
+            (inp, Interest::Read, Timeout::Recv, in_waits)
+        };
+        if !waits {
+            real::set_errno(libc::EAGAIN);
+            return -1;
+        }
+        if let Err(e) = retry::wait(fd, dir, retry::deadline_for(fd, which), coop) {
+            real::set_errno(e);
+            return -1;
+        }
+    }
 }

@@ -68,7 +68,7 @@ pub use patch::{is_patched, patch, patch_all, patched, try_patch, Patch, PatchEr
 
 /// Every hook: its family, its libc name and its address, for the check in
 /// `patch` (which also keeps the linker from dropping any of them).
-fn hooks() -> [(Patch, &'static str, usize); 33] {
+fn hooks() -> [(Patch, &'static str, usize); 36] {
     [
         (Patch::SLEEP, "sleep", sleep::sleep as *const () as usize),
         (Patch::SLEEP, "usleep", sleep::usleep as *const () as usize),
@@ -126,6 +126,9 @@ fn hooks() -> [(Patch, &'static str, usize); 33] {
         (Patch::SOCKET, "send", io::send as *const () as usize),
         (Patch::SOCKET, "sendto", io::sendto as *const () as usize),
         (Patch::SOCKET, "sendmsg", io::sendmsg as *const () as usize),
+        (Patch::SOCKET, "sendfile", io::sendfile as *const () as usize),
+        (Patch::SOCKET, "sendfile64", io::sendfile64 as *const () as usize),
+        (Patch::SOCKET, "splice", io::splice as *const () as usize),
         (
             Patch::SOCKET,
             "__read_chk",

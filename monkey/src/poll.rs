@@ -72,8 +72,9 @@ unsafe fn coop_poll(fds: *mut pollfd, n: nfds_t, deadline: Option<Instant>, zero
         // SAFETY: the caller's contract.
         return unsafe { poll_by_ticks(fds, n, deadline) };
     }
-    // A new fd number: drop any stale registration the hub has for it.
+    // A new fd number: drop any stale state kept for it.
     rt::forget_fd(ep);
+    crate::fd_table::clear(ep);
     let ep = EpollSet(ep);
     let mut added: Vec<(c_int, u32)> = Vec::with_capacity(len);
     for p in set.iter().filter(|p| p.fd >= 0) {

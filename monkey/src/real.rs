@@ -105,6 +105,9 @@ real_fns! {
     send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t;
     sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> ssize_t;
     sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t;
+    sendfile(out: c_int, inp: c_int, off: *mut libc::off_t, n: size_t) -> ssize_t;
+    sendfile64(out: c_int, inp: c_int, off: *mut libc::off64_t, n: size_t) -> ssize_t;
+    splice(inp: c_int, off_in: *mut libc::loff_t, out: c_int, off_out: *mut libc::loff_t, n: size_t, flags: c_uint) -> ssize_t;
     __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t;
     __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t;
     __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;

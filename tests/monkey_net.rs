@@ -670,3 +670,35 @@ fn io_copy_through_sendfile_and_splice_is_cooperative_and_complete() {
         assert_eq!(reader.join().unwrap(), PIPE_LEN);
     });
 }
+
+#[test]
+fn recv_waitall_gathers_everything_cooperatively() {
+    watchdog(60, || {
+        green::monkey::patch_all();
+        let l = listener();
+        let addr = l.local_addr().unwrap();
+        let h = green::spawn(move || {
+            let s = TcpStream::connect(addr).unwrap();
+            let mut buf = [0u8; 12];
+            // SAFETY: a valid buffer of the given length.
+            let n = unsafe {
+                libc::recv(
+                    s.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_WAITALL,
+                )
+            };
+            (n, buf)
+        });
+        let mut peer = accept_one(&l).join().unwrap();
+        for part in [&b"hel"[..], b"lo, ", b"world"] {
+            peer.write_all(part).unwrap();
+            green::sleep(Duration::from_millis(10));
+        }
+        drop(peer); // EOF after 12 bytes
+        let (n, buf) = h.join().unwrap();
+        assert_eq!(n, 12);
+        assert_eq!(&buf, b"hello, world");
+    });
+}

@@ -8,8 +8,10 @@
 //! Each is: not patched → the real call; otherwise the shared retry loop
 //! (`retry::io`), which passes through for fds we do not manage (files,
 //! terminals, eventfds, fds 0–2), for fds the user made non-blocking, and for
-//! calls with `MSG_DONTWAIT`. A blocking write may return a short count, as
-//! POSIX allows; std's `write_all` and C loops handle it.
+//! calls with `MSG_DONTWAIT`. `MSG_WAITALL` keeps receiving until the
+//! buffer is full, as the kernel would for a blocking socket. A blocking
+//! write may return a short count, as POSIX allows; std's `write_all` and C
+//! loops handle it.
 
 use std::ffi::c_void;
 
@@ -17,8 +19,8 @@ use green_runtime::rt::Interest;
 use libc::{c_int, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use crate::fd_table::Timeout;
-use crate::retry::Ret;
 use crate::patch::{enabled, Patch};
+use crate::retry::Ret;
 use crate::{real, retry};
 
 /// `read(2)`.
@@ -95,10 +97,75 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_i
         // SAFETY: the caller's contract is recv's.
         return unsafe { real::recv(fd, buf, n, flags) };
     }
+    if flags & libc::MSG_WAITALL != 0 {
+        // SAFETY: the caller's contract is recv's.
+        return unsafe {
+            recv_all(
+                fd,
+                buf.cast(),
+                n,
+                flags,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+    }
     // SAFETY: as above, for every retry.
     retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
         real::recv(fd, buf, n, flags)
     })
+}
+
+/// `MSG_WAITALL` on a socket we made non-blocking: the kernel would return
+/// after one chunk, so keep receiving until `n` bytes, end of stream, or an
+/// error (which, after some data, reports the data instead, as the kernel
+/// does). One deadline (the socket's `SO_RCVTIMEO`) covers the whole call.
+///
+/// # Safety
+/// Same contract as libc's `recvfrom` for `buf`, `n`, `addr` and `len`.
+unsafe fn recv_all(
+    fd: c_int,
+    buf: *mut u8,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    let coop = green_runtime::rt::in_coroutine();
+    if !retry::state(fd, coop).waits() {
+        // SAFETY: the caller's contract.
+        return unsafe { real::recvfrom(fd, buf.cast(), n, flags, addr, len) };
+    }
+    let flags = flags & !libc::MSG_WAITALL;
+    let deadline = retry::deadline_for(fd, Timeout::Recv);
+    let mut got: usize = 0;
+    loop {
+        // SAFETY: `buf + got .. buf + n` lies inside the caller's buffer.
+        let r = unsafe { real::recvfrom(fd, buf.add(got).cast(), n - got, flags, addr, len) };
+        if r > 0 {
+            got += r as usize;
+            if got >= n {
+                return got as ssize_t;
+            }
+            continue;
+        }
+        if r == 0 {
+            return got as ssize_t;
+        }
+        let e = real::errno();
+        let wait = if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
+            retry::wait(fd, Interest::Read, deadline, coop)
+        } else {
+            Err(e)
+        };
+        if let Err(e) = wait {
+            if got > 0 {
+                return got as ssize_t;
+            }
+            real::set_errno(e);
+            return -1;
+        }
+    }
 }
 
 /// `recvfrom(2)`.
@@ -117,6 +184,10 @@ pub unsafe extern "C" fn recvfrom(
     if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is recvfrom's.
         return unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
+    }
+    if flags & libc::MSG_WAITALL != 0 {
+        // SAFETY: the caller's contract is recvfrom's.
+        return unsafe { recv_all(fd, buf.cast(), n, flags, addr, len) };
     }
     // SAFETY: as above, for every retry.
     retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {

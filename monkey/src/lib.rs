@@ -126,8 +126,16 @@ fn hooks() -> [(Patch, &'static str, usize); 36] {
         (Patch::SOCKET, "send", io::send as *const () as usize),
         (Patch::SOCKET, "sendto", io::sendto as *const () as usize),
         (Patch::SOCKET, "sendmsg", io::sendmsg as *const () as usize),
-        (Patch::SOCKET, "sendfile", io::sendfile as *const () as usize),
-        (Patch::SOCKET, "sendfile64", io::sendfile64 as *const () as usize),
+        (
+            Patch::SOCKET,
+            "sendfile",
+            io::sendfile as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "sendfile64",
+            io::sendfile64 as *const () as usize,
+        ),
         (Patch::SOCKET, "splice", io::splice as *const () as usize),
         (
             Patch::SOCKET,

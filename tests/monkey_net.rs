@@ -702,3 +702,39 @@ fn recv_waitall_gathers_everything_cooperatively() {
         assert_eq!(&buf, b"hello, world");
     });
 }
+
+#[test]
+fn accept_honours_so_rcvtimeo_set_with_setsockopt() {
+    watchdog(60, || {
+        green::monkey::patch_all();
+        let l = listener();
+        let (stop, tick) = ticker();
+        let l2 = l.clone();
+        let h = green::spawn(move || {
+            let tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 150_000,
+            };
+            // SAFETY: a valid timeval option on an open socket.
+            let r = unsafe {
+                libc::setsockopt(
+                    l2.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&raw const tv).cast(),
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(r, 0);
+            let t = Instant::now();
+            let e = l2.accept().unwrap_err();
+            (e.kind(), t.elapsed())
+        });
+        let (kind, took) = h.join().unwrap();
+        stop.set(true);
+        let ticks = tick.join().unwrap();
+        assert_eq!(kind, ErrorKind::WouldBlock);
+        assert!(took >= Duration::from_millis(140), "{took:?}");
+        assert!(ticks >= 8, "the thread was blocked: only {ticks} ticks");
+    });
+}

@@ -27,14 +27,31 @@
 //! `use green_monkey as _;`), and [`patch_all`] checks that the process
 //! really resolves the names to these hooks.
 //!
+//! **C libraries** need no extra line either: because libc.so defines the
+//! same names, the linker (GNU ld, lld) puts the hooks in the executable's
+//! dynamic symbol table, so a `dlopen`ed `.so` that calls `usleep` or `recv`
+//! reaches them (`tests/monkey_clib.rs` builds one and checks). Only if a
+//! custom link setup hides them (check with `nm -D your-binary | grep recv`)
+//! add `-C link-arg=-rdynamic` to `RUSTFLAGS`.
+//!
+//! ## Files
+//! `patch.rs` (families, the on switch, the check), `real.rs` (the real
+//! functions, errno), `fd_table.rs` (per-fd state), `retry.rs` (the shared
+//! try / wait / retry loop), and one file per hook family: `sleep.rs`,
+//! `socket.rs`, `io.rs`, `poll.rs`, `fd_ops.rs` (`close`, `dup*`, `fcntl`,
+//! `ioctl`), `dns.rs`.
+//!
 //! ## Rules every hook keeps
 //! - Not patched, not in a coroutine, or a thread without a hub: the real
 //!   function, same result, same errno (a managed fd used from a plain
 //!   thread gets its blocking behaviour back through a real `poll`).
 //! - Never unwinds across the `extern "C"` frame: a kill or an expiring
 //!   `green::timeout` becomes an errno (`ECANCELED`, `ETIMEDOUT`, `EAGAIN`
-//!   for a socket's own timeout) or ends a sleep early; the kill then unwinds
-//!   at the coroutine's next green park.
+//!   for a socket's own timeout), a 0 from `poll`/`select` for a timeout, or
+//!   ends a sleep early (returning success: an `EINTR` would make retry
+//!   loops spin, the kill still pending); the kill then unwinds at the
+//!   coroutine's next green park. Code that only ever makes hooked calls
+//!   after a kill sees errors or short sleeps until it reaches one.
 //! - errno is set last, right before returning (it is shared by every
 //!   coroutine on the thread).
 //! - Never re-enters the hub from its own loop: hooks take their cooperative
@@ -51,6 +68,11 @@
 //! - A blocking write may return a short count (POSIX allows it).
 //! - Socket timeouts are cached per fd: one set through a `dup` of the fd is
 //!   not seen by the original.
+//! - The root context (e.g. `main` while it is not waiting on the hub) is
+//!   not a coroutine: a blocking call there blocks the thread, as unpatched.
+//! - Not hooked: `epoll_wait`, `recvmmsg`/`sendmmsg`, `getsockopt` (the
+//!   kernel keeps the real option values), `ppoll` with a signal mask
+//!   (passes through).
 //! - Only Linux/glibc (x86-64, AArch64).
 
 mod dns;

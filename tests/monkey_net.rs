@@ -738,3 +738,59 @@ fn accept_honours_so_rcvtimeo_set_with_setsockopt() {
         assert!(ticks >= 8, "the thread was blocked: only {ticks} ticks");
     });
 }
+
+#[test]
+fn fds_closed_behind_our_back_leave_nothing_stale_for_new_pipes_and_pairs() {
+    watchdog(60, || {
+        green::monkey::patch_all();
+        // Other tests in this binary open fds concurrently and may take the
+        // freed number first: try until the number is reused.
+        let h = green::spawn(|| {
+            for _ in 0..50 {
+                let mut fds = [0; 2];
+                // SAFETY: a valid two-int array.
+                assert_eq!(
+                    unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK) },
+                    0
+                );
+                // Looked at in a coroutine: managed, non-blocking to the user.
+                // SAFETY: an empty non-blocking pipe; a valid buffer.
+                let r = unsafe { libc::read(fds[0], [0u8; 1].as_mut_ptr().cast(), 1) };
+                assert_eq!((r, errno()), (-1, libc::EAGAIN));
+                // Closed with the raw syscall: no hook sees it.
+                // SAFETY: our fds.
+                unsafe {
+                    libc::syscall(libc::SYS_close, fds[0]);
+                    libc::syscall(libc::SYS_close, fds[1]);
+                }
+                let mut pair = [0; 2];
+                // SAFETY: a valid two-int array.
+                let r = unsafe {
+                    libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr())
+                };
+                assert_eq!(r, 0);
+                let reused = pair.contains(&fds[0]);
+                // SAFETY: F_GETFL takes no argument.
+                let fl: Vec<i32> = pair
+                    .iter()
+                    .map(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_NONBLOCK)
+                    .collect();
+                // SAFETY: our fds.
+                unsafe {
+                    libc::close(pair[0]);
+                    libc::close(pair[1]);
+                }
+                if reused {
+                    return Some(fl);
+                }
+            }
+            None
+        });
+        let fl = h.join().unwrap().expect("the fd number was never reused");
+        assert_eq!(
+            fl,
+            [0, 0],
+            "a blocking socketpair must not look non-blocking"
+        );
+    });
+}

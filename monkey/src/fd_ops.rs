@@ -1,6 +1,8 @@
 //! Hooks that change what an fd number means or how it behaves: `close`,
-//! `dup`/`dup2`/`dup3`, `fcntl` (`F_GETFL`/`F_SETFL`/`F_DUPFD*`) and
-//! `ioctl(FIONBIO)` (what `set_nonblocking` in std calls).
+//! `dup`/`dup2`/`dup3`, `fcntl` (`F_GETFL`/`F_SETFL`/`F_DUPFD*`),
+//! `ioctl(FIONBIO)` (what `set_nonblocking` in std calls), and `pipe`,
+//! `pipe2`, `socketpair`, whose new fds start with a clean entry (their
+//! numbers may have been closed behind our back) and are looked at lazily.
 //!
 //! `close` clears the fd's entry and has the hub forget the fd *before* the
 //! real close, so coroutines parked on it wake with `EBADF` and a reused fd
@@ -167,4 +169,67 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int
     }
     // SAFETY: the caller's contract is ioctl's.
     unsafe { real::ioctl(fd, request, arg) }
+}
+
+/// Forget whatever was recorded for two fresh fds.
+///
+/// # Safety
+/// `fds` points at two ints the real call just filled.
+unsafe fn fresh_pair(fds: *const c_int) {
+    // SAFETY: the caller's contract.
+    let (a, b) = unsafe { (*fds, *fds.add(1)) };
+    for fd in [a, b] {
+        fd_table::clear(fd);
+        rt::forget_fd(fd);
+    }
+}
+
+/// `pipe(2)`.
+///
+/// # Safety
+/// Same contract as libc's `pipe`.
+#[no_mangle]
+pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
+    // SAFETY: the caller's contract is pipe's.
+    let r = unsafe { real::pipe(fds) };
+    if r == 0 && enabled(Patch::SOCKET) {
+        // SAFETY: the call succeeded, so it filled two ints.
+        unsafe { fresh_pair(fds) };
+    }
+    r
+}
+
+/// `pipe2(2)`.
+///
+/// # Safety
+/// Same contract as libc's `pipe2`.
+#[no_mangle]
+pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
+    // SAFETY: the caller's contract is pipe2's.
+    let r = unsafe { real::pipe2(fds, flags) };
+    if r == 0 && enabled(Patch::SOCKET) {
+        // SAFETY: the call succeeded, so it filled two ints.
+        unsafe { fresh_pair(fds) };
+    }
+    r
+}
+
+/// `socketpair(2)`.
+///
+/// # Safety
+/// Same contract as libc's `socketpair`.
+#[no_mangle]
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    proto: c_int,
+    fds: *mut c_int,
+) -> c_int {
+    // SAFETY: the caller's contract is socketpair's.
+    let r = unsafe { real::socketpair(domain, ty, proto, fds) };
+    if r == 0 && enabled(Patch::SOCKET) {
+        // SAFETY: the call succeeded, so it filled two ints.
+        unsafe { fresh_pair(fds) };
+    }
+    r
 }

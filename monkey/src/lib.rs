@@ -90,7 +90,7 @@ pub use patch::{is_patched, patch, patch_all, patched, try_patch, Patch, PatchEr
 
 /// Every hook: its family, its libc name and its address, for the check in
 /// `patch` (which also keeps the linker from dropping any of them).
-fn hooks() -> [(Patch, &'static str, usize); 36] {
+fn hooks() -> [(Patch, &'static str, usize); 39] {
     [
         (Patch::SLEEP, "sleep", sleep::sleep as *const () as usize),
         (Patch::SLEEP, "usleep", sleep::usleep as *const () as usize),
@@ -175,6 +175,13 @@ fn hooks() -> [(Patch, &'static str, usize); 36] {
             io::__recvfrom_chk as *const () as usize,
         ),
         (Patch::SOCKET, "close", fd_ops::close as *const () as usize),
+        (Patch::SOCKET, "pipe", fd_ops::pipe as *const () as usize),
+        (Patch::SOCKET, "pipe2", fd_ops::pipe2 as *const () as usize),
+        (
+            Patch::SOCKET,
+            "socketpair",
+            fd_ops::socketpair as *const () as usize,
+        ),
         (Patch::SOCKET, "dup", fd_ops::dup as *const () as usize),
         (Patch::SOCKET, "dup2", fd_ops::dup2 as *const () as usize),
         (Patch::SOCKET, "dup3", fd_ops::dup3 as *const () as usize),

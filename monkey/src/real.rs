@@ -93,6 +93,9 @@ real_fns! {
     clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int;
     sched_yield() -> c_int;
     socket(domain: c_int, ty: c_int, proto: c_int) -> c_int;
+    socketpair(domain: c_int, ty: c_int, proto: c_int, fds: *mut c_int) -> c_int;
+    pipe(fds: *mut c_int) -> c_int;
+    pipe2(fds: *mut c_int, flags: c_int) -> c_int;
     connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
     accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
     read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;

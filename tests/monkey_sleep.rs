@@ -269,21 +269,27 @@ fn install_handler_without_restart() {
     }
 }
 
-/// Signal `thread` every 5 ms until told to stop.
-fn pester(thread: libc::pthread_t) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+/// Signal `thread` every 5 ms until told to stop; join the handle before
+/// `thread` ends.
+fn pester(
+    thread: libc::pthread_t,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
     use std::sync::atomic::{AtomicBool, Ordering};
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     let t = thread as usize;
-    std::thread::spawn(move || {
+    let h = std::thread::spawn(move || {
         while !s.load(Ordering::Relaxed) {
-            // SAFETY: the target thread outlives this loop (it sets `stop`
-            // before it ends) and has a handler installed.
+            // SAFETY: the target thread outlives this loop (it stops and
+            // joins it before it ends) and has a handler installed.
             unsafe { libc::pthread_kill(t as libc::pthread_t, libc::SIGUSR1) };
             std::thread::sleep(Duration::from_millis(5));
         }
     });
-    stop
+    (stop, h)
 }
 
 #[test]
@@ -294,7 +300,7 @@ fn eintr_signals_do_not_cut_cooperative_sleeps_and_pass_through_outside() {
         install_handler_without_restart();
         // SAFETY: plain call.
         let me = unsafe { libc::pthread_self() };
-        let stop = pester(me);
+        let (stop, pest) = pester(me);
         // Outside a coroutine the real nanosleep runs: a signal ends it
         // with EINTR, as unpatched.
         let ts = libc::timespec {
@@ -315,8 +321,9 @@ fn eintr_signals_do_not_cut_cooperative_sleeps_and_pass_through_outside() {
         for r in green::joinall(hs) {
             r.unwrap();
         }
-        stop.store(true, Ordering::Relaxed);
         let took = start.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        pest.join().unwrap();
         assert!(took >= Duration::from_millis(200), "cut short: {took:?}");
         assert!(
             took < Duration::from_millis(1500),

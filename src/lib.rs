@@ -10,4 +10,5 @@
 //! let r: Vec<i32> = green::joinall([a, b]).into_iter().map(|r| r.unwrap()).collect();
 //! assert_eq!(r, [1, 2]);
 //! ```
+pub use green_monkey as monkey;
 pub use green_runtime::*;

@@ -15,6 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use crate::cancel::Interrupted;
 use crate::hub::{self, Park};
 use crate::task::ParkedOn;
 
@@ -149,5 +150,38 @@ where
         Some(Ok(v)) => v,
         Some(Err(p)) => panic::resume_unwind(p),
         None => unreachable!("green: a blocking job woke its caller without a result"),
+    }
+}
+
+/// Like [`spawn_blocking`], but never unwinds: a kill or an expiring
+/// `green::timeout` while waiting returns `Err` (the kill is remembered and
+/// unwinds at the next ordinary park); `f` still runs to the end on its
+/// thread and its result is dropped there. For `extern "C"` hooks.
+///
+/// A panic in `f` resumes in the caller, so a caller that must not unwind
+/// passes an `f` that cannot panic.
+pub fn spawn_blocking_no_unwind<F, T>(f: F) -> Result<T, Interrupted>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let slot: Arc<Mutex<Option<thread::Result<T>>>> = Arc::new(Mutex::new(None));
+    let out = slot.clone();
+    let waker = hub::remote_unparker();
+    submit(Box::new(move || {
+        let r = panic::catch_unwind(AssertUnwindSafe(f));
+        *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        waker.unpark();
+    }));
+    loop {
+        let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(r) = r {
+            return match r {
+                Ok(v) => Ok(v),
+                Err(p) => panic::resume_unwind(p),
+            };
+        }
+        // Only our job holds the unparker for this park.
+        hub::park_no_unwind(None, ParkedOn::Remote)?;
     }
 }

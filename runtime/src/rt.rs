@@ -14,6 +14,7 @@ use crate::hub::{self, has_hub, hub, Park};
 use crate::task::ParkedOn;
 use crate::wait::WaitResult;
 
+pub use crate::blocking::spawn_blocking_no_unwind;
 pub use crate::hub::{park, park_no_unwind, remote_unparker, unparker, Park as ParkResult};
 pub use crate::hub::{RemoteUnparker, Unparker};
 pub use crate::task::ParkedOn as Reason;

@@ -1,0 +1,235 @@
+//! Hooks that change what an fd number means or how it behaves: `close`,
+//! `dup`/`dup2`/`dup3`, `fcntl` (`F_GETFL`/`F_SETFL`/`F_DUPFD*`),
+//! `ioctl(FIONBIO)` (what `set_nonblocking` in std calls), and `pipe`,
+//! `pipe2`, `socketpair`, whose new fds start with a clean entry (their
+//! numbers may have been closed behind our back) and are looked at lazily.
+//!
+//! `close` clears the fd's entry and has the hub forget the fd *before* the
+//! real close, so coroutines parked on it wake with `EBADF` and a reused fd
+//! number never inherits stale state. A dup gets its source's entry (both
+//! name one open file, sharing `O_NONBLOCK`). `fcntl`/`ioctl` keep the user's
+//! view of `O_NONBLOCK` for managed fds while the real fd stays
+//! non-blocking.
+//!
+//! `fcntl` and `ioctl` are variadic in C. Every command passes at most one
+//! word (an int or a pointer), and on the Linux ABIs we support (x86-64
+//! System V, AArch64 AAPCS) a variadic word travels exactly like a third
+//! fixed argument, so they are defined here with a fixed third parameter.
+
+use green_runtime::rt;
+use libc::{c_int, c_ulong};
+
+use crate::fd_table;
+use crate::patch::{enabled, Patch};
+use crate::real;
+
+/// `close(2)`.
+///
+/// # Safety
+/// Same contract as libc's `close`.
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if enabled(Patch::SOCKET) {
+        fd_table::clear(fd);
+        rt::forget_fd(fd);
+    }
+    // SAFETY: the caller's contract is close's.
+    unsafe { real::close(fd) }
+}
+
+/// `newfd` is about to name what `oldfd` names (or stop naming anything).
+fn before_replace(newfd: c_int) {
+    fd_table::clear(newfd);
+    rt::forget_fd(newfd);
+}
+
+/// `dup(2)`.
+///
+/// # Safety
+/// Same contract as libc's `dup`.
+#[no_mangle]
+pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    // SAFETY: the caller's contract is dup's.
+    let new = unsafe { real::dup(fd) };
+    if new >= 0 && enabled(Patch::SOCKET) {
+        rt::forget_fd(new);
+        fd_table::copy(fd, new);
+    }
+    new
+}
+
+/// `dup2(2)`.
+///
+/// # Safety
+/// Same contract as libc's `dup2`.
+#[no_mangle]
+pub unsafe extern "C" fn dup2(fd: c_int, newfd: c_int) -> c_int {
+    if !enabled(Patch::SOCKET) || fd == newfd {
+        // SAFETY: the caller's contract is dup2's.
+        return unsafe { real::dup2(fd, newfd) };
+    }
+    if fd_valid(fd) {
+        before_replace(newfd);
+    }
+    // SAFETY: the caller's contract is dup2's.
+    let r = unsafe { real::dup2(fd, newfd) };
+    if r >= 0 {
+        fd_table::copy(fd, r);
+    }
+    r
+}
+
+/// `dup3(2)`.
+///
+/// # Safety
+/// Same contract as libc's `dup3`.
+#[no_mangle]
+pub unsafe extern "C" fn dup3(fd: c_int, newfd: c_int, flags: c_int) -> c_int {
+    if !enabled(Patch::SOCKET) || fd == newfd {
+        // SAFETY: the caller's contract is dup3's (EINVAL for equal fds).
+        return unsafe { real::dup3(fd, newfd, flags) };
+    }
+    if fd_valid(fd) {
+        before_replace(newfd);
+    }
+    // SAFETY: the caller's contract is dup3's.
+    let r = unsafe { real::dup3(fd, newfd, flags) };
+    if r >= 0 {
+        fd_table::copy(fd, r);
+    }
+    r
+}
+
+/// Whether `fd` is open (a failing dup2 must not disturb `newfd`).
+fn fd_valid(fd: c_int) -> bool {
+    // SAFETY: F_GETFD takes no argument and touches no memory.
+    unsafe { real::fcntl(fd, libc::F_GETFD, 0) >= 0 }
+}
+
+/// `fcntl(2)`.
+///
+/// # Safety
+/// Same contract as libc's `fcntl`.
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is fcntl's.
+        return unsafe { real::fcntl(fd, cmd, arg) };
+    }
+    match cmd {
+        libc::F_GETFL => {
+            // SAFETY: F_GETFL takes no argument.
+            let r = unsafe { real::fcntl(fd, cmd, arg) };
+            let st = fd_table::get(fd);
+            if r < 0 || !st.managed() {
+                return r;
+            }
+            let user = if st.user_nonblock {
+                libc::O_NONBLOCK
+            } else {
+                0
+            };
+            (r & !libc::O_NONBLOCK) | user
+        }
+        libc::F_SETFL if fd_table::get(fd).managed() => {
+            let flags = arg as c_int;
+            // SAFETY: F_SETFL takes an int of flags.
+            let r = unsafe { real::fcntl(fd, cmd, (flags | libc::O_NONBLOCK) as usize) };
+            if r >= 0 {
+                fd_table::set_user_nonblock(fd, flags & libc::O_NONBLOCK != 0);
+            }
+            r
+        }
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
+            // SAFETY: F_DUPFD* take an int (the lowest new fd).
+            let new = unsafe { real::fcntl(fd, cmd, arg) };
+            if new >= 0 {
+                rt::forget_fd(new);
+                fd_table::copy(fd, new);
+            }
+            new
+        }
+        // SAFETY: the caller's contract is fcntl's.
+        _ => unsafe { real::fcntl(fd, cmd, arg) },
+    }
+}
+
+/// `ioctl(2)`: `FIONBIO` on a managed fd changes only the user's view.
+///
+/// # Safety
+/// Same contract as libc's `ioctl`.
+#[no_mangle]
+pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
+    if enabled(Patch::SOCKET) && request == libc::FIONBIO && arg != 0 && fd_table::get(fd).managed()
+    {
+        // SAFETY: FIONBIO's argument is a pointer to an int; checked non-null.
+        let on = unsafe { std::ptr::read_unaligned(arg as *const c_int) } != 0;
+        fd_table::set_user_nonblock(fd, on);
+        return 0;
+    }
+    // SAFETY: the caller's contract is ioctl's.
+    unsafe { real::ioctl(fd, request, arg) }
+}
+
+/// Forget whatever was recorded for two fresh fds.
+///
+/// # Safety
+/// `fds` points at two ints the real call just filled.
+unsafe fn fresh_pair(fds: *const c_int) {
+    // SAFETY: the caller's contract.
+    let (a, b) = unsafe { (*fds, *fds.add(1)) };
+    for fd in [a, b] {
+        fd_table::clear(fd);
+        rt::forget_fd(fd);
+    }
+}
+
+/// `pipe(2)`.
+///
+/// # Safety
+/// Same contract as libc's `pipe`.
+#[no_mangle]
+pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
+    // SAFETY: the caller's contract is pipe's.
+    let r = unsafe { real::pipe(fds) };
+    if r == 0 && enabled(Patch::SOCKET) {
+        // SAFETY: the call succeeded, so it filled two ints.
+        unsafe { fresh_pair(fds) };
+    }
+    r
+}
+
+/// `pipe2(2)`.
+///
+/// # Safety
+/// Same contract as libc's `pipe2`.
+#[no_mangle]
+pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
+    // SAFETY: the caller's contract is pipe2's.
+    let r = unsafe { real::pipe2(fds, flags) };
+    if r == 0 && enabled(Patch::SOCKET) {
+        // SAFETY: the call succeeded, so it filled two ints.
+        unsafe { fresh_pair(fds) };
+    }
+    r
+}
+
+/// `socketpair(2)`.
+///
+/// # Safety
+/// Same contract as libc's `socketpair`.
+#[no_mangle]
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    proto: c_int,
+    fds: *mut c_int,
+) -> c_int {
+    // SAFETY: the caller's contract is socketpair's.
+    let r = unsafe { real::socketpair(domain, ty, proto, fds) };
+    if r == 0 && enabled(Patch::SOCKET) {
+        // SAFETY: the call succeeded, so it filled two ints.
+        unsafe { fresh_pair(fds) };
+    }
+    r
+}

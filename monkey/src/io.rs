@@ -1,0 +1,428 @@
+//! Hooks for data transfer on sockets and pipes: `read`, `write`, `readv`,
+//! `writev`, `recv`, `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`,
+//! `sendfile`/`sendfile64` and `splice` (what `std::io::copy` uses between a
+//! file or pipe and a socket), and
+//! the `_FORTIFY_SOURCE` variants C code compiled with it calls instead
+//! (`__read_chk`, `__recv_chk`, `__recvfrom_chk`).
+//!
+//! Each is: not patched → the real call; otherwise the shared retry loop
+//! (`retry::io`), which passes through for fds we do not manage (files,
+//! terminals, eventfds, fds 0–2), for fds the user made non-blocking, and for
+//! calls with `MSG_DONTWAIT`. `MSG_WAITALL` keeps receiving until the
+//! buffer is full, as the kernel would for a blocking socket. A blocking
+//! write may return a short count, as POSIX allows; std's `write_all` and C
+//! loops handle it.
+
+use std::ffi::c_void;
+
+use green_runtime::rt::Interest;
+use libc::{c_int, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+
+use crate::fd_table::Timeout;
+use crate::patch::{enabled, Patch};
+use crate::retry::Ret;
+use crate::{real, retry};
+
+/// `read(2)`.
+///
+/// # Safety
+/// Same contract as libc's `read`.
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is read's.
+        return unsafe { real::read(fd, buf, n) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::read(fd, buf, n)
+    })
+}
+
+/// `write(2)`.
+///
+/// # Safety
+/// Same contract as libc's `write`.
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is write's.
+        return unsafe { real::write(fd, buf, n) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
+        real::write(fd, buf, n)
+    })
+}
+
+/// `readv(2)`.
+///
+/// # Safety
+/// Same contract as libc's `readv`.
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is readv's.
+        return unsafe { real::readv(fd, iov, cnt) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::readv(fd, iov, cnt)
+    })
+}
+
+/// `writev(2)`.
+///
+/// # Safety
+/// Same contract as libc's `writev`.
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is writev's.
+        return unsafe { real::writev(fd, iov, cnt) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
+        real::writev(fd, iov, cnt)
+    })
+}
+
+/// `recv(2)`.
+///
+/// # Safety
+/// Same contract as libc's `recv`.
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is recv's.
+        return unsafe { real::recv(fd, buf, n, flags) };
+    }
+    if flags & libc::MSG_WAITALL != 0 {
+        // SAFETY: the caller's contract is recv's.
+        return unsafe {
+            recv_all(
+                fd,
+                buf.cast(),
+                n,
+                flags,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::recv(fd, buf, n, flags)
+    })
+}
+
+/// `MSG_WAITALL` on a socket we made non-blocking: the kernel would return
+/// after one chunk, so keep receiving until `n` bytes, end of stream, or an
+/// error (which, after some data, reports the data instead, as the kernel
+/// does). One deadline (the socket's `SO_RCVTIMEO`) covers the whole call.
+///
+/// # Safety
+/// Same contract as libc's `recvfrom` for `buf`, `n`, `addr` and `len`.
+unsafe fn recv_all(
+    fd: c_int,
+    buf: *mut u8,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    let coop = green_runtime::rt::in_coroutine();
+    if !retry::state(fd, coop).waits() {
+        // SAFETY: the caller's contract.
+        return unsafe { real::recvfrom(fd, buf.cast(), n, flags, addr, len) };
+    }
+    let flags = flags & !libc::MSG_WAITALL;
+    let deadline = retry::deadline_for(fd, Timeout::Recv);
+    let mut got: usize = 0;
+    loop {
+        // SAFETY: `buf + got .. buf + n` lies inside the caller's buffer.
+        let r = unsafe { real::recvfrom(fd, buf.add(got).cast(), n - got, flags, addr, len) };
+        if r > 0 {
+            got += r as usize;
+            if got >= n {
+                return got as ssize_t;
+            }
+            continue;
+        }
+        if r == 0 {
+            return got as ssize_t;
+        }
+        let e = real::errno();
+        let wait = if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
+            retry::wait(fd, Interest::Read, deadline, coop)
+        } else {
+            Err(e)
+        };
+        if let Err(e) = wait {
+            if got > 0 {
+                return got as ssize_t;
+            }
+            real::set_errno(e);
+            return -1;
+        }
+    }
+}
+
+/// `recvfrom(2)`.
+///
+/// # Safety
+/// Same contract as libc's `recvfrom`.
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is recvfrom's.
+        return unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
+    }
+    if flags & libc::MSG_WAITALL != 0 {
+        // SAFETY: the caller's contract is recvfrom's.
+        return unsafe { recv_all(fd, buf.cast(), n, flags, addr, len) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::recvfrom(fd, buf, n, flags, addr, len)
+    })
+}
+
+/// `recvmsg(2)`.
+///
+/// # Safety
+/// Same contract as libc's `recvmsg`.
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is recvmsg's.
+        return unsafe { real::recvmsg(fd, msg, flags) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::recvmsg(fd, msg, flags)
+    })
+}
+
+/// `send(2)`.
+///
+/// # Safety
+/// Same contract as libc's `send`.
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is send's.
+        return unsafe { real::send(fd, buf, n, flags) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
+        real::send(fd, buf, n, flags)
+    })
+}
+
+/// `sendto(2)`.
+///
+/// # Safety
+/// Same contract as libc's `sendto`.
+#[no_mangle]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is sendto's.
+        return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
+        real::sendto(fd, buf, n, flags, addr, len)
+    })
+}
+
+/// `sendmsg(2)`.
+///
+/// # Safety
+/// Same contract as libc's `sendmsg`.
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is sendmsg's.
+        return unsafe { real::sendmsg(fd, msg, flags) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
+        real::sendmsg(fd, msg, flags)
+    })
+}
+
+/// glibc's fortified `read`: checks the buffer, then reads like [`read`].
+///
+/// # Safety
+/// Same contract as glibc's `__read_chk`.
+#[no_mangle]
+pub unsafe extern "C" fn __read_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+) -> ssize_t {
+    if n > buflen || !enabled(Patch::SOCKET) {
+        // SAFETY: glibc reports the overflow (and aborts) or reads.
+        return unsafe { real::__read_chk(fd, buf, n, buflen) };
+    }
+    // SAFETY: `n` fits the caller's buffer, checked above.
+    unsafe { read(fd, buf, n) }
+}
+
+/// glibc's fortified `recv`.
+///
+/// # Safety
+/// Same contract as glibc's `__recv_chk`.
+#[no_mangle]
+pub unsafe extern "C" fn __recv_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+    flags: c_int,
+) -> ssize_t {
+    if n > buflen || !enabled(Patch::SOCKET) {
+        // SAFETY: glibc reports the overflow (and aborts) or receives.
+        return unsafe { real::__recv_chk(fd, buf, n, buflen, flags) };
+    }
+    // SAFETY: `n` fits the caller's buffer, checked above.
+    unsafe { recv(fd, buf, n, flags) }
+}
+
+/// glibc's fortified `recvfrom`.
+///
+/// # Safety
+/// Same contract as glibc's `__recvfrom_chk`.
+#[no_mangle]
+pub unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    if n > buflen || !enabled(Patch::SOCKET) {
+        // SAFETY: glibc reports the overflow (and aborts) or receives.
+        return unsafe { real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len) };
+    }
+    // SAFETY: `n` fits the caller's buffer, checked above.
+    unsafe { recvfrom(fd, buf, n, flags, addr, len) }
+}
+
+/// `sendfile(2)`: waits on the output socket.
+///
+/// # Safety
+/// Same contract as libc's `sendfile`.
+#[no_mangle]
+pub unsafe extern "C" fn sendfile(
+    out: c_int,
+    inp: c_int,
+    off: *mut libc::off_t,
+    n: size_t,
+) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is sendfile's.
+        return unsafe { real::sendfile(out, inp, off, n) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(out, Interest::Write, Timeout::Send, || unsafe {
+        real::sendfile(out, inp, off, n)
+    })
+}
+
+/// `sendfile64(2)` (what std calls): waits on the output socket.
+///
+/// # Safety
+/// Same contract as libc's `sendfile64`.
+#[no_mangle]
+pub unsafe extern "C" fn sendfile64(
+    out: c_int,
+    inp: c_int,
+    off: *mut libc::off64_t,
+    n: size_t,
+) -> ssize_t {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is sendfile64's.
+        return unsafe { real::sendfile64(out, inp, off, n) };
+    }
+    // SAFETY: as above, for every retry.
+    retry::io(out, Interest::Write, Timeout::Send, || unsafe {
+        real::sendfile64(out, inp, off, n)
+    })
+}
+
+/// Whether `fd` is readable right now (real `poll`, no wait).
+fn readable_now(fd: c_int) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { real::poll(&mut p, 1, 0) > 0 }
+}
+
+/// `splice(2)`: either end may be what blocks. On `EAGAIN` an empty input
+/// is waited for if the user has it blocking, else a full output is; an end
+/// the user made non-blocking gets its `EAGAIN` back at once.
+///
+/// # Safety
+/// Same contract as libc's `splice`.
+#[no_mangle]
+pub unsafe extern "C" fn splice(
+    inp: c_int,
+    off_in: *mut libc::loff_t,
+    out: c_int,
+    off_out: *mut libc::loff_t,
+    n: size_t,
+    flags: libc::c_uint,
+) -> ssize_t {
+    // SAFETY: the caller's contract is splice's, for every call below.
+    let call = || unsafe { real::splice(inp, off_in, out, off_out, n, flags) };
+    if !enabled(Patch::SOCKET) || flags & libc::SPLICE_F_NONBLOCK != 0 {
+        return call();
+    }
+    let coop = green_runtime::rt::in_coroutine();
+    let in_waits = retry::state(inp, coop).waits();
+    let out_waits = retry::state(out, coop).waits();
+    if !in_waits && !out_waits {
+        return call();
+    }
+    loop {
+        let r = call();
+        if !r.failed() || real::errno() != libc::EAGAIN {
+            return r;
+        }
+        let (fd, dir, which, waits) = if readable_now(inp) {
+            (out, Interest::Write, Timeout::Send, out_waits)
+        } else {
+            (inp, Interest::Read, Timeout::Recv, in_waits)
+        };
+        if !waits {
+            real::set_errno(libc::EAGAIN);
+            return -1;
+        }
+        if let Err(e) = retry::wait(fd, dir, retry::deadline_for(fd, which), coop) {
+            real::set_errno(e);
+            return -1;
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! # green-monkey: blocking libc calls, made cooperative
+//!
+//! After [`patch_all`], ordinary blocking code running inside a green
+//! coroutine — `std::thread::sleep`, `std::net`, blocking crates, and C
+//! libraries in the same process — parks that coroutine instead of blocking
+//! the thread, so the others keep running. Use it through the facade as
+//! `green::monkey`.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! green_monkey::patch_all();
+//! let t = Instant::now();
+//! let hs: Vec<_> = (0..20)
+//!     .map(|_| green_runtime::spawn(|| std::thread::sleep(Duration::from_millis(50))))
+//!     .collect();
+//! green_runtime::joinall(hs);
+//! assert!(t.elapsed() < Duration::from_millis(900)); // 20 x 50 ms would be 1 s
+//! ```
+//!
+//! ## How
+//! This crate defines `extern "C"` functions with libc's names (`recv`,
+//! `clock_nanosleep`, ...). Linked into the executable they come first in
+//! symbol lookup, so std, other crates and `dlopen`ed C libraries all call
+//! them; each ends in the real libc function (`real.rs`). Nothing is
+//! needed beyond mentioning the crate in code (the facade's
+//! `green::monkey` re-export does; with a direct dependency write
+//! `use green_monkey as _;`), and [`patch_all`] checks that the process
+//! really resolves the names to these hooks.
+//!
+//! **C libraries** need no extra line either: because libc.so defines the
+//! same names, the linker (GNU ld, lld) puts the hooks in the executable's
+//! dynamic symbol table, so a `dlopen`ed `.so` that calls `usleep` or `recv`
+//! reaches them (`tests/monkey_clib.rs` builds one and checks). Only if a
+//! custom link setup hides them (check with `nm -D your-binary | grep recv`)
+//! add `-C link-arg=-rdynamic` to `RUSTFLAGS`.
+//!
+//! ## Files
+//! `patch.rs` (families, the on switch, the check), `real.rs` (the real
+//! functions, errno), `fd_table.rs` (per-fd state), `retry.rs` (the shared
+//! try / wait / retry loop), and one file per hook family: `sleep.rs`,
+//! `socket.rs`, `io.rs`, `poll.rs`, `fd_ops.rs` (`close`, `dup*`, `fcntl`,
+//! `ioctl`), `dns.rs`.
+//!
+//! ## Rules every hook keeps
+//! - Not patched, not in a coroutine, or a thread without a hub: the real
+//!   function, same result, same errno (a managed fd used from a plain
+//!   thread gets its blocking behaviour back through a real `poll`).
+//! - Never unwinds across the `extern "C"` frame: a kill or an expiring
+//!   `green::timeout` becomes an errno (`ECANCELED`, `ETIMEDOUT`, `EAGAIN`
+//!   for a socket's own timeout), a 0 from `poll`/`select` for a timeout, or
+//!   ends a sleep early (returning success: an `EINTR` would make retry
+//!   loops spin, the kill still pending); the kill then unwinds at the
+//!   coroutine's next green park. Code that only ever makes hooked calls
+//!   after a kill sees errors or short sleeps until it reaches one.
+//! - errno is set last, right before returning (it is shared by every
+//!   coroutine on the thread).
+//! - Never re-enters the hub from its own loop: hooks take their cooperative
+//!   path only when `green::rt::in_coroutine()` is true, and the runtime's
+//!   own fds (epoll, eventfd) and fds 0–2 are never managed.
+//!
+//! ## Limits
+//! - A socket or pipe used by a coroutine is non-blocking for real (its user
+//!   view is kept). An fd shared with another process (inherited, or passed
+//!   to a child) sees that too; fds 0–2 are never touched.
+//! - `close` wakes waiters of the closing thread's hub only; an fd closed on
+//!   another OS thread while a coroutine waits on it behaves as in the kernel
+//!   (the waiter is not woken until its timeout).
+//! - A blocking write may return a short count (POSIX allows it).
+//! - Socket timeouts are cached per fd: one set through a `dup` of the fd is
+//!   not seen by the original.
+//! - The root context (e.g. `main` while it is not waiting on the hub) is
+//!   not a coroutine: a blocking call there blocks the thread, as unpatched.
+//! - Not hooked: `epoll_wait`, `recvmmsg`/`sendmmsg`, `getsockopt` (the
+//!   kernel keeps the real option values), `ppoll` with a signal mask
+//!   (passes through).
+//! - Only Linux/glibc (x86-64, AArch64).
+
+mod dns;
+mod fd_ops;
+mod fd_table;
+mod io;
+mod patch;
+mod poll;
+mod real;
+mod retry;
+mod sleep;
+mod socket;
+
+pub use patch::{is_patched, patch, patch_all, patched, try_patch, Patch, PatchError};
+
+/// Every hook: its family, its libc name and its address, for the check in
+/// `patch` (which also keeps the linker from dropping any of them).
+fn hooks() -> [(Patch, &'static str, usize); 39] {
+    [
+        (Patch::SLEEP, "sleep", sleep::sleep as *const () as usize),
+        (Patch::SLEEP, "usleep", sleep::usleep as *const () as usize),
+        (
+            Patch::SLEEP,
+            "nanosleep",
+            sleep::nanosleep as *const () as usize,
+        ),
+        (
+            Patch::SLEEP,
+            "clock_nanosleep",
+            sleep::clock_nanosleep as *const () as usize,
+        ),
+        (
+            Patch::SLEEP,
+            "sched_yield",
+            sleep::sched_yield as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "socket",
+            socket::socket as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "connect",
+            socket::connect as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "accept",
+            socket::accept as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "accept4",
+            socket::accept4 as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "setsockopt",
+            socket::setsockopt as *const () as usize,
+        ),
+        (Patch::SOCKET, "read", io::read as *const () as usize),
+        (Patch::SOCKET, "write", io::write as *const () as usize),
+        (Patch::SOCKET, "readv", io::readv as *const () as usize),
+        (Patch::SOCKET, "writev", io::writev as *const () as usize),
+        (Patch::SOCKET, "recv", io::recv as *const () as usize),
+        (
+            Patch::SOCKET,
+            "recvfrom",
+            io::recvfrom as *const () as usize,
+        ),
+        (Patch::SOCKET, "recvmsg", io::recvmsg as *const () as usize),
+        (Patch::SOCKET, "send", io::send as *const () as usize),
+        (Patch::SOCKET, "sendto", io::sendto as *const () as usize),
+        (Patch::SOCKET, "sendmsg", io::sendmsg as *const () as usize),
+        (
+            Patch::SOCKET,
+            "sendfile",
+            io::sendfile as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "sendfile64",
+            io::sendfile64 as *const () as usize,
+        ),
+        (Patch::SOCKET, "splice", io::splice as *const () as usize),
+        (
+            Patch::SOCKET,
+            "__read_chk",
+            io::__read_chk as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "__recv_chk",
+            io::__recv_chk as *const () as usize,
+        ),
+        (
+            Patch::SOCKET,
+            "__recvfrom_chk",
+            io::__recvfrom_chk as *const () as usize,
+        ),
+        (Patch::SOCKET, "close", fd_ops::close as *const () as usize),
+        (Patch::SOCKET, "pipe", fd_ops::pipe as *const () as usize),
+        (Patch::SOCKET, "pipe2", fd_ops::pipe2 as *const () as usize),
+        (
+            Patch::SOCKET,
+            "socketpair",
+            fd_ops::socketpair as *const () as usize,
+        ),
+        (Patch::SOCKET, "dup", fd_ops::dup as *const () as usize),
+        (Patch::SOCKET, "dup2", fd_ops::dup2 as *const () as usize),
+        (Patch::SOCKET, "dup3", fd_ops::dup3 as *const () as usize),
+        (Patch::SOCKET, "fcntl", fd_ops::fcntl as *const () as usize),
+        (Patch::SOCKET, "ioctl", fd_ops::ioctl as *const () as usize),
+        (Patch::POLL, "poll", poll::poll as *const () as usize),
+        (Patch::POLL, "ppoll", poll::ppoll as *const () as usize),
+        (Patch::POLL, "select", poll::select as *const () as usize),
+        (
+            Patch::DNS,
+            "getaddrinfo",
+            dns::getaddrinfo as *const () as usize,
+        ),
+    ]
+}

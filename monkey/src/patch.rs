@@ -1,0 +1,194 @@
+//! Turning the hooks on: which families are patched, and the check that the
+//! process really resolves libc's names to our hooks.
+//!
+//! The hooks are always linked in (the facade mentions this crate); until a
+//! family is patched, its hooks call the real function after one relaxed
+//! atomic load. Patching is process-wide and cannot be undone: a coroutine
+//! may be parked inside a hook, and an fd may already be in non-blocking mode
+//! behind its owner's back.
+//!
+//! This module never changes fd state; it only flips bits and verifies.
+
+use std::fmt;
+use std::ops::{BitOr, BitOrAssign};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A set of hook families to patch. Combine with `|`.
+///
+/// ```
+/// use green_monkey::Patch;
+/// let p = Patch::SLEEP | Patch::SOCKET;
+/// assert!(p.contains(Patch::SLEEP) && !p.contains(Patch::DNS));
+/// ```
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Patch(u32);
+
+impl Patch {
+    /// `sleep`, `usleep`, `nanosleep`, `clock_nanosleep` (what
+    /// `std::thread::sleep` calls) park the coroutine; `sched_yield`
+    /// (`std::thread::yield_now`) yields it.
+    pub const SLEEP: Patch = Patch(1);
+    /// Sockets and pipes: `socket`, `connect`, `accept`/`accept4`, the
+    /// read/write/recv/send families park on `EAGAIN`; `close`, `dup*`,
+    /// `fcntl`, `ioctl(FIONBIO)` and `setsockopt` keep the fd table right.
+    pub const SOCKET: Patch = Patch(2);
+    /// `poll`, `ppoll` and `select` park until readiness or timeout.
+    pub const POLL: Patch = Patch(4);
+    /// `getaddrinfo` runs on the blocking thread pool.
+    pub const DNS: Patch = Patch(8);
+    /// Every family.
+    pub const ALL: Patch = Patch(15);
+    /// No family.
+    pub const NONE: Patch = Patch(0);
+
+    /// Whether every family in `other` is in `self`.
+    pub const fn contains(self, other: Patch) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether no family is in the set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl BitOr for Patch {
+    type Output = Patch;
+    fn bitor(self, rhs: Patch) -> Patch {
+        Patch(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for Patch {
+    fn bitor_assign(&mut self, rhs: Patch) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl fmt::Debug for Patch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (Patch::SLEEP, "SLEEP"),
+            (Patch::SOCKET, "SOCKET"),
+            (Patch::POLL, "POLL"),
+            (Patch::DNS, "DNS"),
+        ];
+        let on: Vec<&str> = names
+            .iter()
+            .filter(|(p, _)| self.contains(*p))
+            .map(|(_, n)| *n)
+            .collect();
+        if on.is_empty() {
+            f.write_str("Patch(NONE)")
+        } else {
+            write!(f, "Patch({})", on.join(" | "))
+        }
+    }
+}
+
+/// Why patching was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PatchError {
+    /// The process resolves `symbol` to some other definition than this
+    /// crate's hook (the hooks were not linked into the executable, or
+    /// something interposes before them, e.g. `LD_PRELOAD`).
+    NotInterposed {
+        /// The libc name that does not resolve to our hook.
+        symbol: &'static str,
+    },
+}
+
+impl fmt::Display for PatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PatchError::NotInterposed { symbol } => write!(
+                f,
+                "green::monkey: `{symbol}` does not resolve to green's hook in this process, so \
+                 patching would do nothing. The hooks must be linked into the executable: \
+                 mention the crate in code (the `green` facade's `green::monkey` does; \
+                 `use green_monkey as _;` if you depend on green-monkey directly) and link \
+                 statically into an executable, not a cdylib loaded by another program"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PatchError {}
+
+static PATCHED: AtomicU32 = AtomicU32::new(0);
+
+/// Whether `family` is patched. The one check every hook makes first.
+#[inline(always)]
+pub(crate) fn enabled(family: Patch) -> bool {
+    PATCHED.load(Ordering::Relaxed) & family.0 != 0
+}
+
+/// Patch every family: after this, blocking libc calls made inside
+/// coroutines (by std, by crates, by C libraries in the process) park the
+/// coroutine instead of blocking the thread. Outside coroutines nothing
+/// changes. Calling it again is harmless.
+///
+/// # Panics
+/// If the hooks are not what the process resolves libc's names to (see
+/// [`PatchError`]): patching would silently do nothing otherwise.
+///
+/// ```
+/// green_monkey::patch_all();
+/// assert!(green_monkey::is_patched());
+/// let t = std::time::Instant::now();
+/// let hs: Vec<_> = (0..10)
+///     .map(|_| green_runtime::spawn(|| std::thread::sleep(std::time::Duration::from_millis(50))))
+///     .collect();
+/// green_runtime::joinall(hs);
+/// assert!(t.elapsed() < std::time::Duration::from_millis(450)); // not 10 x 50 ms
+/// ```
+pub fn patch_all() {
+    patch(Patch::ALL)
+}
+
+/// Patch the given families (see [`Patch`]); idempotent and cumulative.
+///
+/// # Panics
+/// As [`patch_all`].
+pub fn patch(families: Patch) {
+    if let Err(e) = try_patch(families) {
+        panic!("{e}");
+    }
+}
+
+/// Like [`patch`], but reports a failed check instead of panicking.
+pub fn try_patch(families: Patch) -> Result<(), PatchError> {
+    verify(families)?;
+    crate::real::resolve_all();
+    PATCHED.fetch_or(families.0, Ordering::AcqRel);
+    Ok(())
+}
+
+/// True once any family has been patched.
+pub fn is_patched() -> bool {
+    PATCHED.load(Ordering::Acquire) != 0
+}
+
+/// The families patched so far.
+pub fn patched() -> Patch {
+    Patch(PATCHED.load(Ordering::Acquire))
+}
+
+/// Check that `dlsym(RTLD_DEFAULT, name)` is our hook for every hooked
+/// name (all of them, whatever `families` asks for: `close` and `fcntl`
+/// serve every family, and a missing one means the link is broken). Taking
+/// the hooks' addresses here also keeps the linker from dropping any.
+fn verify(families: Patch) -> Result<(), PatchError> {
+    let _ = families;
+    for (_, name, ours) in crate::hooks() {
+        let mut cname = [0u8; 32];
+        let n = name.len().min(cname.len() - 1);
+        cname[..n].copy_from_slice(&name.as_bytes()[..n]);
+        // SAFETY: `cname` is NUL-terminated; RTLD_DEFAULT is a valid handle.
+        let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, cname.as_ptr().cast()) };
+        if found as usize != ours {
+            return Err(PatchError::NotInterposed { symbol: name });
+        }
+    }
+    Ok(())
+}

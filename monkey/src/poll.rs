@@ -1,0 +1,293 @@
+//! Hooks for readiness waits: `poll`, `ppoll` and `select`.
+//!
+//! Inside a coroutine: poll once without waiting; if nothing is ready, put
+//! the fds in a private, short-lived epoll set (level-triggered), park on
+//! that epoll fd through the hub until it is readable or the timeout passes,
+//! and poll again. The hub therefore never registers the user's fds here, so
+//! nothing stale is left behind when they are closed by paths we do not see.
+//!
+//! A timeout (the call's own, or an enclosing `green::timeout`) returns 0 as
+//! the kernel's timeout does; a kill returns -1 with `ECANCELED`. `ppoll`
+//! with a signal mask passes through (the mask cannot be applied atomically
+//! around a park).
+
+use std::time::{Duration, Instant};
+
+use green_runtime::rt::{self, Interest};
+use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
+
+use crate::patch::{enabled, Patch};
+use crate::{real, retry};
+
+#[inline]
+fn cooperative() -> bool {
+    enabled(Patch::POLL) && rt::in_coroutine()
+}
+
+/// The events epoll understands, taken from poll's (same bit values on
+/// Linux: IN, PRI, OUT, RDNORM, RDBAND, WRNORM, WRBAND, RDHUP).
+const EPOLL_MASK: i16 = libc::POLLIN
+    | libc::POLLPRI
+    | libc::POLLOUT
+    | libc::POLLRDNORM
+    | libc::POLLRDBAND
+    | libc::POLLWRNORM
+    | libc::POLLWRBAND
+    | libc::POLLRDHUP;
+
+/// A private epoll set, closed (and forgotten by the hub) on drop.
+struct EpollSet(c_int);
+
+impl Drop for EpollSet {
+    fn drop(&mut self) {
+        rt::forget_fd(self.0);
+        // SAFETY: we own this fd; the real close, not our hook.
+        unsafe { real::close(self.0) };
+    }
+}
+
+/// Cooperative poll: `deadline` `None` waits forever, `zero` never waits.
+///
+/// # Safety
+/// `fds` points at `n` valid `pollfd`s (or `n == 0`).
+unsafe fn coop_poll(fds: *mut pollfd, n: nfds_t, deadline: Option<Instant>, zero: bool) -> c_int {
+    // SAFETY: the caller's contract.
+    let r = unsafe { real::poll(fds, n, 0) };
+    if r != 0 || zero {
+        return r;
+    }
+    if n == 0 {
+        let _ = rt::sleep_until_no_unwind(deadline);
+        return 0;
+    }
+    let Ok(len) = usize::try_from(n) else {
+        // SAFETY: as above; the kernel rejects it.
+        return unsafe { real::poll(fds, n, 0) };
+    };
+    // SAFETY: the caller's contract: `len` valid, initialised pollfds.
+    let set = unsafe { std::slice::from_raw_parts(fds, len) };
+    // SAFETY: plain call; epoll_create1 is not hooked.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        // SAFETY: the caller's contract.
+        return unsafe { poll_by_ticks(fds, n, deadline) };
+    }
+    // A new fd number: drop any stale state kept for it.
+    rt::forget_fd(ep);
+    crate::fd_table::clear(ep);
+    let ep = EpollSet(ep);
+    let mut added: Vec<(c_int, u32)> = Vec::with_capacity(len);
+    for p in set.iter().filter(|p| p.fd >= 0) {
+        let events = (p.events & EPOLL_MASK) as u16 as u32;
+        let (op, events) = match added.iter_mut().find(|(fd, _)| *fd == p.fd) {
+            Some((_, ev)) => {
+                *ev |= events;
+                (libc::EPOLL_CTL_MOD, *ev)
+            }
+            None => {
+                added.push((p.fd, events));
+                (libc::EPOLL_CTL_ADD, events)
+            }
+        };
+        let mut ev = libc::epoll_event {
+            events,
+            u64: p.fd as u64,
+        };
+        // SAFETY: valid epoll fd and event; a failure (a regular file, which
+        // poll always reports ready anyway) just leaves the fd out.
+        unsafe { libc::epoll_ctl(ep.0, op, p.fd, &mut ev) };
+    }
+    loop {
+        let w = rt::wait_fd_no_unwind(ep.0, Interest::Read, deadline);
+        // SAFETY: the caller's contract.
+        let r = unsafe { real::poll(fds, n, 0) };
+        let saved = real::errno();
+        if r != 0 {
+            drop(ep);
+            real::set_errno(saved);
+            return r;
+        }
+        if let Err(e) = w {
+            drop(ep);
+            return match retry::errno_of(&e) {
+                libc::EAGAIN | libc::ETIMEDOUT => 0,
+                code => {
+                    real::set_errno(code);
+                    -1
+                }
+            };
+        }
+    }
+}
+
+/// Fallback when no epoll set can be made (out of fds): poll without
+/// waiting every millisecond, parked in between.
+///
+/// # Safety
+/// As [`coop_poll`].
+unsafe fn poll_by_ticks(fds: *mut pollfd, n: nfds_t, deadline: Option<Instant>) -> c_int {
+    loop {
+        // SAFETY: the caller's contract.
+        let r = unsafe { real::poll(fds, n, 0) };
+        if r != 0 {
+            return r;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|at| now >= at) {
+            return 0;
+        }
+        let tick = now + Duration::from_millis(1);
+        let at = deadline.map_or(tick, |d| d.min(tick));
+        if rt::sleep_until_no_unwind(Some(at)).is_err() {
+            return 0;
+        }
+    }
+}
+
+/// `poll(2)`.
+///
+/// # Safety
+/// Same contract as libc's `poll`.
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    if !cooperative() || (fds.is_null() && n != 0) {
+        // SAFETY: the caller's contract is poll's.
+        return unsafe { real::poll(fds, n, timeout) };
+    }
+    let deadline = if timeout < 0 {
+        None
+    } else {
+        Instant::now().checked_add(Duration::from_millis(timeout as u64))
+    };
+    // SAFETY: the caller's contract is poll's.
+    unsafe { coop_poll(fds, n, deadline, timeout == 0) }
+}
+
+/// `ppoll(2)` without a signal mask; with one it passes through.
+///
+/// # Safety
+/// Same contract as libc's `ppoll`.
+#[no_mangle]
+pub unsafe extern "C" fn ppoll(
+    fds: *mut pollfd,
+    n: nfds_t,
+    timeout: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    if !cooperative() || !mask.is_null() || (fds.is_null() && n != 0) {
+        // SAFETY: the caller's contract is ppoll's.
+        return unsafe { real::ppoll(fds, n, timeout, mask) };
+    }
+    let (deadline, zero) = if timeout.is_null() {
+        (None, false)
+    } else {
+        // SAFETY: non-null; the caller promises a timespec.
+        let ts = unsafe { std::ptr::read(timeout) };
+        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+            // SAFETY: as above; the kernel reports EINVAL.
+            return unsafe { real::ppoll(fds, n, timeout, mask) };
+        }
+        let d = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        (Instant::now().checked_add(d), d.is_zero())
+    };
+    // SAFETY: the caller's contract is ppoll's.
+    unsafe { coop_poll(fds, n, deadline, zero) }
+}
+
+/// `select(2)`, including Linux's update of `timeout` to the time left.
+///
+/// # Safety
+/// Same contract as libc's `select`.
+#[no_mangle]
+pub unsafe extern "C" fn select(
+    nfds: c_int,
+    readfds: *mut fd_set,
+    writefds: *mut fd_set,
+    exceptfds: *mut fd_set,
+    timeout: *mut timeval,
+) -> c_int {
+    let valid_n = (0..=libc::FD_SETSIZE as c_int).contains(&nfds);
+    if !cooperative() || !valid_n {
+        // SAFETY: the caller's contract is select's.
+        return unsafe { real::select(nfds, readfds, writefds, exceptfds, timeout) };
+    }
+    let start = Instant::now();
+    let (deadline, zero, total) = if timeout.is_null() {
+        (None, false, None)
+    } else {
+        // SAFETY: non-null; the caller promises a timeval.
+        let tv = unsafe { std::ptr::read(timeout) };
+        if tv.tv_sec < 0 || tv.tv_usec < 0 {
+            // SAFETY: as above; the kernel reports EINVAL.
+            return unsafe { real::select(nfds, readfds, writefds, exceptfds, timeout) };
+        }
+        let d = Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64);
+        (start.checked_add(d), d.is_zero(), Some(d))
+    };
+    let mut set: Vec<pollfd> = Vec::new();
+    for fd in 0..nfds {
+        let mut events = 0;
+        // SAFETY: each set, when non-null, is a valid fd_set and fd < FD_SETSIZE.
+        unsafe {
+            if !readfds.is_null() && libc::FD_ISSET(fd, readfds) {
+                events |= libc::POLLIN;
+            }
+            if !writefds.is_null() && libc::FD_ISSET(fd, writefds) {
+                events |= libc::POLLOUT;
+            }
+            if !exceptfds.is_null() && libc::FD_ISSET(fd, exceptfds) {
+                events |= libc::POLLPRI;
+            }
+        }
+        if events != 0 {
+            set.push(pollfd {
+                fd,
+                events,
+                revents: 0,
+            });
+        }
+    }
+    // SAFETY: `set` holds `set.len()` valid pollfds.
+    let r = unsafe { coop_poll(set.as_mut_ptr(), set.len() as nfds_t, deadline, zero) };
+    if r < 0 {
+        return r; // errno set by coop_poll, nothing written since
+    }
+    if set.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
+        real::set_errno(libc::EBADF);
+        return -1;
+    }
+    let mut count = 0;
+    for p in &set {
+        let hits = [
+            (readfds, libc::POLLIN | libc::POLLHUP | libc::POLLERR),
+            (writefds, libc::POLLOUT | libc::POLLERR),
+            (exceptfds, libc::POLLPRI),
+        ];
+        for (fs, mask) in hits {
+            if fs.is_null() {
+                continue;
+            }
+            // SAFETY: a valid fd_set given by the caller; fd < nfds.
+            unsafe {
+                if libc::FD_ISSET(p.fd, fs) {
+                    if p.revents & mask != 0 {
+                        count += 1;
+                    } else {
+                        libc::FD_CLR(p.fd, fs);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(total) = total {
+        let left = total.saturating_sub(start.elapsed());
+        // SAFETY: non-null; the caller promises a writable timeval.
+        unsafe {
+            *timeout = timeval {
+                tv_sec: left.as_secs() as libc::time_t,
+                tv_usec: left.subsec_micros() as libc::suseconds_t,
+            };
+        }
+    }
+    count
+}

@@ -1,0 +1,145 @@
+//! The loop every socket/pipe hook shares: try the real non-blocking call,
+//! and on `EAGAIN` wait for readiness and try again — parking the coroutine
+//! inside one, polling the thread outside one — until it succeeds, fails
+//! otherwise, or the fd's own timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO`) passes.
+//!
+//! Outside coroutines this is only reached for fds we made non-blocking
+//! behind a user who wants them blocking (an fd created in a coroutine and
+//! used from a plain thread): a real `poll` then gives back the blocking
+//! behaviour the user asked for.
+//!
+//! Never unwinds: kill and an enclosing `green::timeout` come back as errno
+//! values from `green::rt::wait_fd_no_unwind`. errno is set last.
+
+use std::io;
+use std::time::Instant;
+
+use green_runtime::rt::{self, Interest};
+use libc::{c_int, ssize_t};
+
+use crate::fd_table::{self, FdState, Timeout};
+use crate::real;
+
+/// A libc return type whose failure value is -1 (with errno).
+pub(crate) trait Ret: Copy {
+    const FAIL: Self;
+    fn failed(self) -> bool;
+}
+
+impl Ret for ssize_t {
+    const FAIL: Self = -1;
+    #[inline]
+    fn failed(self) -> bool {
+        self < 0
+    }
+}
+
+impl Ret for c_int {
+    const FAIL: Self = -1;
+    #[inline]
+    fn failed(self) -> bool {
+        self < 0
+    }
+}
+
+/// The fd's state for a hook running now: looked at (and managed if it is a
+/// socket or pipe) inside a coroutine; only read outside one.
+#[inline]
+pub(crate) fn state(fd: c_int, coop: bool) -> FdState {
+    if coop {
+        fd_table::classify(fd)
+    } else {
+        fd_table::get(fd)
+    }
+}
+
+/// Run `op` (the real call) on `fd` with blocking semantics for a
+/// blocking-mode managed fd; pass straight through otherwise.
+#[inline]
+pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl FnMut() -> R) -> R {
+    let coop = rt::in_coroutine();
+    if !state(fd, coop).waits() {
+        return op();
+    }
+    let mut deadline: Option<Option<Instant>> = None;
+    loop {
+        let r = op();
+        if !r.failed() {
+            return r;
+        }
+        let e = real::errno();
+        if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+            return r; // errno is the real call's
+        }
+        let at = *deadline.get_or_insert_with(|| deadline_for(fd, which));
+        if let Err(e) = wait(fd, dir, at, coop) {
+            real::set_errno(e);
+            return R::FAIL;
+        }
+    }
+}
+
+/// When the fd's own timeout of kind `which` runs out, counted from now.
+pub(crate) fn deadline_for(fd: c_int, which: Timeout) -> Option<Instant> {
+    fd_table::timeout(fd, which).and_then(|d| Instant::now().checked_add(d))
+}
+
+/// Wait until `fd` is ready for `dir` or `deadline` passes. `Err(errno)`:
+/// `EAGAIN` when the fd's own deadline passed (what the kernel reports for a
+/// socket timeout), `ECANCELED` when killed, `ETIMEDOUT` when an enclosing
+/// `green::timeout` expired, `EBADF` when the fd was closed meanwhile.
+pub(crate) fn wait(
+    fd: c_int,
+    dir: Interest,
+    deadline: Option<Instant>,
+    coop: bool,
+) -> Result<(), c_int> {
+    if coop {
+        rt::wait_fd_no_unwind(fd, dir, deadline).map_err(|e| errno_of(&e))
+    } else {
+        poll_thread(fd, dir, deadline)
+    }
+}
+
+/// The errno a failed cooperative wait reports.
+pub(crate) fn errno_of(e: &io::Error) -> c_int {
+    if let Some(code) = e.raw_os_error() {
+        return code;
+    }
+    match e.kind() {
+        io::ErrorKind::TimedOut => libc::EAGAIN,
+        io::ErrorKind::NotConnected => libc::EBADF,
+        _ => libc::EIO,
+    }
+}
+
+/// Block the thread in the real `poll` (outside coroutines).
+fn poll_thread(fd: c_int, dir: Interest, deadline: Option<Instant>) -> Result<(), c_int> {
+    let events = match dir {
+        Interest::Read => libc::POLLIN,
+        Interest::Write => libc::POLLOUT,
+    };
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let ms = match deadline {
+        None => -1,
+        Some(at) => ms_until(at),
+    };
+    // SAFETY: one valid pollfd.
+    let r = unsafe { real::poll(&mut p, 1, ms) };
+    match r {
+        0 => Err(libc::EAGAIN),
+        n if n > 0 => Ok(()),
+        _ => Err(real::errno()),
+    }
+}
+
+/// Milliseconds from now to `at`, rounded up, clamped to `c_int`.
+pub(crate) fn ms_until(at: Instant) -> c_int {
+    let d = at.saturating_duration_since(Instant::now());
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    c_int::try_from(ms).unwrap_or(c_int::MAX)
+}

@@ -1,0 +1,216 @@
+//! Hooks that create or set up sockets: `socket`, `connect`, `accept`,
+//! `accept4`, and `setsockopt` (for `SO_RCVTIMEO`/`SO_SNDTIMEO`).
+//!
+//! Inside a coroutine a new socket is created non-blocking and recorded in
+//! the fd table with the user's view (`SOCK_NONBLOCK` or not). Outside, the
+//! real call runs and the fd's table entry is reset (its number may have
+//! belonged to something closed behind our back); it is looked at lazily if
+//! a coroutine ever uses it. `getsockopt` needs no hook: the kernel keeps the
+//! real option values because `setsockopt` always passes through.
+
+use std::time::Instant;
+
+use green_runtime::rt::{self, Interest};
+use libc::{c_int, c_void, sockaddr, socklen_t};
+
+use crate::fd_table::{self, FdState, Kind, Timeout};
+use crate::patch::{enabled, Patch};
+use crate::{real, retry};
+
+/// A brand-new fd made by a hook inside a coroutine: drop any stale hub
+/// registration for its number, then record it as a managed socket.
+pub(crate) fn adopt_socket(fd: c_int, user_nonblock: bool) {
+    rt::forget_fd(fd);
+    fd_table::set(
+        fd,
+        FdState {
+            kind: Kind::Socket,
+            user_nonblock,
+        },
+    );
+}
+
+/// `socket(2)`.
+///
+/// # Safety
+/// Same contract as libc's `socket` (none beyond valid arguments).
+#[no_mangle]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: plain arguments.
+        return unsafe { real::socket(domain, ty, proto) };
+    }
+    if !rt::in_coroutine() {
+        // SAFETY: plain arguments.
+        let fd = unsafe { real::socket(domain, ty, proto) };
+        if fd >= 0 {
+            fd_table::clear(fd);
+        }
+        return fd;
+    }
+    // SAFETY: plain arguments.
+    let fd = unsafe { real::socket(domain, ty | libc::SOCK_NONBLOCK, proto) };
+    if fd >= 0 {
+        adopt_socket(fd, ty & libc::SOCK_NONBLOCK != 0);
+    }
+    fd
+}
+
+/// `connect(2)`: a blocking-mode socket parks until the connection is made
+/// or fails, or `SO_SNDTIMEO` passes (then `EINPROGRESS`, as the kernel).
+///
+/// # Safety
+/// Same contract as libc's `connect`.
+#[no_mangle]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is connect's.
+        return unsafe { real::connect(fd, addr, len) };
+    }
+    let coop = rt::in_coroutine();
+    if !retry::state(fd, coop).waits() {
+        // SAFETY: the caller's contract is connect's.
+        return unsafe { real::connect(fd, addr, len) };
+    }
+    let mut deadline: Option<Option<Instant>> = None;
+    loop {
+        // SAFETY: the caller's contract is connect's.
+        let r = unsafe { real::connect(fd, addr, len) };
+        if r == 0 {
+            return 0;
+        }
+        let e = real::errno();
+        // EINPROGRESS: a TCP handshake is under way; EAGAIN: a Unix socket's
+        // listener backlog is full (retry the connect once writable).
+        if e != libc::EINPROGRESS && e != libc::EAGAIN {
+            return r;
+        }
+        let at = *deadline.get_or_insert_with(|| retry::deadline_for(fd, Timeout::Send));
+        if let Err(w) = retry::wait(fd, Interest::Write, at, coop) {
+            // Our own SO_SNDTIMEO passing reads as the kernel's EINPROGRESS.
+            real::set_errno(if w == libc::EAGAIN {
+                libc::EINPROGRESS
+            } else {
+                w
+            });
+            return -1;
+        }
+        if e == libc::EAGAIN {
+            continue;
+        }
+        let mut err: c_int = 0;
+        let mut elen = std::mem::size_of::<c_int>() as socklen_t;
+        // SAFETY: valid out-pointers of the given size; getsockopt is not
+        // hooked.
+        let g = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&raw mut err).cast(),
+                &raw mut elen,
+            )
+        };
+        if g != 0 {
+            return -1; // errno from getsockopt
+        }
+        if err != 0 {
+            real::set_errno(err);
+            return -1;
+        }
+        return 0;
+    }
+}
+
+/// `accept(2)`.
+///
+/// # Safety
+/// Same contract as libc's `accept`.
+#[no_mangle]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: the caller's contract is accept's, which is accept4's with 0.
+    unsafe { accept4(fd, addr, len, 0) }
+}
+
+/// `accept4(2)`: a blocking-mode listener parks until a connection arrives
+/// or `SO_RCVTIMEO` passes (then `EAGAIN`). Inside a coroutine the accepted
+/// socket is managed too.
+///
+/// # Safety
+/// Same contract as libc's `accept4`.
+#[no_mangle]
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    if !enabled(Patch::SOCKET) {
+        // SAFETY: the caller's contract is accept4's.
+        return unsafe { real::accept4(fd, addr, len, flags) };
+    }
+    let coop = rt::in_coroutine();
+    let real_flags = if coop {
+        flags | libc::SOCK_NONBLOCK
+    } else {
+        flags
+    };
+    // SAFETY: the caller's contract is accept4's, for every retry.
+    let new = retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+        real::accept4(fd, addr, len, real_flags)
+    });
+    if new >= 0 {
+        if coop {
+            adopt_socket(new, flags & libc::SOCK_NONBLOCK != 0);
+            // Linux copies socket timeouts to accepted sockets: re-read them
+            // when the listener has any.
+            for (which, opt) in [
+                (Timeout::Recv, libc::SO_RCVTIMEO),
+                (Timeout::Send, libc::SO_SNDTIMEO),
+            ] {
+                if fd_table::timeout(fd, which).is_some() {
+                    fd_table::set_timeout(new, which, fd_table::socket_timeout(new, opt));
+                }
+            }
+        } else {
+            fd_table::clear(new);
+        }
+    }
+    new
+}
+
+/// `setsockopt(2)`: always passes through; a socket timeout set on a
+/// managed socket is also recorded, because its real fd is non-blocking and
+/// the kernel no longer applies it.
+///
+/// # Safety
+/// Same contract as libc's `setsockopt`.
+#[no_mangle]
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    // SAFETY: the caller's contract is setsockopt's.
+    let r = unsafe { real::setsockopt(fd, level, name, val, len) };
+    if r == 0
+        && enabled(Patch::SOCKET)
+        && level == libc::SOL_SOCKET
+        && (name == libc::SO_RCVTIMEO || name == libc::SO_SNDTIMEO)
+        && fd_table::get(fd).managed()
+    {
+        // The kernel accepted it, so `val` holds a full timeval.
+        // SAFETY: setsockopt succeeded with these arguments, so `val` points
+        // at `len >= size_of::<timeval>()` readable bytes.
+        let tv = unsafe { std::ptr::read_unaligned(val.cast::<libc::timeval>()) };
+        let which = if name == libc::SO_RCVTIMEO {
+            Timeout::Recv
+        } else {
+            Timeout::Send
+        };
+        fd_table::set_timeout(fd, which, fd_table::timeval_to_duration(&tv));
+    }
+    r
+}

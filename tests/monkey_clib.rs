@@ -1,0 +1,127 @@
+//! A C library loaded at run time (`dlopen`) that calls `usleep`, `recv`
+//! and `poll` itself: under `patch_all` its blocking calls made from
+//! coroutines are cooperative too, with no extra link flag — the hooks are
+//! in the executable's dynamic symbol table, where the library's
+//! references resolve first. Own binary: patched process-wide.
+
+mod monkey_support;
+
+use std::ffi::{c_char, c_int, c_long, CString};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use monkey_support::watchdog;
+
+type SleepFn = unsafe extern "C" fn(c_int) -> c_int;
+type RecvFn = unsafe extern "C" fn(c_int, *mut c_char, c_long) -> c_long;
+type PollFn = unsafe extern "C" fn(c_int, c_int) -> c_int;
+
+#[derive(Clone, Copy)]
+struct Lib {
+    sleep_ms: SleepFn,
+    recv: RecvFn,
+    poll_in: PollFn,
+}
+
+/// Compile `tests/c/blocking_lib.c` into a shared library with the C
+/// compiler the `cc` crate picks, and load it.
+fn build_and_load() -> Lib {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/c/blocking_lib.c");
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let so = out_dir.join("libgreen_blocking_test.so");
+    let target = if cfg!(target_arch = "aarch64") {
+        "aarch64-unknown-linux-gnu"
+    } else {
+        "x86_64-unknown-linux-gnu"
+    };
+    let compiler = cc::Build::new()
+        .cargo_metadata(false)
+        .target(target)
+        .host(target)
+        .opt_level(2)
+        .pic(true)
+        .get_compiler();
+    let status = Command::new(compiler.path())
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .status()
+        .expect("run the C compiler");
+    assert!(status.success(), "compiling {src:?} failed");
+    let path = CString::new(so.to_str().expect("utf-8 path")).unwrap();
+    // SAFETY: a valid NUL-terminated path; the library has no constructors.
+    let h = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    assert!(!h.is_null(), "dlopen failed");
+    let sym = |name: &[u8]| {
+        // SAFETY: a valid handle and NUL-terminated name.
+        let p = unsafe { libc::dlsym(h, name.as_ptr().cast()) };
+        assert!(!p.is_null(), "missing {:?}", std::str::from_utf8(name));
+        p
+    };
+    // SAFETY: the symbols are the C functions with exactly these prototypes.
+    unsafe {
+        Lib {
+            sleep_ms: std::mem::transmute::<*mut libc::c_void, SleepFn>(sym(b"blk_sleep_ms\0")),
+            recv: std::mem::transmute::<*mut libc::c_void, RecvFn>(sym(b"blk_recv\0")),
+            poll_in: std::mem::transmute::<*mut libc::c_void, PollFn>(sym(b"blk_poll_in\0")),
+        }
+    }
+}
+
+#[test]
+fn blocking_calls_inside_a_dlopened_c_library_are_cooperative() {
+    watchdog(120, || {
+        // Build before patching: nothing here needs to be cooperative.
+        let lib = build_and_load();
+        green::monkey::patch_all();
+
+        // usleep from C: 20 coroutines x 100 ms overlap.
+        let start = Instant::now();
+        let hs: Vec<_> = (0..20)
+            .map(|_| {
+                green::spawn(move || {
+                    // SAFETY: plain C function.
+                    unsafe { (lib.sleep_ms)(100) }
+                })
+            })
+            .collect();
+        for r in green::joinall(hs) {
+            assert_eq!(r.unwrap(), 0);
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "C usleep blocked: {took:?}"
+        );
+
+        // recv from C parks until another coroutine sends; poll from C
+        // times out without blocking the sender. Were either blocking, the
+        // sender would never run and the watchdog would fire.
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let fd = a.as_raw_fd();
+        let reader = green::spawn(move || {
+            let _keep = a;
+            // SAFETY: plain C function on an open fd.
+            let p = unsafe { (lib.poll_in)(fd, 50) };
+            let mut buf = [0 as c_char; 16];
+            // SAFETY: a valid buffer of the given length.
+            let n = unsafe { (lib.recv)(fd, buf.as_mut_ptr(), buf.len() as c_long) };
+            let got: Vec<u8> = buf[..n.max(0) as usize].iter().map(|&c| c as u8).collect();
+            (p, got)
+        });
+        let writer = green::spawn(move || {
+            green::sleep(Duration::from_millis(100));
+            b.write_all(b"from rust").unwrap();
+            b
+        });
+        let _b = writer.join().unwrap();
+        let (p, got) = reader.join().unwrap();
+        assert_eq!(p, 0, "poll should time out before the write");
+        assert_eq!(got, b"from rust");
+    });
+}

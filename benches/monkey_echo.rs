@@ -1,8 +1,8 @@
 //! Overhead of `patch_all`: an unmodified blocking `std::net` echo server
 //! running in coroutines under `patch_all`, against the same server written
-//! directly on green's primitives (non-blocking std sockets: try the
-//! syscall, park with `green::rt::wait_fd` on `WouldBlock` — what a native
-//! green socket does). Same client, same process, same run.
+//! with `green::net`, and against one written directly on
+//! `green::rt::wait_fd` with non-blocking std sockets. Same client, same
+//! process, same run.
 //!
 //! Each server runs on its own OS thread (own hub). The client is one more
 //! thread with `CONNS` persistent connections per server, one coroutine per
@@ -100,6 +100,22 @@ fn native_server(l: TcpListener) {
     }
 }
 
+/// The same echo written with `green::net` (the reference point).
+fn green_net_server(l: TcpListener) {
+    let l = green::net::TcpListener::from(l);
+    for s in l.incoming() {
+        let Ok(mut s) = s else { continue };
+        green::spawn(move || {
+            let mut buf = [0u8; MSG];
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                if s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
 fn start_server(f: fn(TcpListener)) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
@@ -177,11 +193,19 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn bench(c: &mut Criterion) {
     green::monkey::patch_all();
-    let servers = vec![start_server(patched_server), start_server(native_server)];
+    let servers = vec![
+        start_server(patched_server),
+        start_server(native_server),
+        start_server(green_net_server),
+    ];
     let client = start_client(servers);
-    let samples: Arc<Mutex<[Vec<f64>; 2]>> = Arc::default();
+    let samples: Arc<Mutex<[Vec<f64>; 3]>> = Arc::default();
     let mut g = c.benchmark_group("echo_64B_roundtrip");
-    for (which, name) in [(0, "std_net_patched"), (1, "green_wait_fd_baseline")] {
+    for (which, name) in [
+        (0, "std_net_patched"),
+        (1, "green_wait_fd_baseline"),
+        (2, "green_net"),
+    ] {
         let client = client.clone();
         let samples = samples.clone();
         g.bench_function(name, move |b| {
@@ -198,14 +222,16 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
     let s = samples.lock().map(|s| s.clone()).unwrap_or_default();
-    let [patched, native] = s;
-    let (p, n) = (median(patched), median(native));
+    let [patched, native, gnet] = s;
+    let (p, n, g) = (median(patched), median(native), median(gnet));
     println!();
     println!("median ns per round trip ({CONNS} connections, {MSG} B):");
     println!("  std::net under patch_all : {p:>9.0} ns");
+    println!("  green::net               : {g:>9.0} ns");
     println!("  wait_fd baseline         : {n:>9.0} ns");
     println!(
-        "  patched throughput = {:.1}% of the baseline (goal >= 85%)",
+        "  patched throughput = {:.1}% of green::net (goal >= 85%), {:.1}% of the wait_fd baseline",
+        100.0 * g / p,
         100.0 * n / p
     );
 }

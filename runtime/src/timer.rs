@@ -7,9 +7,16 @@
 //! they outnumber live ones, so arm-then-cancel loops (every timed I/O) keep
 //! the heap small.
 //!
+//! Most deadlines arrive in order (every sleep or timeout of the same
+//! length is later than the one armed before it), so entries whose deadline
+//! is not earlier than the last one appended go to a plain FIFO (`run`)
+//! instead: O(1) to arm and O(1) to fire. Only out-of-order deadlines pay
+//! for the heap; the two are merged when firing.
+//!
 //! This module only decides *which* (task, generation) pairs are due; it never
 //! changes task state itself — `hub.rs` does that.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::task::{State, TaskRef};
@@ -33,6 +40,8 @@ impl Entry {
 #[derive(Default)]
 pub(crate) struct Timers {
     heap: Vec<Entry>,
+    /// Entries armed in deadline order, oldest first.
+    run: VecDeque<Entry>,
     seq: u64,
     /// Entries known to be stale (cancelled) but still in the heap.
     dead: usize,
@@ -48,30 +57,62 @@ impl Timers {
         let gen = task.gen.get();
         task.set_timer_armed(true);
         self.seq += 1;
-        self.heap.push(Entry {
+        let e = Entry {
             when,
             seq: self.seq,
             gen,
             task,
-        });
-        self.sift_up(self.heap.len() - 1);
+        };
+        if self.run.back().is_none_or(|last| last.when <= when) {
+            self.run.push_back(e);
+        } else {
+            self.heap.push(e);
+            self.sift_up(self.heap.len() - 1);
+        }
+    }
+
+    /// Which source holds the earliest entry: `Some(true)` for the FIFO run.
+    fn earliest(&self) -> Option<bool> {
+        match (self.run.front(), self.heap.first()) {
+            (None, None) => None,
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (Some(r), Some(h)) => Some(r.key() <= h.key()),
+        }
+    }
+
+    fn peek(&self, from_run: bool) -> &Entry {
+        if from_run {
+            &self.run[0]
+        } else {
+            &self.heap[0]
+        }
+    }
+
+    fn pop(&mut self, from_run: bool) -> Entry {
+        if from_run {
+            self.run.pop_front().expect("run is not empty")
+        } else {
+            self.pop_top()
+        }
     }
 
     /// An armed entry became stale (its task woke another way). O(1).
     pub(crate) fn cancelled(&mut self) {
         self.dead += 1;
-        if self.dead > 1024 && self.dead * 2 > self.heap.len() {
+        if self.dead > 1024 && self.dead * 2 > self.heap.len() + self.run.len() {
             self.compact();
         }
     }
 
     /// Deadline of the earliest live entry, dropping stale ones on top.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(top) = self.heap.first() {
+        while let Some(src) = self.earliest() {
+            let top = self.peek(src);
             if top.live() {
                 return Some(top.when);
             }
-            self.pop_top();
+            self.pop(src);
             self.dead = self.dead.saturating_sub(1);
         }
         None
@@ -79,22 +120,24 @@ impl Timers {
 
     /// Pop every live entry due at `now`, in order, calling `fire` on each.
     pub(crate) fn expire(&mut self, now: Instant, mut fire: impl FnMut(TaskRef)) {
-        while let Some(top) = self.heap.first() {
+        while let Some(src) = self.earliest() {
+            let top = self.peek(src);
             if !top.live() {
-                self.pop_top();
+                self.pop(src);
                 self.dead = self.dead.saturating_sub(1);
                 continue;
             }
             if top.when > now {
                 break;
             }
-            let e = self.pop_top();
+            let e = self.pop(src);
             e.task.set_timer_armed(false);
             fire(e.task);
         }
     }
 
     fn compact(&mut self) {
+        self.run.retain(|e| e.live());
         self.heap.retain(|e| e.live());
         self.dead = 0;
         let n = self.heap.len();

@@ -48,6 +48,8 @@ const MAINTAIN_EVERY: u32 = 64;
 pub(crate) struct HubConfig {
     pub(crate) stack_size: usize,
     pub(crate) max_regions: Option<usize>,
+    /// Blocked-loop monitor threshold; `None` defers to `GREEN_MONITOR_MS`.
+    pub(crate) monitor: Option<Duration>,
 }
 
 impl Default for HubConfig {
@@ -55,6 +57,7 @@ impl Default for HubConfig {
         HubConfig {
             stack_size: DEFAULT_STACK_SIZE,
             max_regions: None,
+            monitor: None,
         }
     }
 }
@@ -90,8 +93,10 @@ pub(crate) struct Hub {
     last_release: Cell<Instant>,
     io_parked: Cell<usize>,
     remote: Arc<Remote>,
-    /// Context switches so far (for the blocked-loop monitor).
-    pub(crate) switches: Arc<std::sync::atomic::AtomicU64>,
+    /// Heartbeat and run-info requests shared with the monitor (`monitor.rs`).
+    pub(crate) diag: Arc<crate::monitor::HubDiag>,
+    /// The loop's coarse clock (refreshed by `maintain`), for `last_run`.
+    clock: Cell<Instant>,
     fd_ready: RefCell<Vec<(Rc<FdEntry>, bool, bool)>>,
 }
 
@@ -163,6 +168,7 @@ fn create() -> &'static Hub {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     };
+    let reactor_waker = reactor.waker.clone();
     let remote = Arc::new(Remote {
         queue: Mutex::new(Vec::new()),
         waker: reactor.waker.clone(),
@@ -185,8 +191,9 @@ fn create() -> &'static Hub {
         since_maintain: Cell::new(0),
         last_release: Cell::new(Instant::now()),
         io_parked: Cell::new(0),
+        diag: crate::monitor::register(cfg.monitor, reactor_waker),
         remote,
-        switches: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        clock: Cell::new(Instant::now()),
         fd_ready: RefCell::new(Vec::new()),
     });
     let p = Box::into_raw(hub);
@@ -261,6 +268,7 @@ impl Hub {
         let task = Rc::new(task);
         let slot = self.tasks.borrow_mut().insert(task.clone());
         task.slot.set(slot);
+        crate::monitor::task_spawned(&self.diag, &task);
         match delay.filter(|d| !d.is_zero()) {
             None => self.ready.borrow_mut().push_back(task.clone()),
             Some(d) => {
@@ -411,6 +419,7 @@ impl Hub {
                 let t = self.ready.borrow_mut().pop_front();
                 let Some(t) = t else { break };
                 if t.is_root() {
+                    crate::monitor::idle(&self.diag);
                     self.in_loop.set(false);
                     t.state.set(State::Running);
                     return;
@@ -422,6 +431,7 @@ impl Hub {
             if idle || since >= MAINTAIN_EVERY {
                 self.since_maintain.set(0);
                 if let Err(msg) = self.maintain(idle) {
+                    crate::monitor::idle(&self.diag);
                     self.in_loop.set(false);
                     let root = &self.root;
                     self.bump(root);
@@ -438,7 +448,11 @@ impl Hub {
     /// cross-thread wakes. Returns a deadlock report if nothing can ever wake
     /// the waiting root.
     fn maintain(&self, idle: bool) -> Result<(), String> {
+        if self.diag.take_dump_request() {
+            crate::run_info::print_requested(self);
+        }
         let mut now = Instant::now();
+        self.clock.set(now);
         self.fire_timers(now);
         let idle = idle && self.ready.borrow().is_empty();
         let timeout = if idle {
@@ -462,6 +476,9 @@ impl Hub {
             || self.reactor.borrow().registered() > 0
             || self.remote.pending.load(Ordering::Relaxed) > 0;
         if must_poll {
+            if timeout != Some(Duration::ZERO) {
+                crate::monitor::idle(&self.diag);
+            }
             let mut ready = self.fd_ready.take();
             let r = self.reactor.borrow_mut().poll(timeout, &mut ready);
             if let Err(e) = r {
@@ -478,6 +495,7 @@ impl Hub {
             *self.fd_ready.borrow_mut() = ready;
             self.drain_remote();
             now = Instant::now();
+            self.clock.set(now);
             self.fire_timers(now);
         }
         if now.duration_since(self.last_release.get()) >= Duration::from_secs(1) {
@@ -551,7 +569,7 @@ impl Hub {
         }
         task.state.set(State::Running);
         self.current.set(Rc::as_ptr(&task));
-        self.switches.fetch_add(1, Ordering::Relaxed);
+        crate::monitor::beat(&self.diag, task.id);
         crate::overflow::enter(&task, self);
         // SAFETY: `coro` is Some (created above or on an earlier run) and
         // the task's home region is resident.
@@ -563,7 +581,7 @@ impl Hub {
         self.current.set(Rc::as_ptr(&self.root));
         match r {
             CoroutineResult::Yield(()) => {
-                task.last_run.set(None);
+                task.last_run.set(Some(self.clock.get()));
                 if task.state.get() == State::Ready {
                     self.ready.borrow_mut().push_back(task);
                 }
@@ -585,6 +603,7 @@ impl Hub {
         }
         self.stacks.borrow_mut().release(task);
         self.tasks.borrow_mut().try_remove(task.slot.get());
+        crate::monitor::task_ended(&self.diag, task);
         task.joiners.notify_all();
         if task.detached.get() {
             crate::report::report_unjoined(task);
@@ -604,6 +623,7 @@ impl Hub {
         drop(task.entry.take());
         *task.result.borrow_mut() = Some(result);
         self.tasks.borrow_mut().try_remove(task.slot.get());
+        crate::monitor::task_ended(&self.diag, task);
         task.joiners.notify_all();
         crate::join::run_links(task);
     }

@@ -420,7 +420,7 @@ fn run_info_describes_every_live_coroutine() {
         format!("#{} 'reader' parked on fd {fd}, last ran", ids[2]),
         format!("#{} 'remote' parked on another thread", ids[3]),
         format!("#{inspector_id} 'inspector' running, spawned at tests/diag.rs:"),
-        format!("'late' ready, not started, spawned at tests/diag.rs:"),
+        "'late' ready, not started, spawned at tests/diag.rs:".to_string(),
         format!("spawned at tests/diag.rs:{sleeper_line}:"),
     ] {
         assert!(text.contains(&want), "missing {want:?} in\n{text}");

@@ -59,6 +59,7 @@ pub struct CoroutineStatus {
 /// A snapshot of the live coroutines on this thread's hub.
 ///
 /// ```
+/// # use green_runtime as green;
 /// use std::time::Duration;
 /// let h = green::Builder::new().name("napper")
 ///     .spawn(|| green::sleep(Duration::from_secs(60))).unwrap();
@@ -274,6 +275,7 @@ static PIPE_W: AtomicI32 = AtomicI32::new(-1);
 /// `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`, out of range).
 ///
 /// ```no_run
+/// # use green_runtime as green;
 /// green::run_info_on_signal(libc::SIGUSR1)?;
 /// // later, from a shell: kill -USR1 <pid>
 /// # Ok::<(), std::io::Error>(())

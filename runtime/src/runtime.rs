@@ -15,6 +15,7 @@ use crate::hub::{self, HubConfig};
 ///
 /// One hub, on the calling thread:
 /// ```
+/// # use green_runtime as green;
 /// let v = green::Runtime::new().max_regions(4).run(|| {
 ///     let hs: Vec<_> = (0..100).map(|i| green::spawn(move || i)).collect();
 ///     green::joinall(hs).into_iter().map(Result::unwrap).sum::<i32>()
@@ -24,6 +25,7 @@ use crate::hub::{self, HubConfig};
 ///
 /// N hubs on N new threads (each thread runs the closure with its index):
 /// ```
+/// # use green_runtime as green;
 /// let sums = green::Runtime::new().threads(2).run_threads(|i| {
 ///     let hs: Vec<_> = (0..10).map(|k| green::spawn(move || k * (i + 1))).collect();
 ///     green::joinall(hs).into_iter().map(Result::unwrap).sum::<usize>()

@@ -292,7 +292,7 @@ fn monitor_watches_each_hub_of_a_runtime() {
 
 #[test]
 fn monitor_is_quiet_for_idle_hubs_yielding_coroutines_and_main() {
-    let out = run_child("well_behaved", &[(green::MONITOR_ENV, "200")]);
+    let out = run_child("well_behaved", &[(green::MONITOR_ENV, "300")]);
     assert_eq!(
         monitor_lines(&out.stderr),
         Vec::<&str>::new(),

@@ -288,3 +288,36 @@ fn default_thread_count_is_one_per_cpu() {
     let r = Runtime::new().run_threads(|i| i).unwrap();
     assert_eq!(r, (0..n).collect::<Vec<_>>());
 }
+
+/// Regression (runtime core, `spawn_blocking`): a wake of the caller's park
+/// that does not come from the job (a stray `Unparker`, or a queued wake left
+/// by an earlier `spawn_blocking` whose job finished before its caller
+/// parked) used to consume the park the job's wake was made for; the job's
+/// wake was then ignored and the caller hung (seen as a deadlock report).
+#[test]
+fn spawn_blocking_survives_a_stray_wake_of_its_park() {
+    let h = green::spawn(|| {
+        // Valid for this coroutine's next park: the one in spawn_blocking.
+        let stray = green::rt::unparker();
+        green::spawn(move || {
+            stray.unpark();
+        });
+        green::spawn_blocking(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            7
+        })
+    });
+    assert_eq!(h.join().unwrap(), 7);
+}
+
+#[test]
+fn back_to_back_spawn_blocking_calls_never_lose_a_wake() {
+    let h = green::spawn(|| {
+        let mut sum = 0u64;
+        for i in 0..2000u64 {
+            sum += green::spawn_blocking(move || i);
+        }
+        sum
+    });
+    assert_eq!(h.join().unwrap(), (0..2000u64).sum::<u64>());
+}

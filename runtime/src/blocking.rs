@@ -120,23 +120,37 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let slot: Arc<Mutex<Option<thread::Result<T>>>> = Arc::new(Mutex::new(None));
-    let out = slot.clone();
-    let waker = hub::remote_unparker();
+    // The result and the wake-up right for the caller's *current* park. A
+    // fresh `RemoteUnparker` is stored before every park: one made once up
+    // front would go stale if the caller is woken by anything else (or the
+    // job finishes before the caller parks, leaving a queued wake that then
+    // ends the caller's *next* park early), and the job's real wake would
+    // then be ignored, hanging the caller.
+    type Shared<T> = (Option<thread::Result<T>>, Option<hub::RemoteUnparker>);
+    let shared: Arc<Mutex<Shared<T>>> = Arc::new(Mutex::new((None, None)));
+    let out = shared.clone();
     submit(Box::new(move || {
         let r = panic::catch_unwind(AssertUnwindSafe(f));
-        *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        waker.unpark();
+        let waker = {
+            let mut g = out.lock().unwrap_or_else(|e| e.into_inner());
+            g.0 = Some(r);
+            g.1.take()
+        };
+        if let Some(w) = waker {
+            w.unpark();
+        }
     }));
     loop {
-        let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(r) = r {
-            return match r {
-                Ok(v) => v,
-                Err(p) => panic::resume_unwind(p),
-            };
+        {
+            let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = g.0.take() {
+                return match r {
+                    Ok(v) => v,
+                    Err(p) => panic::resume_unwind(p),
+                };
+            }
+            g.1 = Some(hub::remote_unparker());
         }
-        // Only our job holds the unparker for this park.
         if hub::park(None, ParkedOn::Remote) == Park::TimedOut {
             unreachable!("green: a park without a deadline cannot time out");
         }

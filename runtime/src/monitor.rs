@@ -35,8 +35,23 @@ use std::time::{Duration, Instant};
 
 use crate::task::Task;
 
-/// Name of the environment variable that turns the monitor on for every hub
-/// (a threshold in milliseconds; `0` or unset means off).
+/// The environment variable that turns the blocked-loop monitor on for every
+/// hub: a threshold in whole milliseconds (`0` or unset: off). It is read
+/// once, when the process makes its first hub; `Runtime::monitor` overrides
+/// it for the hubs it starts.
+///
+/// When a coroutine keeps its hub from switching for longer than the
+/// threshold (it called blocking code, or computes without yielding), a
+/// watchdog thread prints one line per stall on stderr:
+///
+/// ```text
+/// green: monitor: coroutine 'fetcher' (#12) has blocked the hub of thread 'main' for 100 ms so far
+/// (threshold 100 ms), spawned at src/main.rs:31:10; a coroutine must not make blocking calls (...)
+/// ```
+///
+/// A hub waiting for I/O or timers, and code blocking outside any coroutine
+/// (e.g. `main` between waits), are never reported. The only cost when off
+/// is the heartbeat store every hub makes per switch anyway.
 pub const MONITOR_ENV: &str = "GREEN_MONITOR_MS";
 
 /// Shortest and longest sampling period of the watchdog.

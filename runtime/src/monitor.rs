@@ -199,8 +199,11 @@ pub(crate) fn beat(d: &HubDiag, id: u64) {
 /// back to the root context): no coroutine is running.
 #[inline]
 pub(crate) fn idle(d: &HubDiag) {
-    let seq = (d.word.load(Ordering::Relaxed) >> 32).wrapping_add(1);
-    d.word.store(seq << 32, Ordering::Relaxed);
+    // Clearing the id changes the word whenever a coroutine was marked
+    // running, which is all the watchdog needs; the sequence keeps counting
+    // resumes only.
+    let w = d.word.load(Ordering::Relaxed);
+    d.word.store(w & !u64::from(u32::MAX), Ordering::Relaxed);
 }
 
 /// The id part of the heartbeat word for a task id (never 0, which means

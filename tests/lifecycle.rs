@@ -349,7 +349,7 @@ fn c12_blocking_main_with_nothing_to_wake_it_reports_deadlock() {
     let msg = r.expect_err("must panic, not hang");
     let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains("green: deadlock"), "{msg}");
-    assert!(msg.contains("parked on WaitList"), "{msg}");
+    assert!(msg.contains("parked on wait-list"), "{msg}");
     // The hub still works after the report.
     assert_eq!(green::spawn(|| 3).join().unwrap(), 3);
 }

@@ -131,25 +131,10 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let slot: Arc<Mutex<Option<thread::Result<T>>>> = Arc::new(Mutex::new(None));
-    let out = slot.clone();
-    let waker = hub::remote_unparker();
-    submit(Box::new(move || {
-        let r = panic::catch_unwind(AssertUnwindSafe(f));
-        *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        waker.unpark();
-    }));
-    // Park even if the job may be done already: its wake names this very
-    // park, and leaving it undelivered would let it wake a later, unrelated
-    // park of this task. Only our job holds the unparker for this park.
-    if hub::park(None, ParkedOn::Remote) == Park::TimedOut {
-        unreachable!("green: a park without a deadline cannot time out");
-    }
-    let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-    match r {
-        Some(Ok(v)) => v,
-        Some(Err(p)) => panic::resume_unwind(p),
-        None => unreachable!("green: a blocking job woke its caller without a result"),
+    match run_on_pool(f, false) {
+        Ok(v) => v,
+        // Unreachable: with `unwind` the park raises kills and timeouts.
+        Err(i) => panic!("green: spawn_blocking was interrupted: {i}"),
     }
 }
 
@@ -165,23 +150,60 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let slot: Arc<Mutex<Option<thread::Result<T>>>> = Arc::new(Mutex::new(None));
-    let out = slot.clone();
-    let waker = hub::remote_unparker();
+    run_on_pool(f, true)
+}
+
+/// Submit `f` and park until its result arrives.
+///
+/// The result and the wake-up right for the caller's *current* park travel
+/// together under one lock. A fresh `RemoteUnparker` is stored before every
+/// park: one made once up front would go stale if the caller is woken by
+/// anything else (or the job finishes before the caller parks, leaving a
+/// queued wake that then ends the caller's *next* park early), and the job's
+/// real wake would then be ignored, hanging the caller.
+fn run_on_pool<F, T>(f: F, no_unwind: bool) -> Result<T, Interrupted>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Shared<T> = (Option<thread::Result<T>>, Option<hub::RemoteUnparker>);
+    let shared: Arc<Mutex<Shared<T>>> = Arc::new(Mutex::new((None, None)));
+    let out = shared.clone();
     submit(Box::new(move || {
         let r = panic::catch_unwind(AssertUnwindSafe(f));
-        *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        waker.unpark();
+        let waker = {
+            let mut g = out.lock().unwrap_or_else(|e| e.into_inner());
+            g.0 = Some(r);
+            g.1.take()
+        };
+        if let Some(w) = waker {
+            w.unpark();
+        }
     }));
     loop {
-        let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(r) = r {
-            return match r {
-                Ok(v) => Ok(v),
-                Err(p) => panic::resume_unwind(p),
-            };
+        {
+            let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = g.0.take() {
+                return match r {
+                    Ok(v) => Ok(v),
+                    Err(p) => panic::resume_unwind(p),
+                };
+            }
+            g.1 = Some(hub::remote_unparker());
         }
-        // Only our job holds the unparker for this park.
-        hub::park_no_unwind(None, ParkedOn::Remote)?;
+        let parked = if no_unwind {
+            hub::park_no_unwind(None, ParkedOn::Remote)
+        } else {
+            Ok(hub::park(None, ParkedOn::Remote))
+        };
+        match parked {
+            Ok(Park::TimedOut) => unreachable!("green: a park without a deadline cannot time out"),
+            Ok(Park::Notified) => {}
+            Err(i) => {
+                // Leave: the job's result is dropped where it lands.
+                shared.lock().unwrap_or_else(|e| e.into_inner()).1 = None;
+                return Err(i);
+            }
+        }
     }
 }

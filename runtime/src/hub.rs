@@ -49,6 +49,8 @@ pub(crate) struct HubConfig {
     pub(crate) stack_size: usize,
     pub(crate) max_regions: Option<usize>,
     pub(crate) poison_stacks: bool,
+    /// Blocked-loop monitor threshold; `None` defers to `GREEN_MONITOR_MS`.
+    pub(crate) monitor: Option<Duration>,
 }
 
 impl Default for HubConfig {
@@ -57,6 +59,7 @@ impl Default for HubConfig {
             stack_size: DEFAULT_STACK_SIZE,
             max_regions: None,
             poison_stacks: false,
+            monitor: None,
         }
     }
 }
@@ -94,8 +97,10 @@ pub(crate) struct Hub {
     last_release: Cell<Instant>,
     io_parked: Cell<usize>,
     remote: Arc<Remote>,
-    /// Context switches so far (for the blocked-loop monitor).
-    pub(crate) switches: Arc<std::sync::atomic::AtomicU64>,
+    /// Heartbeat and run-info requests shared with the monitor (`monitor.rs`).
+    pub(crate) diag: Arc<crate::monitor::HubDiag>,
+    /// Reference point for the tasks' compact `last_run` stamps.
+    epoch: Instant,
     fd_ready: RefCell<Vec<(Rc<FdEntry>, bool, bool)>>,
 }
 
@@ -202,6 +207,7 @@ fn create() -> &'static Hub {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     };
+    let reactor_waker = reactor.waker.clone();
     let remote = Arc::new(Remote {
         queue: Mutex::new(Vec::new()),
         waker: reactor.waker.clone(),
@@ -225,8 +231,9 @@ fn create() -> &'static Hub {
         since_maintain: Cell::new(0),
         last_release: Cell::new(Instant::now()),
         io_parked: Cell::new(0),
+        diag: crate::monitor::register(cfg.monitor, reactor_waker),
         remote,
-        switches: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        epoch: Instant::now(),
         fd_ready: RefCell::new(Vec::new()),
     });
     let p = Box::into_raw(hub);
@@ -297,6 +304,7 @@ impl Hub {
         let task = TaskRef::new(task);
         let slot = self.tasks.borrow_mut().insert(task.clone());
         task.set_slot(slot);
+        crate::monitor::task_spawned(&self.diag, &task);
         match delay.filter(|d| !d.is_zero()) {
             None => self.ready.push(task.clone()),
             Some(d) => {
@@ -477,6 +485,7 @@ impl Hub {
                 let t = self.ready.pop();
                 let Some(t) = t else { break };
                 if t.is_root() {
+                    crate::monitor::idle(&self.diag);
                     self.in_loop.set(false);
                     t.state.set(State::Running);
                     return;
@@ -488,6 +497,7 @@ impl Hub {
             if idle || since >= MAINTAIN_EVERY {
                 self.since_maintain.set(0);
                 if let Err(msg) = self.maintain(idle) {
+                    crate::monitor::idle(&self.diag);
                     self.in_loop.set(false);
                     let root = &self.root;
                     self.bump(root);
@@ -504,7 +514,11 @@ impl Hub {
     /// cross-thread wakes. Returns a deadlock report if nothing can ever wake
     /// the waiting root.
     fn maintain(&self, idle: bool) -> Result<(), String> {
+        if self.diag.take_dump_request() {
+            crate::run_info::print_requested(self);
+        }
         let mut now = Instant::now();
+        self.clock.set(now);
         self.fire_timers(now);
         let idle = idle && self.ready.is_empty();
         let timeout = if idle {
@@ -528,6 +542,9 @@ impl Hub {
             || self.reactor.borrow().registered() > 0
             || self.remote.pending.load(Ordering::Relaxed) > 0;
         if must_poll {
+            if timeout != Some(Duration::ZERO) {
+                crate::monitor::idle(&self.diag);
+            }
             let mut ready = self.fd_ready.take();
             let r = self.reactor.borrow_mut().poll(timeout, &mut ready);
             if let Err(e) = r {
@@ -544,6 +561,7 @@ impl Hub {
             *self.fd_ready.borrow_mut() = ready;
             self.drain_remote();
             now = Instant::now();
+            self.clock.set(now);
             self.fire_timers(now);
         }
         if now.duration_since(self.last_release.get()) >= Duration::from_secs(1) {
@@ -618,9 +636,7 @@ impl Hub {
         }
         task.state.set(State::Running);
         self.current.set(task.as_ptr());
-        // Single writer: a plain load and store, no locked instruction.
-        let n = self.switches.load(Ordering::Relaxed);
-        self.switches.store(n.wrapping_add(1), Ordering::Relaxed);
+        crate::monitor::beat(&self.diag, task.id);
         crate::overflow::enter(&task);
         // SAFETY: `coro` is Some (created above or on an earlier run) and
         // the task's home region is resident.
@@ -632,6 +648,7 @@ impl Hub {
         self.current.set(self.root.as_ptr());
         match r {
             CoroutineResult::Yield(()) => {
+                task.set_last_run(self.clock.get(), self.epoch);
                 if task.state.get() == State::Ready {
                     self.ready.push(task);
                 }
@@ -653,6 +670,7 @@ impl Hub {
         }
         self.stacks.borrow_mut().release(task);
         self.tasks.borrow_mut().try_remove(task.slot());
+        crate::monitor::task_ended(&self.diag, task);
         task.notify_joiners();
         if task.detached() {
             crate::report::report_unjoined(task);
@@ -672,6 +690,7 @@ impl Hub {
         drop(task.take_entry());
         task.set_result(result);
         self.tasks.borrow_mut().try_remove(task.slot());
+        crate::monitor::task_ended(&self.diag, task);
         task.notify_joiners();
         crate::join::run_links(task);
     }
@@ -722,6 +741,11 @@ impl Hub {
     }
 
     /// Every live task, for diagnostics.
+    /// The loop's clock and the epoch of `last_run` stamps (for run-info).
+    pub(crate) fn clock_and_epoch(&self) -> (Instant, Instant) {
+        (self.clock.get(), self.epoch)
+    }
+
     pub(crate) fn live_tasks(&self) -> Vec<TaskRef> {
         self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
     }

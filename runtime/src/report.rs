@@ -7,7 +7,6 @@
 //! if nobody joins the coroutine. Panics outside coroutines go to the hook
 //! that was installed before. This module never parks.
 
-use std::fmt::Write as _;
 use std::sync::Once;
 
 use crate::hub::{has_hub, hub, Hub};
@@ -52,27 +51,16 @@ pub(crate) fn report_unjoined(task: &Task) {
 }
 
 /// The message of the panic raised when the root waits and nothing can
-/// ever wake it.
+/// ever wake it: what happened, then the run-info of every parked coroutine
+/// (at most 20 lines).
 pub(crate) fn deadlock_message(hub: &Hub) -> String {
-    let tasks = hub.live_tasks();
+    let info = crate::run_info::RunInfo::collect(hub);
     let mut s = format!(
         "green: deadlock: this thread is blocked outside a coroutine and nothing can wake it \
          (no coroutine is ready, no timer is pending, no I/O or cross-thread work is \
-         outstanding); {} coroutine(s) parked",
-        tasks.len()
+         outstanding); {} coroutine(s) parked\n",
+        info.len()
     );
-    for t in tasks.iter().take(20) {
-        let _ = write!(
-            s,
-            "\n  #{} '{}' parked on {:?}, spawned at {}",
-            t.id,
-            t.display_name(),
-            t.parked_on.get(),
-            t.spawned_at
-        );
-    }
-    if tasks.len() > 20 {
-        let _ = write!(s, "\n  ... and {} more", tasks.len() - 20);
-    }
+    let _ = info.write_limited(&mut s, 20);
     s
 }

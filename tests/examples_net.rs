@@ -196,3 +196,41 @@ fn crawler_fetches_every_page_concurrently() {
     );
     assert!(stdout.contains("speed-up: "));
 }
+
+#[test]
+fn echo_all_cores_serves_every_client_across_hubs() {
+    let child = Command::new(example("echo_all_cores"))
+        .args(["--selftest", "40"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(child, 60);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 41, "{text}");
+    for (i, line) in lines[..40].iter().enumerate() {
+        assert_eq!(*line, format!("HELLO FROM CLIENT {i}"));
+    }
+    // Every connection was served by exactly one hub; the counts add up.
+    let summary = lines[40];
+    assert!(summary.starts_with("40 connections over "), "{summary}");
+    let served: usize = summary
+        .split("served ")
+        .skip(1)
+        .map(|s| {
+            s.split(',')
+                .next()
+                .unwrap()
+                .trim()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(served, 40, "{summary}");
+}

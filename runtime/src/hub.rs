@@ -101,6 +101,10 @@ pub(crate) struct Hub {
     pub(crate) diag: Arc<crate::monitor::HubDiag>,
     /// Reference point for the tasks' compact `last_run` stamps.
     epoch: Instant,
+    /// `clock` as milliseconds after `epoch`, plus one: what a suspending
+    /// task stamps as its `last_run` (computed once per maintenance, not per
+    /// switch).
+    clock_ms: Cell<u32>,
     fd_ready: RefCell<Vec<(Rc<FdEntry>, bool, bool)>>,
 }
 
@@ -234,6 +238,7 @@ fn create() -> &'static Hub {
         diag: crate::monitor::register(cfg.monitor, reactor_waker),
         remote,
         epoch: Instant::now(),
+        clock_ms: Cell::new(1),
         fd_ready: RefCell::new(Vec::new()),
     });
     let p = Box::into_raw(hub);
@@ -309,7 +314,7 @@ impl Hub {
             None => self.ready.push(task.clone()),
             Some(d) => {
                 task.state.set(State::Parked);
-                task.parked_on.set(ParkedOn::Timer);
+                task.set_parked_on(ParkedOn::Timer);
                 if let Some(at) = Instant::now().checked_add(d) {
                     self.timers.borrow_mut().insert(at, task.clone());
                 }
@@ -326,10 +331,10 @@ impl Hub {
             task.set_timer_armed(false);
             self.timers.borrow_mut().cancelled();
         }
-        if matches!(task.parked_on.get(), ParkedOn::Fd(_)) {
+        if matches!(task.parked_on(), ParkedOn::Fd(_)) {
             self.io_parked.set(self.io_parked.get() - 1);
         }
-        task.parked_on.set(ParkedOn::Yield);
+        task.set_parked_on(ParkedOn::Yield);
     }
 
     /// Make a parked task ready if `gen` is its current park. Returns whether
@@ -383,7 +388,7 @@ impl Hub {
         if let ParkedOn::Fd(_) = on {
             self.io_parked.set(self.io_parked.get() + 1);
         }
-        task.parked_on.set(on);
+        task.set_parked_on(on);
         task.state.set(State::Parked);
         self.switch_out(task);
         // Woken: the loop set us Running.
@@ -518,7 +523,7 @@ impl Hub {
             crate::run_info::print_requested(self);
         }
         let mut now = Instant::now();
-        self.clock.set(now);
+        self.set_clock(now);
         self.fire_timers(now);
         let idle = idle && self.ready.is_empty();
         let timeout = if idle {
@@ -561,7 +566,7 @@ impl Hub {
             *self.fd_ready.borrow_mut() = ready;
             self.drain_remote();
             now = Instant::now();
-            self.clock.set(now);
+            self.set_clock(now);
             self.fire_timers(now);
         }
         if now.duration_since(self.last_release.get()) >= Duration::from_secs(1) {
@@ -572,7 +577,7 @@ impl Hub {
     }
 
     fn fire_timers(&self, now: Instant) {
-        self.clock.set(now);
+        self.set_clock(now);
         let mut due = Vec::new();
         self.timers.borrow_mut().expire(now, |t| due.push(t));
         for t in due {
@@ -648,7 +653,7 @@ impl Hub {
         self.current.set(self.root.as_ptr());
         match r {
             CoroutineResult::Yield(()) => {
-                task.set_last_run(self.clock.get(), self.epoch);
+                task.set_last_run(self.clock_ms.get());
                 if task.state.get() == State::Ready {
                     self.ready.push(task);
                 }
@@ -741,6 +746,14 @@ impl Hub {
     }
 
     /// Every live task, for diagnostics.
+    /// Advance the loop's coarse clock (and the `last_run` stamp with it).
+    fn set_clock(&self, now: Instant) {
+        self.clock.set(now);
+        let ms = now.saturating_duration_since(self.epoch).as_millis();
+        self.clock_ms
+            .set(u32::try_from(ms).unwrap_or(u32::MAX - 1).saturating_add(1));
+    }
+
     /// The loop's clock and the epoch of `last_run` stamps (for run-info).
     pub(crate) fn clock_and_epoch(&self) -> (Instant, Instant) {
         (self.clock.get(), self.epoch)

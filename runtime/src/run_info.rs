@@ -125,7 +125,7 @@ impl RunInfo {
                 let running = std::ptr::eq(&**t, current);
                 let state = match t.state.get() {
                     _ if running => CoroutineState::Running,
-                    State::Parked => CoroutineState::Parked(t.parked_on.get()),
+                    State::Parked => CoroutineState::Parked(t.parked_on()),
                     _ => CoroutineState::Ready,
                 };
                 CoroutineStatus {

@@ -167,6 +167,13 @@ impl Stacks {
         if let Some(i) = self.pools.iter().position(|p| p.size == size) {
             return Ok(i as u32);
         }
+        // A task records its class in one byte.
+        if self.pools.len() > u8::MAX as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "green: too many distinct stack sizes on this hub (at most 256)",
+            ));
+        }
         // Later classes get what is left of the hub's budget, at least 4.
         let used: usize = self.pools.iter().map(|p| p.budget).sum();
         let budget = if self.pools.is_empty() {

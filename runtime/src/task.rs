@@ -68,6 +68,32 @@ pub enum ParkedOn {
     Yield,
 }
 
+impl ParkedOn {
+    /// Four bytes instead of eight: fds are non-negative, the other kinds
+    /// take negative codes.
+    #[inline(always)]
+    pub(crate) fn pack(self) -> i32 {
+        match self {
+            ParkedOn::Fd(fd) => fd.max(0),
+            ParkedOn::Timer => -1,
+            ParkedOn::WaitList => -2,
+            ParkedOn::Remote => -3,
+            ParkedOn::Yield => -4,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn unpack(v: i32) -> ParkedOn {
+        match v {
+            -1 => ParkedOn::Timer,
+            -2 => ParkedOn::WaitList,
+            -3 => ParkedOn::Remote,
+            v if v >= 0 => ParkedOn::Fd(v),
+            _ => ParkedOn::Yield,
+        }
+    }
+}
+
 /// Rarely used fields, boxed so a parked task stays small.
 #[derive(Default)]
 pub(crate) struct Extra {
@@ -110,11 +136,12 @@ pub(crate) struct Task {
     /// Home region index within the stack pool, `u32::MAX` until first run.
     pub(crate) home: Cell<u32>,
     /// Index of the stack pool (size class) this task's stack comes from.
-    pub(crate) stack_class: u16,
+    pub(crate) stack_class: u8,
     pub(crate) state: Cell<State>,
     flags: Cell<u8>,
     pub(crate) wake: Cell<WakeReason>,
-    pub(crate) parked_on: Cell<ParkedOn>,
+    /// What it is parked on, packed into an `i32` (see `ParkedOn::pack`).
+    parked_on: Cell<i32>,
     /// When it last suspended: milliseconds after the hub's epoch, plus one
     /// (0: never ran). Four bytes instead of an `Option<Instant>`'s sixteen.
     last_run: Cell<u32>,
@@ -149,11 +176,11 @@ impl Task {
             spawned_at,
             gen: Cell::new(0),
             home: Cell::new(u32::MAX),
-            stack_class: stack_class as u16,
+            stack_class: stack_class as u8,
             state: Cell::new(State::Ready),
             flags: Cell::new(0),
             wake: Cell::new(WakeReason::Notified),
-            parked_on: Cell::new(ParkedOn::Yield),
+            parked_on: Cell::new(ParkedOn::Yield.pack()),
             last_run: Cell::new(0),
             saved_sp: Cell::new(0),
             yielder: Cell::new(std::ptr::null()),
@@ -203,12 +230,11 @@ impl Task {
         self.flags.set(if on { v | f } else { v & !f });
     }
 
-    /// Stamp the time it suspended, from the loop's coarse clock.
+    /// Stamp the time it suspended: the loop's coarse clock as milliseconds
+    /// after the hub's epoch, plus one (see `Hub::set_clock`).
     #[inline(always)]
-    pub(crate) fn set_last_run(&self, clock: Instant, epoch: Instant) {
-        let ms = clock.saturating_duration_since(epoch).as_millis();
-        self.last_run
-            .set(u32::try_from(ms).unwrap_or(u32::MAX - 1) + 1);
+    pub(crate) fn set_last_run(&self, stamp: u32) {
+        self.last_run.set(stamp);
     }
 
     /// When it last suspended, if it ever ran.
@@ -217,6 +243,16 @@ impl Task {
             0 => None,
             ms => Some(epoch + std::time::Duration::from_millis(u64::from(ms - 1))),
         }
+    }
+
+    /// What the task is parked on (diagnostics and the deadlock check).
+    #[inline(always)]
+    pub(crate) fn parked_on(&self) -> ParkedOn {
+        ParkedOn::unpack(self.parked_on.get())
+    }
+    #[inline(always)]
+    pub(crate) fn set_parked_on(&self, on: ParkedOn) {
+        self.parked_on.set(on.pack());
     }
 
     /// A kill was requested and not yet delivered.

@@ -147,21 +147,9 @@ impl Arena {
         // Reserve one extra huge page so the chunk can start 2 MiB-aligned;
         // only aligned 2 MiB ranges can become huge pages.
         let len = CHUNK + HUGE;
-        // SAFETY: anonymous private mapping; checked below.
-        let raw = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if raw == libc::MAP_FAILED {
+        let Ok(raw) = crate::mmap::map_anonymous(len, true) else {
             std::alloc::handle_alloc_error(layout_of(CHUNK));
-        }
-        let raw = raw as usize;
+        };
         let start = (raw + HUGE - 1) & !(HUGE - 1);
         // SAFETY: trimming the unaligned head and tail of our own mapping,
         // then advising the aligned part; failures only cost performance.

@@ -28,6 +28,7 @@ mod cancel;
 mod hub;
 mod join;
 pub mod local;
+mod mmap;
 mod monitor;
 pub mod net;
 mod overflow;

@@ -84,19 +84,11 @@ fn ensure_altstack() {
             return; // this thread already has one (std installs one per thread)
         }
         let size = 64 * 1024;
-        let mem = libc::mmap(
-            std::ptr::null_mut(),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if mem == libc::MAP_FAILED {
+        let Ok(mem) = crate::mmap::map_anonymous(size, false) else {
             return;
-        }
+        };
         let st = libc::stack_t {
-            ss_sp: mem,
+            ss_sp: mem as *mut libc::c_void,
             ss_flags: 0,
             ss_size: size,
         };

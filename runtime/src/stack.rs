@@ -319,28 +319,15 @@ impl StackPool {
         let n = BATCH.min(self.budget - self.regions.len()).max(1);
         let one = self.guard + self.size;
         let len = one * n;
-        // SAFETY: an anonymous private mapping with no address hint; the
-        // result is checked before use.
-        let base = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            let e = io::Error::last_os_error();
-            if self.regions.is_empty() {
-                return Err(e);
+        let base = match crate::mmap::map_anonymous(len, true) {
+            Ok(b) => b,
+            Err(e) if self.regions.is_empty() => return Err(e),
+            Err(_) => {
+                // We still have regions to share: shrink the budget instead.
+                self.budget = self.regions.len();
+                return Ok(());
             }
-            // We still have regions to share: shrink the budget instead.
-            self.budget = self.regions.len();
-            return Ok(());
-        }
-        let base = base as usize;
+        };
         for k in 0..n {
             let start = base + k * one;
             // SAFETY: `start` is page-aligned and inside the mapping we just

@@ -8,10 +8,12 @@
 //!
 //! - `green_socket!`: every type — `local_addr`, `try_clone`,
 //!   `set_nonblocking`, `take_error`, and `From<S>`, `AsRawFd`, `AsFd`,
-//!   `IntoRawFd`, `Debug`.
+//!   `IntoRawFd`, `Debug`. Each type reaches it through one of the next two.
 //! - `data_socket!`: sockets that carry data (streams, UDP) — `peer_addr`,
 //!   the read/write timeouts, and `into_std` that copies the timeouts to the
 //!   kernel socket.
+//! - `listener!`: listening sockets — `incoming` and its iterator type, and
+//!   `into_std`.
 //! - `byte_stream!`: connected streams — `shutdown`, `close` (which shuts
 //!   the connection down so the peer sees EOF), and `Read`/`Write` for both
 //!   `T` and `&T`.
@@ -37,7 +39,7 @@ macro_rules! green_socket {
     (
         $ty:ident($std:ty),
         addr: $addr:ty,
-        adopt: $adopt:literal,
+        adopt: $adopt:expr,
         nonblocking: $nonblocking:literal,
         try_clone: $try_clone:literal,
         debug: { $($field:literal: $query:ident),* $(,)? } $(,)?
@@ -126,19 +128,32 @@ macro_rules! green_socket {
     };
 }
 
-/// Methods of sockets that carry data (streams and UDP): the peer, the
-/// timeouts, and `into_std` that keeps them.
+/// Everything of a socket that carries data (streams and UDP): the
+/// `green_socket!` part, the peer, the timeouts, and `into_std` that keeps
+/// them.
 ///
 /// `kind` names the type in docs ("stream", "socket"); `reads`/`writes`
-/// name its operations ("reads", "receives", ...).
+/// name its operations ("reads", "receives", ...); `debug` as in
+/// `green_socket!`.
 macro_rules! data_socket {
     (
         $ty:ident($std:ty),
         addr: $addr:ty,
         kind: $kind:literal,
         reads: $reads:literal,
-        writes: $writes:literal $(,)?
+        writes: $writes:literal,
+        debug: { $($debug:tt)* } $(,)?
     ) => {
+        $crate::net::impls::green_socket! {
+            $ty($std),
+            addr: $addr,
+            adopt: concat!("a std ", $kind),
+            nonblocking: "operations return",
+            try_clone: "A second handle (a `dup` of the fd), with this one's timeouts and \
+                non-blocking setting; later changes are per handle.",
+            debug: { $($debug)* },
+        }
+
         impl $ty {
             /// The connected peer's address.
             pub fn peer_addr(&self) -> std::io::Result<$addr> {
@@ -240,6 +255,56 @@ macro_rules! byte_stream {
     };
 }
 
+/// Everything of a listening socket: the `green_socket!` part, `incoming`
+/// with its iterator type `$incoming` (over `$stream`s), and `into_std`.
+/// `debug` as in `green_socket!`.
+macro_rules! listener {
+    (
+        $ty:ident($std:ty),
+        addr: $addr:ty,
+        accepts: $stream:ident,
+        incoming: $incoming:ident,
+        debug: { $($debug:tt)* } $(,)?
+    ) => {
+        $crate::net::impls::green_socket! {
+            $ty($std),
+            addr: $addr,
+            adopt: "a std listener",
+            nonblocking: "`accept` returns",
+            try_clone: "A second handle (a `dup` of the fd). Both share the file's non-blocking \
+                flag: hand a clone to std with `into_std` only if no green handle will `accept` \
+                on it afterwards (std's blocking mode would make that `accept` block the thread).",
+            debug: { $($debug)* },
+        }
+
+        impl $ty {
+            /// An endless iterator over accepted connections.
+            pub fn incoming(&self) -> $incoming<'_> {
+                $incoming { listener: self }
+            }
+
+            /// Turn back into a std listener, unregistered from the hub.
+            pub fn into_std(self) -> $std {
+                self.io.into_inner()
+            }
+        }
+
+        #[doc = concat!("Iterator returned by [`", stringify!($ty), "::incoming`];")]
+        /// never yields `None`.
+        #[derive(Debug)]
+        pub struct $incoming<'a> {
+            listener: &'a $ty,
+        }
+
+        impl Iterator for $incoming<'_> {
+            type Item = std::io::Result<$stream>;
+            fn next(&mut self) -> Option<std::io::Result<$stream>> {
+                Some(self.listener.accept().map(|(s, _)| s))
+            }
+        }
+    };
+}
+
 /// `ttl`/`set_ttl` of IP sockets; `set_doc` documents the setter.
 macro_rules! ip_ttl {
     ($ty:ident, set_doc: $set_doc:literal $(,)?) => {
@@ -257,4 +322,4 @@ macro_rules! ip_ttl {
     };
 }
 
-pub(super) use {byte_stream, data_socket, green_socket, ip_ttl};
+pub(super) use {byte_stream, data_socket, green_socket, ip_ttl, listener};

@@ -11,7 +11,7 @@ use std::os::fd::FromRawFd;
 
 use super::dns::{each_addr, ToSocketAddrs};
 use super::fd::GreenFd;
-use super::impls::{green_socket, ip_ttl};
+use super::impls::{ip_ttl, listener};
 use super::TcpStream;
 
 /// A TCP server socket, shaped like [`std::net::TcpListener`].
@@ -79,11 +79,6 @@ impl TcpListener {
         })
     }
 
-    /// An endless iterator over accepted connections.
-    pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { listener: self }
-    }
-
     /// Stop listening for good: parked acceptors wake with an error, every
     /// later `accept` fails, and new connection attempts are refused. (The
     /// fd and its bound address are released on drop.)
@@ -97,37 +92,16 @@ impl TcpListener {
         self.io.close();
     }
 
-    /// Turn back into a std listener, unregistered from the hub.
-    pub fn into_std(self) -> net::TcpListener {
-        self.io.into_inner()
-    }
-
     pub(crate) fn is_closed(&self) -> bool {
         self.io.is_closed()
     }
 }
 
-/// Iterator returned by [`TcpListener::incoming`]; never yields `None`.
-#[derive(Debug)]
-pub struct Incoming<'a> {
-    listener: &'a TcpListener,
-}
-
-impl Iterator for Incoming<'_> {
-    type Item = io::Result<TcpStream>;
-    fn next(&mut self) -> Option<io::Result<TcpStream>> {
-        Some(self.listener.accept().map(|(s, _)| s))
-    }
-}
-
-green_socket! {
+listener! {
     TcpListener(net::TcpListener),
     addr: SocketAddr,
-    adopt: "a std listener",
-    nonblocking: "`accept` returns",
-    try_clone: "A second handle (a `dup` of the fd). Both share the file's non-blocking \
-        flag: hand a clone to std with `into_std` only if no green handle will `accept` \
-        on it afterwards (std's blocking mode would make that `accept` block the thread).",
+    accepts: TcpStream,
+    incoming: Incoming,
     debug: { "addr": local_addr },
 }
 ip_ttl!(TcpListener, set_doc: "Set the IP time-to-live of accepted sockets.");

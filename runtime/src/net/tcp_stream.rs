@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::dns::{each_addr, ToSocketAddrs};
 use super::fd::GreenFd;
-use super::impls::{byte_stream, data_socket, green_socket, ip_ttl};
+use super::impls::{byte_stream, data_socket, ip_ttl};
 
 /// A TCP connection, shaped like [`std::net::TcpStream`].
 ///
@@ -107,21 +107,13 @@ fn connect_addr(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpS
     Ok(stream)
 }
 
-green_socket! {
-    TcpStream(net::TcpStream),
-    addr: SocketAddr,
-    adopt: "a connected std stream",
-    nonblocking: "operations return",
-    try_clone: "A second handle to the same connection (a `dup` of the fd). It copies \
-        this handle's timeouts and non-blocking setting; later changes are per handle.",
-    debug: { "addr": local_addr, "peer": peer_addr },
-}
 data_socket! {
     TcpStream(net::TcpStream),
     addr: SocketAddr,
     kind: "stream",
     reads: "reads",
     writes: "writes",
+    debug: { "addr": local_addr, "peer": peer_addr },
 }
 byte_stream!(TcpStream);
 ip_ttl!(TcpStream, set_doc: "Set the IP time-to-live.");

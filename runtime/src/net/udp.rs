@@ -6,7 +6,7 @@ use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::dns::{each_addr, no_addresses, ToSocketAddrs};
 use super::fd::GreenFd;
-use super::impls::{data_socket, green_socket, ip_ttl};
+use super::impls::{data_socket, ip_ttl};
 
 /// A UDP socket, shaped like [`std::net::UdpSocket`].
 ///
@@ -119,20 +119,12 @@ impl UdpSocket {
     }
 }
 
-green_socket! {
-    UdpSocket(net::UdpSocket),
-    addr: SocketAddr,
-    adopt: "a std socket",
-    nonblocking: "calls return",
-    try_clone: "A second handle (a `dup` of the fd), with this one's timeouts and \
-        non-blocking setting; later changes are per handle.",
-    debug: { "addr": local_addr },
-}
 data_socket! {
     UdpSocket(net::UdpSocket),
     addr: SocketAddr,
     kind: "socket",
     reads: "receives",
     writes: "sends",
+    debug: { "addr": local_addr },
 }
 ip_ttl!(UdpSocket, set_doc: "Set the IP time-to-live.");

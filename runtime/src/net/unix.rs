@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::fd::GreenFd;
-use super::impls::{byte_stream, data_socket, green_socket};
+use super::impls::{byte_stream, data_socket, listener};
 
 /// A Unix-domain stream, shaped like [`std::os::unix::net::UnixStream`];
 /// same concurrency, timeout and close rules as
@@ -78,21 +78,13 @@ impl UnixStream {
     }
 }
 
-green_socket! {
-    UnixStream(net::UnixStream),
-    addr: SocketAddr,
-    adopt: "a std stream",
-    nonblocking: "calls return",
-    try_clone: "A second handle (a `dup` of the fd), with this one's timeouts and \
-        non-blocking setting; later changes are per handle.",
-    debug: {},
-}
 data_socket! {
     UnixStream(net::UnixStream),
     addr: SocketAddr,
     kind: "stream",
     reads: "reads",
     writes: "writes",
+    debug: {},
 }
 byte_stream!(UnixStream);
 
@@ -128,42 +120,16 @@ impl UnixListener {
         })
     }
 
-    /// An endless iterator over accepted connections.
-    pub fn incoming(&self) -> UnixIncoming<'_> {
-        UnixIncoming { listener: self }
-    }
-
     /// Stop listening: parked acceptors wake with an error.
     pub fn close(&self) {
         self.io.close();
     }
-
-    /// Turn back into a std listener, unregistered from the hub.
-    pub fn into_std(self) -> net::UnixListener {
-        self.io.into_inner()
-    }
 }
 
-/// Iterator returned by [`UnixListener::incoming`]; never yields `None`.
-#[derive(Debug)]
-pub struct UnixIncoming<'a> {
-    listener: &'a UnixListener,
-}
-
-impl Iterator for UnixIncoming<'_> {
-    type Item = io::Result<UnixStream>;
-    fn next(&mut self) -> Option<io::Result<UnixStream>> {
-        Some(self.listener.accept().map(|(s, _)| s))
-    }
-}
-
-green_socket! {
+listener! {
     UnixListener(net::UnixListener),
     addr: SocketAddr,
-    adopt: "a std listener",
-    nonblocking: "`accept` returns",
-    try_clone: "A second handle (a `dup` of the fd). Both share the file's non-blocking \
-        flag: hand a clone to std with `into_std` only if no green handle will `accept` \
-        on it afterwards (std's blocking mode would make that `accept` block the thread).",
-    debug: {},
+    accepts: UnixStream,
+    incoming: UnixIncoming,
+    debug: {  },
 }

@@ -180,6 +180,31 @@ impl<S: AsRawFd> GreenFd<S> {
         }
     }
 
+    /// Receive into `buf` (parking within the read timeout); `peek` leaves
+    /// the data queued.
+    #[inline]
+    pub(crate) fn recv(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+        self.read_op(|_| recv(self.fd, buf, peek))
+    }
+
+    /// Receive into several buffers, parking within the read timeout.
+    #[inline]
+    pub(crate) fn recv_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_op(|_| recv_vectored(self.fd, bufs))
+    }
+
+    /// Send `buf`, parking within the write timeout while the buffer is full.
+    #[inline]
+    pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.write_op(|_| send(self.fd, buf))
+    }
+
+    /// Send several buffers, parking within the write timeout.
+    #[inline]
+    pub(crate) fn send_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.write_op(|_| send_vectored(self.fd, bufs))
+    }
+
     /// Park until the fd is ready for `interest` (for connect), within
     /// `deadline`.
     pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
@@ -189,6 +214,29 @@ impl<S: AsRawFd> GreenFd<S> {
             return Err(closed_error());
         }
         Ok(())
+    }
+
+    /// Park until a non-blocking `connect` on this socket completes (or
+    /// `deadline` passes). `take_error` and `peer_addr` are the socket's own
+    /// queries: a pending `SO_ERROR` means the connect failed, a known peer
+    /// that it succeeded, `NotConnected` that it is still in progress.
+    pub(crate) fn wait_connected<A>(
+        &self,
+        deadline: Option<Instant>,
+        take_error: impl Fn(&S) -> io::Result<Option<io::Error>>,
+        peer_addr: impl Fn(&S) -> io::Result<A>,
+    ) -> io::Result<()> {
+        loop {
+            if let Some(e) = take_error(self.raw())? {
+                return Err(e);
+            }
+            match peer_addr(self.raw()) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+                Err(e) => return Err(e),
+            }
+            self.wait(Interest::Write, deadline)?;
+        }
     }
 
     /// Close logically: every later operation fails, and coroutines parked
@@ -257,7 +305,7 @@ impl<S: AsRawFd> Drop for GreenFd<S> {
 
 /// `send(2)` with `MSG_NOSIGNAL`: a write to a closed peer is `EPIPE`, never
 /// a `SIGPIPE`.
-pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
     // SAFETY: `buf` is valid for `buf.len()` bytes for the call's duration.
     cvt(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) })
@@ -265,7 +313,7 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 
 /// Vectored `send` (`sendmsg` with `MSG_NOSIGNAL`; `writev` cannot suppress
 /// `SIGPIPE`).
-pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // `IoSlice` is ABI-compatible with `iovec` on Unix.
@@ -277,14 +325,14 @@ pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<u
 }
 
 /// `recv(2)` that never blocks; `peek` adds `MSG_PEEK`.
-pub(crate) fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
     let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the call.
     cvt(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })
 }
 
 /// Vectored `recv` (`recvmsg`) that never blocks.
-pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // `IoSliceMut` is ABI-compatible with `iovec` on Unix.

@@ -26,6 +26,7 @@
 
 mod dns;
 mod fd;
+mod impls;
 mod reuseport;
 mod server;
 mod tcp_listener;

@@ -4,14 +4,14 @@
 //! Owns binding and accepting (`accept4` with `SOCK_NONBLOCK`, so accepted
 //! streams need no extra syscall). Never blocks the hub thread.
 
-use std::fmt;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::net::{self, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::FromRawFd;
 
 use super::dns::{each_addr, ToSocketAddrs};
 use super::fd::GreenFd;
+use super::impls::{ip_ttl, listener};
 use super::TcpStream;
 
 /// A TCP server socket, shaped like [`std::net::TcpListener`].
@@ -79,16 +79,6 @@ impl TcpListener {
         })
     }
 
-    /// An endless iterator over accepted connections.
-    pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { listener: self }
-    }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.raw().local_addr()
-    }
-
     /// Stop listening for good: parked acceptors wake with an error, every
     /// later `accept` fails, and new connection attempts are refused. (The
     /// fd and its bound address are released on drop.)
@@ -102,101 +92,16 @@ impl TcpListener {
         self.io.close();
     }
 
-    /// A second handle (a `dup` of the fd). Both share the file's
-    /// non-blocking flag: hand a clone to std with `into_std` only if no
-    /// green handle will `accept` on it afterwards (std's blocking mode
-    /// would make that `accept` block the thread).
-    pub fn try_clone(&self) -> io::Result<TcpListener> {
-        let l = self.io.get()?.try_clone()?;
-        Ok(TcpListener {
-            io: self.io.clone_with(l),
-        })
-    }
-
-    /// Set the IP time-to-live of accepted sockets.
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.io.get()?.set_ttl(ttl)
-    }
-
-    /// The IP time-to-live.
-    pub fn ttl(&self) -> io::Result<u32> {
-        self.io.get()?.ttl()
-    }
-
-    /// Take the pending socket error, if any.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.raw().take_error()
-    }
-
-    /// In non-blocking mode `accept` returns `WouldBlock` instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.io.get()?;
-        self.io.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
-    /// Turn back into a std listener, unregistered from the hub.
-    pub fn into_std(self) -> net::TcpListener {
-        self.io.into_inner()
-    }
-
     pub(crate) fn is_closed(&self) -> bool {
         self.io.is_closed()
     }
 }
 
-/// Iterator returned by [`TcpListener::incoming`]; never yields `None`.
-#[derive(Debug)]
-pub struct Incoming<'a> {
-    listener: &'a TcpListener,
+listener! {
+    TcpListener(net::TcpListener),
+    addr: SocketAddr,
+    accepts: TcpStream,
+    incoming: Incoming,
+    debug: { "addr": local_addr },
 }
-
-impl Iterator for Incoming<'_> {
-    type Item = io::Result<TcpStream>;
-    fn next(&mut self) -> Option<io::Result<TcpStream>> {
-        Some(self.listener.accept().map(|(s, _)| s))
-    }
-}
-
-impl From<net::TcpListener> for TcpListener {
-    /// Adopt a std listener (switching it to non-blocking mode).
-    ///
-    /// # Panics
-    /// If the fd's flags cannot be changed (not a valid socket).
-    fn from(l: net::TcpListener) -> TcpListener {
-        match GreenFd::new(l) {
-            Ok(io) => TcpListener { io },
-            Err(e) => panic!("green: cannot make the TcpListener non-blocking: {e}"),
-        }
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.io.fd()
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.raw().as_fd()
-    }
-}
-
-impl IntoRawFd for TcpListener {
-    fn into_raw_fd(self) -> RawFd {
-        self.io.into_inner().into_raw_fd()
-    }
-}
-
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("TcpListener");
-        if let Ok(a) = self.io.raw().local_addr() {
-            d.field("addr", &a);
-        }
-        d.field("fd", &self.io.fd())
-            .field("closed", &self.io.is_closed())
-            .finish()
-    }
-}
+ip_ttl!(TcpListener, set_doc: "Set the IP time-to-live of accepted sockets.");

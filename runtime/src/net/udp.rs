@@ -1,14 +1,12 @@
 //! `UdpSocket`: datagrams whose blocking-style calls park only the calling
 //! coroutine. Never blocks the hub thread (names resolve off it).
 
-use std::fmt;
 use std::io;
 use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, RawFd};
-use std::time::Duration;
 
 use super::dns::{each_addr, no_addresses, ToSocketAddrs};
-use super::fd::{recv, send, GreenFd};
+use super::fd::GreenFd;
+use super::impls::{data_socket, ip_ttl};
 
 /// A UDP socket, shaped like [`std::net::UdpSocket`].
 ///
@@ -62,70 +60,22 @@ impl UdpSocket {
 
     /// Send to the connected peer.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        let fd = self.io.fd();
-        self.io.write_op(|_| send(fd, buf))
+        self.io.send(buf)
     }
 
     /// Receive from the connected peer.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let fd = self.io.fd();
-        self.io.read_op(|_| recv(fd, buf, false))
+        self.io.recv(buf, false)
     }
 
     /// Like `recv` without consuming the datagram.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let fd = self.io.fd();
-        self.io.read_op(|_| recv(fd, buf, true))
-    }
-
-    /// The connected peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get()?.peer_addr()
-    }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.raw().local_addr()
+        self.io.recv(buf, true)
     }
 
     /// Close now: parked coroutines wake with an error, later calls fail.
     pub fn close(&self) {
         self.io.close();
-    }
-
-    /// A second handle (a `dup` of the fd), with this one's timeouts.
-    pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        let s = self.io.get()?.try_clone()?;
-        Ok(UdpSocket {
-            io: self.io.clone_with(s),
-        })
-    }
-
-    /// Fail receives that wait longer than `d` with `TimedOut`.
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.io.set_read_timeout(d)
-    }
-
-    /// Fail sends that wait longer than `d` with `TimedOut`.
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.io.set_write_timeout(d)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.io.read_timeout())
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.io.write_timeout())
-    }
-
-    /// In non-blocking mode calls return `WouldBlock` instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.io.get()?;
-        self.io.set_nonblocking(nonblocking);
-        Ok(())
     }
 
     /// Allow sending to broadcast addresses.
@@ -136,16 +86,6 @@ impl UdpSocket {
     /// Whether broadcast is allowed.
     pub fn broadcast(&self) -> io::Result<bool> {
         self.io.get()?.broadcast()
-    }
-
-    /// Set the IP time-to-live.
-    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.io.get()?.set_ttl(ttl)
-    }
-
-    /// The IP time-to-live.
-    pub fn ttl(&self) -> io::Result<u32> {
-        self.io.get()?.ttl()
     }
 
     /// Join an IPv4 multicast group.
@@ -177,62 +117,14 @@ impl UdpSocket {
     pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
         self.io.get()?.set_multicast_ttl_v4(ttl)
     }
-
-    /// Take the pending socket error, if any.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.raw().take_error()
-    }
-
-    /// Turn back into a std socket (with this socket's timeouts),
-    /// unregistered from the hub.
-    pub fn into_std(self) -> io::Result<net::UdpSocket> {
-        let (r, w) = (self.io.read_timeout(), self.io.write_timeout());
-        let s = self.io.into_inner();
-        s.set_read_timeout(r)?;
-        s.set_write_timeout(w)?;
-        Ok(s)
-    }
 }
 
-impl From<net::UdpSocket> for UdpSocket {
-    /// Adopt a std socket (switching it to non-blocking mode).
-    ///
-    /// # Panics
-    /// If the fd's flags cannot be changed (not a valid socket).
-    fn from(s: net::UdpSocket) -> UdpSocket {
-        match GreenFd::new(s) {
-            Ok(io) => UdpSocket { io },
-            Err(e) => panic!("green: cannot make the UdpSocket non-blocking: {e}"),
-        }
-    }
+data_socket! {
+    UdpSocket(net::UdpSocket),
+    addr: SocketAddr,
+    kind: "socket",
+    reads: "receives",
+    writes: "sends",
+    debug: { "addr": local_addr },
 }
-
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.io.fd()
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.raw().as_fd()
-    }
-}
-
-impl IntoRawFd for UdpSocket {
-    fn into_raw_fd(self) -> RawFd {
-        self.io.into_inner().into_raw_fd()
-    }
-}
-
-impl fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("UdpSocket");
-        if let Ok(a) = self.io.raw().local_addr() {
-            d.field("addr", &a);
-        }
-        d.field("fd", &self.io.fd())
-            .field("closed", &self.io.is_closed())
-            .finish()
-    }
-}
+ip_ttl!(UdpSocket, set_doc: "Set the IP time-to-live.");

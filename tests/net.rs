@@ -687,3 +687,40 @@ fn reuseport_listeners_share_an_address_and_both_accept() {
         s.kill();
     }
 }
+
+#[test]
+fn udp_recv_from_never_blocks_the_hub_after_a_clone_went_back_to_std() {
+    // A clone converted with into_std makes the shared fd blocking again;
+    // the green handle must still park, not block the thread. Run on a
+    // watched thread: a regression would block its hub for good.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let a = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = a.local_addr().unwrap();
+        let std_clone = a.try_clone().unwrap().into_std().unwrap();
+        assert!(std_clone.set_nonblocking(false).is_ok());
+        let ticked = std::rc::Rc::new(std::cell::Cell::new(0));
+        let t = ticked.clone();
+        let ticker = green::spawn(move || {
+            for _ in 0..5 {
+                green::sleep(std::time::Duration::from_millis(5));
+                t.set(t.get() + 1);
+            }
+        });
+        let sender = green::spawn(move || {
+            green::sleep(std::time::Duration::from_millis(40));
+            let b = green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            b.send_to(b"late", addr).unwrap();
+        });
+        let mut buf = [0u8; 8];
+        let (n, _) = a.recv_from(&mut buf).unwrap();
+        ticker.join().unwrap();
+        sender.join().unwrap();
+        let _ = done_tx.send((buf[..n].to_vec(), ticked.get()));
+    });
+    let (got, ticks) = done_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("recv_from blocked the hub thread");
+    assert_eq!(got, b"late");
+    assert_eq!(ticks, 5, "other coroutines ran while recv_from waited");
+}

@@ -17,6 +17,7 @@ use std::cell::Cell;
 use std::io;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -187,6 +188,18 @@ impl<S: AsRawFd> GreenFd<S> {
         self.read_op(|_| recv(self.fd, buf, peek))
     }
 
+    /// Receive one datagram and its sender, parking within the read timeout.
+    #[inline]
+    pub(crate) fn recv_from(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
+        self.read_op(|_| recv_from(self.fd, buf, peek))
+    }
+
+    /// Send one datagram to `to`, parking within the write timeout.
+    #[inline]
+    pub(crate) fn send_to(&self, buf: &[u8], to: &SocketAddr) -> io::Result<usize> {
+        self.write_op(|_| send_to(self.fd, buf, to))
+    }
+
     /// Receive into several buffers, parking within the read timeout.
     #[inline]
     pub(crate) fn recv_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
@@ -329,6 +342,44 @@ fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
     let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the call.
     cvt(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })
+}
+
+/// `recvfrom(2)` that never blocks; `peek` adds `MSG_PEEK`.
+fn recv_from(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
+    let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut st: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `buf` is writable for its length and `st`/`len` describe a
+    // writable address buffer, all for the call's duration.
+    let n = cvt(unsafe {
+        libc::recvfrom(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            flags,
+            (&mut st as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((n, super::sockaddr::from_raw(&st, len)?))
+}
+
+/// `sendto(2)` that never blocks.
+fn send_to(fd: RawFd, buf: &[u8], to: &SocketAddr) -> io::Result<usize> {
+    let (st, len) = super::sockaddr::to_raw(to);
+    // SAFETY: `buf` is readable for its length and `st` holds `len` bytes
+    // of address, both for the call's duration.
+    cvt(unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            (&st as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    })
 }
 
 /// Vectored `recv` (`recvmsg`) that never blocks.

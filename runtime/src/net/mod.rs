@@ -29,6 +29,7 @@ mod fd;
 mod impls;
 mod reuseport;
 mod server;
+mod sockaddr;
 mod tcp_listener;
 mod tcp_stream;
 mod udp;

@@ -49,40 +49,9 @@ pub(crate) fn reuseport_listener(addr: SocketAddr) -> io::Result<net::TcpListene
             return Err(io::Error::last_os_error());
         }
     }
-    let rc = match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: zeroed sockaddr_in is a valid starting value.
-            let mut sa: libc::sockaddr_in = unsafe { mem::zeroed() };
-            sa.sin_family = libc::AF_INET as libc::sa_family_t;
-            sa.sin_port = a.port().to_be();
-            sa.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-            // SAFETY: `sa` is a complete sockaddr_in of the size given.
-            unsafe {
-                libc::bind(
-                    fd,
-                    (&sa as *const libc::sockaddr_in).cast(),
-                    mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            }
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: zeroed sockaddr_in6 is a valid starting value.
-            let mut sa: libc::sockaddr_in6 = unsafe { mem::zeroed() };
-            sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sa.sin6_port = a.port().to_be();
-            sa.sin6_addr.s6_addr = a.ip().octets();
-            sa.sin6_flowinfo = a.flowinfo();
-            sa.sin6_scope_id = a.scope_id();
-            // SAFETY: `sa` is a complete sockaddr_in6 of the size given.
-            unsafe {
-                libc::bind(
-                    fd,
-                    (&sa as *const libc::sockaddr_in6).cast(),
-                    mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                )
-            }
-        }
-    };
+    let (sa, len) = super::sockaddr::to_raw(&addr);
+    // SAFETY: `sa` holds a complete sockaddr of `len` bytes for `addr`.
+    let rc = unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_storage).cast(), len) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }

@@ -37,18 +37,18 @@ impl UdpSocket {
 
     /// Receive one datagram and its sender.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.read_op(|s| s.recv_from(buf))
+        self.io.recv_from(buf, false)
     }
 
     /// Like `recv_from` without consuming the datagram.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.read_op(|s| s.peek_from(buf))
+        self.io.recv_from(buf, true)
     }
 
     /// Send one datagram to the first address `addr` names.
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let target = *addr.to_socket_addrs()?.first().ok_or_else(no_addresses)?;
-        self.io.write_op(|s| s.send_to(buf, target))
+        self.io.send_to(buf, &target)
     }
 
     /// Set the default peer: `send`/`recv` use it, and datagrams from others

@@ -57,18 +57,31 @@ fn accept_one(l: &Rc<TcpListener>) -> green::JoinHandle<TcpStream> {
 
 /// A coroutine that counts ticks of `green::sleep(5 ms)` until stopped:
 /// proof that the thread was not blocked meanwhile.
-fn ticker() -> (Rc<Cell<bool>>, green::JoinHandle<u32>) {
-    let stop = Rc::new(Cell::new(false));
-    let s = stop.clone();
-    let h = green::spawn(move || {
-        let mut n = 0;
-        while !s.get() {
-            green::sleep(Duration::from_millis(5));
-            n += 1;
-        }
-        n
-    });
-    (stop, h)
+struct Ticker {
+    stop: Rc<Cell<bool>>,
+    h: green::JoinHandle<u32>,
+}
+
+impl Ticker {
+    fn start() -> Self {
+        let stop = Rc::new(Cell::new(false));
+        let s = stop.clone();
+        let h = green::spawn(move || {
+            let mut n = 0;
+            while !s.get() {
+                green::sleep(Duration::from_millis(5));
+                n += 1;
+            }
+            n
+        });
+        Ticker { stop, h }
+    }
+
+    /// Stop counting and return the number of ticks.
+    fn stop(self) -> u32 {
+        self.stop.set(true);
+        self.h.join().expect("ticker coroutine")
+    }
 }
 
 // C37
@@ -125,7 +138,7 @@ fn c37_std_net_server_and_clients_run_concurrently() {
 fn c37_set_read_timeout_is_honoured_and_parks_only_the_reader() {
     watchdog(60, || {
         let (l, addr) = patched_listener();
-        let (stop, tick) = ticker();
+        let tick = Ticker::start();
         let reader = green::spawn(move || {
             let mut s = TcpStream::connect(addr).unwrap();
             s.set_read_timeout(Some(Duration::from_millis(200)))
@@ -137,8 +150,7 @@ fn c37_set_read_timeout_is_honoured_and_parks_only_the_reader() {
         });
         let _quiet = accept_one(&l).join().unwrap(); // never writes
         let (kind, took) = reader.join().unwrap();
-        stop.set(true);
-        let ticks = tick.join().unwrap();
+        let ticks = tick.stop();
         // std reports a read timeout as WouldBlock on Unix (EAGAIN).
         assert_eq!(kind, ErrorKind::WouldBlock);
         assert!(took >= Duration::from_millis(190), "{took:?}");
@@ -329,7 +341,7 @@ fn dup2_over_a_parked_fd_wakes_its_reader() {
 fn poll_and_select_park_until_ready_or_timeout() {
     watchdog(60, || {
         let (l, addr) = patched_listener();
-        let (stop, tick) = ticker();
+        let tick = Ticker::start();
         let h = green::spawn(move || {
             let s = TcpStream::connect(addr).unwrap();
             let fd = s.as_raw_fd();
@@ -393,8 +405,7 @@ fn poll_and_select_park_until_ready_or_timeout() {
         green::sleep(Duration::from_millis(150));
         peer.write_all(b"x").unwrap();
         let (r0, t0, r1, rev, r2, isset, r3, t3, r4, t4) = h.join().unwrap();
-        stop.set(true);
-        let ticks = tick.join().unwrap();
+        let ticks = tick.stop();
         assert_eq!(r0, 0);
         assert!(t0 >= Duration::from_millis(95), "{t0:?}");
         assert_eq!(r1, 1);
@@ -414,7 +425,7 @@ fn connect_timeout_and_dns_work_in_coroutines() {
         green::monkey::patch_all();
         let l = listener();
         let port = l.local_addr().unwrap().port();
-        let (stop, tick) = ticker();
+        let tick = Ticker::start();
         let h = green::spawn(move || {
             // getaddrinfo on the blocking pool.
             let addrs: Vec<_> = ("localhost", port).to_socket_addrs().unwrap().collect();
@@ -432,8 +443,7 @@ fn connect_timeout_and_dns_work_in_coroutines() {
         });
         let _c = accept_one(&l).join().unwrap();
         let (p, bad) = h.join().unwrap();
-        stop.set(true);
-        tick.join().unwrap();
+        tick.stop();
         assert_eq!(p, port);
         assert!(bad);
     });
@@ -673,7 +683,7 @@ fn accept_honours_so_rcvtimeo_set_with_setsockopt() {
     watchdog(60, || {
         green::monkey::patch_all();
         let l = listener();
-        let (stop, tick) = ticker();
+        let tick = Ticker::start();
         let l2 = l.clone();
         let h = green::spawn(move || {
             let tv = libc::timeval {
@@ -687,8 +697,7 @@ fn accept_honours_so_rcvtimeo_set_with_setsockopt() {
             (e.kind(), t.elapsed())
         });
         let (kind, took) = h.join().unwrap();
-        stop.set(true);
-        let ticks = tick.join().unwrap();
+        let ticks = tick.stop();
         assert_eq!(kind, ErrorKind::WouldBlock);
         assert!(took >= Duration::from_millis(140), "{took:?}");
         assert!(ticks >= 8, "the thread was blocked: only {ticks} ticks");

@@ -17,21 +17,28 @@ use common::spawn_with;
 
 // ---------------------------------------------------------------- Event
 
+/// Spawn `n` coroutines that wait on `ev` and then count themselves in the
+/// returned cell.
+fn event_waiters(ev: &Rc<Event>, n: usize) -> (Rc<Cell<usize>>, Vec<green::JoinHandle<()>>) {
+    let woke = Rc::new(Cell::new(0));
+    let hs = (0..n)
+        .map(|_| {
+            let woke = woke.clone();
+            spawn_with(ev, move |ev| {
+                ev.wait();
+                woke.set(woke.get() + 1);
+            })
+        })
+        .collect();
+    (woke, hs)
+}
+
 #[test]
 fn event_set_wakes_waiters_and_wait_returns_at_once_when_set() {
     watchdog(10, || {
         let ev = Rc::new(Event::new());
         assert!(!ev.is_set());
-        let woke = Rc::new(Cell::new(0));
-        let hs: Vec<_> = (0..3)
-            .map(|_| {
-                let (ev, woke) = (ev.clone(), woke.clone());
-                green::spawn(move || {
-                    ev.wait();
-                    woke.set(woke.get() + 1);
-                })
-            })
-            .collect();
+        let (woke, hs) = event_waiters(&ev, 3);
         green::yield_now();
         assert_eq!(woke.get(), 0);
         ev.set();
@@ -52,16 +59,7 @@ fn c17_event_set_then_clear_still_wakes_all_waiters() {
     watchdog(20, || {
         for n in [1usize, 100, 1000] {
             let ev = Rc::new(Event::new());
-            let woke = Rc::new(Cell::new(0usize));
-            let hs: Vec<_> = (0..n)
-                .map(|_| {
-                    let (ev, woke) = (ev.clone(), woke.clone());
-                    green::spawn(move || {
-                        ev.wait();
-                        woke.set(woke.get() + 1);
-                    })
-                })
-                .collect();
+            let (woke, hs) = event_waiters(&ev, n);
             green::yield_now(); // all park
             ev.set();
             ev.clear();

@@ -8,6 +8,8 @@
 //!
 //! `cargo bench --bench channel`
 
+mod common;
+
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -15,16 +17,41 @@ use std::time::{Duration, Instant};
 use criterion::{black_box, Criterion};
 use green::queue::{Channel, Queue};
 
-/// `n` hand-offs between two coroutines over two rendezvous channels.
-fn green_channel(n: u64) -> Duration {
-    let a = Rc::new(Channel::new());
-    let b = Rc::new(Channel::new());
+/// A two-way hand-off primitive the ping-pong benches run over.
+trait HandOff: 'static {
+    /// Hand `v` over; false when the other side is gone.
+    fn give(&self, v: u64) -> bool;
+    /// Take the next value; `None` when the other side is gone.
+    fn take(&self) -> Option<u64>;
+}
+
+impl HandOff for Channel<u64> {
+    fn give(&self, v: u64) -> bool {
+        self.send(v).is_ok()
+    }
+    fn take(&self) -> Option<u64> {
+        self.recv()
+    }
+}
+
+impl HandOff for Queue<u64> {
+    fn give(&self, v: u64) -> bool {
+        self.put(v).is_ok()
+    }
+    fn take(&self) -> Option<u64> {
+        self.get()
+    }
+}
+
+/// `n` hand-offs between two coroutines, there over `a` and back over `b`.
+fn ping_pong<C: HandOff>(a: C, b: C, n: u64) -> Duration {
+    let (a, b) = (Rc::new(a), Rc::new(b));
     let (a2, b2) = (a.clone(), b.clone());
     let rounds = n / 2;
     let pong = green::spawn(move || {
         for _ in 0..rounds {
-            let Some(v) = a2.recv() else { return };
-            if b2.send(v).is_err() {
+            let Some(v) = a2.take() else { return };
+            if !b2.give(v) {
                 return;
             }
         }
@@ -32,10 +59,10 @@ fn green_channel(n: u64) -> Duration {
     let ping = green::spawn(move || {
         let t = Instant::now();
         for i in 0..rounds {
-            if a.send(black_box(i)).is_err() {
+            if !a.give(black_box(i)) {
                 break;
             }
-            black_box(b.recv());
+            black_box(b.take());
         }
         t.elapsed()
     });
@@ -44,33 +71,14 @@ fn green_channel(n: u64) -> Duration {
     d
 }
 
+/// `n` hand-offs between two coroutines over two rendezvous channels.
+fn green_channel(n: u64) -> Duration {
+    ping_pong(Channel::new(), Channel::new(), n)
+}
+
 /// `n` hand-offs between two coroutines over two unbounded queues.
 fn green_queue(n: u64) -> Duration {
-    let a = Rc::new(Queue::unbounded());
-    let b = Rc::new(Queue::unbounded());
-    let (a2, b2) = (a.clone(), b.clone());
-    let rounds = n / 2;
-    let pong = green::spawn(move || {
-        for _ in 0..rounds {
-            let Some(v) = a2.get() else { return };
-            if b2.put(v).is_err() {
-                return;
-            }
-        }
-    });
-    let ping = green::spawn(move || {
-        let t = Instant::now();
-        for i in 0..rounds {
-            if a.put(black_box(i)).is_err() {
-                break;
-            }
-            black_box(b.get());
-        }
-        t.elapsed()
-    });
-    let d = ping.join().unwrap_or_default();
-    let _ = pong.join();
-    d
+    ping_pong(Queue::unbounded(), Queue::unbounded(), n)
 }
 
 /// The floor under any hand-off: two coroutines waking each other with
@@ -128,9 +136,7 @@ fn std_mpsc_threads(n: u64) -> Duration {
 }
 
 fn median_ns(f: fn(u64) -> Duration, n: u64) -> f64 {
-    let mut v: Vec<f64> = (0..7).map(|_| f(n).as_nanos() as f64 / n as f64).collect();
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[3]
+    common::median((0..7).map(|_| f(n).as_nanos() as f64 / n as f64).collect())
 }
 
 fn main() {

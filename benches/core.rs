@@ -117,26 +117,45 @@ fn yields(c: &mut Criterion) {
     g.finish();
 }
 
+/// `n` coroutines parked on one wait-list, until [`Parked::release`].
+struct Parked {
+    gate: std::rc::Rc<green::wait::WaitList>,
+    hs: Vec<green::JoinHandle<()>>,
+}
+
+impl Parked {
+    /// Spawn `n` coroutines and let them all park on the gate.
+    fn new(n: usize) -> Self {
+        let gate = std::rc::Rc::new(green::wait::WaitList::new());
+        let hs = (0..n)
+            .map(|_| {
+                let g = gate.clone();
+                green::spawn(move || {
+                    g.wait(None);
+                })
+            })
+            .collect();
+        green::yield_now();
+        Parked { gate, hs }
+    }
+
+    /// Wake them all and join them.
+    fn release(self) {
+        self.gate.notify_all();
+        for h in self.hs {
+            let _ = h.join();
+        }
+    }
+}
+
 fn parked(c: &mut Criterion) {
     let mut g = c.benchmark_group("park_10k");
     g.sample_size(10);
     const N: usize = 10_000;
     g.bench_function(BenchmarkId::new("green", N), |b| {
         b.iter(|| {
-            let gate = std::rc::Rc::new(green::wait::WaitList::new());
-            let hs: Vec<_> = (0..N)
-                .map(|_| {
-                    let g = gate.clone();
-                    green::spawn(move || {
-                        g.wait(None);
-                    })
-                })
-                .collect();
-            green::yield_now();
-            gate.notify_all();
-            for h in hs {
-                let _ = h.join();
-            }
+            let parked = Parked::new(N);
+            parked.release();
         })
     });
     g.finish();
@@ -146,21 +165,9 @@ fn parked(c: &mut Criterion) {
 fn memory_report() {
     const N: usize = 100_000;
     let before = common::rss_bytes();
-    let gate = std::rc::Rc::new(green::wait::WaitList::new());
-    let hs: Vec<_> = (0..N)
-        .map(|_| {
-            let g = gate.clone();
-            green::spawn(move || {
-                g.wait(None);
-            })
-        })
-        .collect();
-    green::yield_now();
+    let parked = Parked::new(N);
     let during = common::rss_bytes();
-    gate.notify_all();
-    for h in hs {
-        let _ = h.join();
-    }
+    parked.release();
     println!(
         "memory: green {:.0} B per parked coroutine ({N} parked, RSS growth)",
         during.saturating_sub(before) as f64 / N as f64

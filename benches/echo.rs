@@ -11,6 +11,8 @@
 //! `ECHO_SAMPLES` override 100, 2000, 3). Run as a test (no `--bench`
 //! argument) it does one tiny sample, only to prove it works.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -25,6 +27,23 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Echo on every connection `l` accepts, one coroutine per connection,
+/// until the listener fails.
+fn serve_echo(l: green::net::TcpListener) {
+    for s in l.incoming() {
+        let Ok(mut s) = s else { continue };
+        let _ = s.set_nodelay(true);
+        green::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                if s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
 /// The green server: one hub, one coroutine per connection.
 fn start_green_server() -> SocketAddr {
     let (tx, rx) = mpsc::channel();
@@ -33,18 +52,7 @@ fn start_green_server() -> SocketAddr {
         .spawn(move || {
             let l = green::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             tx.send(l.local_addr().expect("addr")).expect("send");
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                let _ = s.set_nodelay(true);
-                green::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n @ 1..) = s.read(&mut buf) {
-                        if s.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
+            serve_echo(l);
         })
         .expect("spawn server thread");
     rx.recv().expect("server address")
@@ -70,18 +78,7 @@ fn start_green_server_hubs(hubs: usize) -> SocketAddr {
                 green::net::TcpListener::bind_reuseport(*a.get().expect("set")).expect("bind")
             };
             r.wait();
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                let _ = s.set_nodelay(true);
-                green::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n @ 1..) = s.read(&mut buf) {
-                        if s.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
+            serve_echo(l);
         });
     });
     ready.wait();
@@ -158,11 +155,6 @@ fn sample(addr: SocketAddr, conns: usize, rounds: usize) -> (f64, f64) {
     (rate, server)
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let (conns, rounds, samples) = if bench {
@@ -203,11 +195,11 @@ fn main() {
             break;
         }
     }
-    let (gm, g2m, sm) = (median(&mut g), median(&mut g2), median(&mut s));
+    let (gm, g2m, sm) = (common::median(g), common::median(g2), common::median(s));
     println!(
         "median: green 1 hub {gm:.0} req/s, green 2 hubs {g2m:.0} req/s, std thread-per-connection {sm:.0} req/s"
     );
-    let (gcm, g2cm, scm) = (median(&mut gc), median(&mut g2c), median(&mut sc));
+    let (gcm, g2cm, scm) = (common::median(gc), common::median(g2c), common::median(sc));
     println!(
         "server CPU per request: green 1 hub {gcm:.0} ns, green 2 hubs {g2cm:.0} ns, std threads {scm:.0} ns \
          (std uses {:.2}x green 1 hub's CPU)",

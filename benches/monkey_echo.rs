@@ -14,6 +14,8 @@
 //!
 //! `cargo bench --bench monkey_echo`
 
+mod common;
+
 use std::cell::RefCell;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -183,14 +185,6 @@ fn start_client(servers: Vec<SocketAddr>) -> mpsc::Sender<Job> {
     tx
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[v.len() / 2]
-}
-
 fn bench(c: &mut Criterion) {
     green::monkey::patch_all();
     let servers = vec![
@@ -223,7 +217,11 @@ fn bench(c: &mut Criterion) {
     g.finish();
     let s = samples.lock().map(|s| s.clone()).unwrap_or_default();
     let [patched, native, gnet] = s;
-    let (p, n, g) = (median(patched), median(native), median(gnet));
+    let (p, n, g) = (
+        common::median(patched),
+        common::median(native),
+        common::median(gnet),
+    );
     println!();
     println!("median ns per round trip ({CONNS} connections, {MSG} B):");
     println!("  std::net under patch_all : {p:>9.0} ns");

@@ -8,6 +8,8 @@
 //!
 //! `cargo bench --bench monkey_passthrough`
 
+mod common;
+
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,11 +54,6 @@ fn roundtrips(iters: u64, fds: (i32, i32), r: ReadFn, w: WriteFn) -> Duration {
     start.elapsed()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn bench(c: &mut Criterion) {
     let (gr, gw) = glibc();
     let hooked: (ReadFn, WriteFn) = (libc::read, libc::write);
@@ -90,7 +87,7 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     let s = samples.lock().map(|s| s.clone()).unwrap_or_default();
-    let m: Vec<f64> = s.into_iter().map(median).collect();
+    let m: Vec<f64> = s.into_iter().map(common::median).collect();
     println!();
     println!("median ns per 1-byte write+read on a pipe:");
     let names = [

@@ -68,16 +68,33 @@ fn wait_output(child: Child, secs: u64) -> Output {
     }
 }
 
+/// Start an example with `args`, its stdout and stderr piped.
+fn spawn_piped(name: &str, args: &[&str]) -> Child {
+    Command::new(example(name))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start example {name}: {e}"))
+}
+
+/// Assert that the example exited successfully (showing all it printed
+/// if not) and return its stdout.
+fn assert_success(o: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn echo_server_and_client() {
     // A free port instead of 1688, so parallel runs cannot collide; serve
     // three clients, then exit.
-    let server = Command::new(example("echo_server"))
-        .args(["127.0.0.1:0", "3"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let server = spawn_piped("echo_server", &["127.0.0.1:0", "3"]);
     let mut server = KillOnDrop(server);
     let mut out = BufReader::new(server.0.stdout.take().unwrap());
     let mut first = String::new();
@@ -89,55 +106,25 @@ fn echo_server_and_client() {
         .to_owned();
 
     // Default lines, then custom lines, from two clients at once.
-    let c1 = Command::new(example("echo_client"))
-        .arg(&addr)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let c2 = Command::new(example("echo_client"))
-        .args([addr.as_str(), "mixed Case 123", "ünïcode stays"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let c1 = spawn_piped("echo_client", &[addr.as_str()]);
+    let c2 = spawn_piped(
+        "echo_client",
+        &[addr.as_str(), "mixed Case 123", "ünïcode stays"],
+    );
     let o1 = wait_output(c1, 30);
     let o2 = wait_output(c2, 30);
-    assert!(
-        o1.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o1.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&o1.stdout),
+        assert_success(&o1),
         "HELLO, GREEN\nONE COROUTINE PER CLIENT\nBYE\n"
     );
-    assert!(
-        o2.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o2.stderr)
-    );
     // Like the original, only ASCII letters change.
-    assert_eq!(
-        String::from_utf8_lossy(&o2.stdout),
-        "MIXED CASE 123\nüNïCODE STAYS\n"
-    );
+    assert_eq!(assert_success(&o2), "MIXED CASE 123\nüNïCODE STAYS\n");
     // A client for a refused port fails cleanly.
-    let bad = Command::new(example("echo_client"))
-        .arg("127.0.0.1:1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let bad = spawn_piped("echo_client", &["127.0.0.1:1"]);
     assert!(!wait_output(bad, 30).status.success());
 
     // Third client: the server then exits by itself.
-    let c3 = Command::new(example("echo_client"))
-        .args([addr.as_str(), "last"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let c3 = spawn_piped("echo_client", &[addr.as_str(), "last"]);
     let o3 = wait_output(c3, 30);
     assert_eq!(String::from_utf8_lossy(&o3.stdout), "LAST\n");
     assert!(wait_exit(&mut server.0, 30).success());
@@ -149,19 +136,8 @@ fn echo_server_and_client() {
 
 #[test]
 fn crawler_fetches_every_page_concurrently() {
-    let child = Command::new(example("crawler"))
-        .args(["12", "6"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = wait_output(child, 60);
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let child = spawn_piped("crawler", &["12", "6"]);
+    let stdout = assert_success(&wait_output(child, 60));
     for mode in ["sequential", "concurrent"] {
         let mut seen: Vec<(usize, usize)> = stdout
             .lines()
@@ -199,19 +175,8 @@ fn crawler_fetches_every_page_concurrently() {
 
 #[test]
 fn echo_all_cores_serves_every_client_across_hubs() {
-    let child = Command::new(example("echo_all_cores"))
-        .args(["--selftest", "40"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_output(child, 60);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let child = spawn_piped("echo_all_cores", &["--selftest", "40"]);
+    let text = assert_success(&wait_output(child, 60));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 41, "{text}");
     for (i, line) in lines[..40].iter().enumerate() {

@@ -4,6 +4,7 @@
 //! in the executable's dynamic symbol table, where the library's
 //! references resolve first. Own binary: patched process-wide.
 
+mod common;
 mod monkey_support;
 
 use std::ffi::{c_char, c_int, c_long, CString};
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use monkey_support::watchdog;
+use common::hang::watchdog;
 
 type SleepFn = unsafe extern "C" fn(c_int) -> c_int;
 type RecvFn = unsafe extern "C" fn(c_int, *mut c_char, c_long) -> c_long;

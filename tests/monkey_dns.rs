@@ -4,6 +4,7 @@
 //! Own binary: it sizes the process-wide pool to one thread to make the
 //! lookup wait.
 
+mod common;
 mod monkey_support;
 
 use std::cell::{Cell, RefCell};
@@ -11,7 +12,7 @@ use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::time::Duration;
 
-use monkey_support::watchdog;
+use common::hang::watchdog;
 
 #[test]
 fn lookups_wait_on_the_pool_and_a_kill_there_is_ecanceled() {

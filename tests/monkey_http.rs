@@ -3,13 +3,14 @@
 //! written with plain blocking `std::net` in coroutines too. Own binary:
 //! patched process-wide.
 
+mod common;
 mod monkey_support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use monkey_support::watchdog;
+use common::hang::watchdog;
 
 const CLIENTS: usize = 20;
 const SERVER_DELAY: Duration = Duration::from_millis(200);

@@ -4,20 +4,48 @@
 //! parked, peer reset, kill and `green::timeout` inside a blocking call.
 //! Patched process-wide, so its own test binary.
 
+mod common;
 mod monkey_support;
 
 use std::cell::{Cell, RefCell};
 use std::io::{ErrorKind, Read, Write};
 use std::mem::ManuallyDrop;
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use monkey_support::{errno, real_flags, watchdog};
+use common::hang::watchdog;
+use common::net::{echo_upper, set_linger_zero, setsockopt};
+use monkey_support::{errno, real_flags};
 
 fn listener() -> Rc<TcpListener> {
     Rc::new(TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+}
+
+/// `patch_all`, then a listener on an ephemeral loopback port.
+fn patched_listener() -> (Rc<TcpListener>, SocketAddr) {
+    green::monkey::patch_all();
+    let l = listener();
+    let addr = l.local_addr().expect("listener address");
+    (l, addr)
+}
+
+/// What a reader from [`fd_reader`] returns: bytes read, or the raw errno.
+type ReadResult = Result<usize, Option<i32>>;
+
+/// A coroutine that connects to `addr` and parks in a read; the fd number
+/// it reads from appears in the cell once it runs. ManuallyDrop: the test
+/// closes or replaces that fd number itself, so the reader never closes it.
+fn fd_reader(addr: SocketAddr) -> (Rc<Cell<i32>>, green::JoinHandle<ReadResult>) {
+    let fd_cell = Rc::new(Cell::new(-1));
+    let fc = fd_cell.clone();
+    let reader = green::spawn(move || {
+        let mut s = ManuallyDrop::new(TcpStream::connect(addr).expect("connect"));
+        fc.set(s.as_raw_fd());
+        s.read(&mut [0u8; 8]).map_err(|e| e.raw_os_error())
+    });
+    (fd_cell, reader)
 }
 
 /// Accept one connection in a coroutine (the root context is not a
@@ -29,42 +57,44 @@ fn accept_one(l: &Rc<TcpListener>) -> green::JoinHandle<TcpStream> {
 
 /// A coroutine that counts ticks of `green::sleep(5 ms)` until stopped:
 /// proof that the thread was not blocked meanwhile.
-fn ticker() -> (Rc<Cell<bool>>, green::JoinHandle<u32>) {
-    let stop = Rc::new(Cell::new(false));
-    let s = stop.clone();
-    let h = green::spawn(move || {
-        let mut n = 0;
-        while !s.get() {
-            green::sleep(Duration::from_millis(5));
-            n += 1;
-        }
-        n
-    });
-    (stop, h)
+struct Ticker {
+    stop: Rc<Cell<bool>>,
+    h: green::JoinHandle<u32>,
+}
+
+impl Ticker {
+    fn start() -> Self {
+        let stop = Rc::new(Cell::new(false));
+        let s = stop.clone();
+        let h = green::spawn(move || {
+            let mut n = 0;
+            while !s.get() {
+                green::sleep(Duration::from_millis(5));
+                n += 1;
+            }
+            n
+        });
+        Ticker { stop, h }
+    }
+
+    /// Stop counting and return the number of ticks.
+    fn stop(self) -> u32 {
+        self.stop.set(true);
+        self.h.join().expect("ticker coroutine")
+    }
 }
 
 // C37
 #[test]
 fn c37_std_net_server_and_clients_run_concurrently() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
+        let (l, addr) = patched_listener();
         const CLIENTS: usize = 50;
         let server = green::spawn(move || {
             let mut conns = Vec::new();
             for _ in 0..CLIENTS {
-                let mut s = accept_one(&l).join().unwrap();
-                conns.push(green::spawn(move || {
-                    let mut buf = [0u8; 64];
-                    loop {
-                        let n = s.read(&mut buf).unwrap();
-                        if n == 0 {
-                            break;
-                        }
-                        s.write_all(&buf[..n].to_ascii_uppercase()).unwrap();
-                    }
-                }));
+                let s = accept_one(&l).join().unwrap();
+                conns.push(green::spawn(move || echo_upper(s)));
             }
             for r in green::joinall(conns) {
                 r.unwrap();
@@ -107,10 +137,8 @@ fn c37_std_net_server_and_clients_run_concurrently() {
 #[test]
 fn c37_set_read_timeout_is_honoured_and_parks_only_the_reader() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
-        let (stop, tick) = ticker();
+        let (l, addr) = patched_listener();
+        let tick = Ticker::start();
         let reader = green::spawn(move || {
             let mut s = TcpStream::connect(addr).unwrap();
             s.set_read_timeout(Some(Duration::from_millis(200)))
@@ -122,8 +150,7 @@ fn c37_set_read_timeout_is_honoured_and_parks_only_the_reader() {
         });
         let _quiet = accept_one(&l).join().unwrap(); // never writes
         let (kind, took) = reader.join().unwrap();
-        stop.set(true);
-        let ticks = tick.join().unwrap();
+        let ticks = tick.stop();
         // std reports a read timeout as WouldBlock on Unix (EAGAIN).
         assert_eq!(kind, ErrorKind::WouldBlock);
         assert!(took >= Duration::from_millis(190), "{took:?}");
@@ -135,9 +162,7 @@ fn c37_set_read_timeout_is_honoured_and_parks_only_the_reader() {
 #[test]
 fn write_timeout_is_honoured() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
+        let (l, addr) = patched_listener();
         let writer = green::spawn(move || {
             let mut s = TcpStream::connect(addr).unwrap();
             s.set_write_timeout(Some(Duration::from_millis(100)))
@@ -160,18 +185,8 @@ fn write_timeout_is_honoured() {
 #[test]
 fn fd_closed_while_parked_wakes_the_reader_with_ebadf() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
-        let fd_cell = Rc::new(Cell::new(-1));
-        let fc = fd_cell.clone();
-        let reader = green::spawn(move || {
-            // ManuallyDrop: another coroutine closes this fd number.
-            let mut s = ManuallyDrop::new(TcpStream::connect(addr).unwrap());
-            fc.set(s.as_raw_fd());
-            let r = s.read(&mut [0u8; 8]);
-            r.map_err(|e| e.raw_os_error())
-        });
+        let (l, addr) = patched_listener();
+        let (fd_cell, reader) = fd_reader(addr);
         let _peer = accept_one(&l).join().unwrap();
         green::sleep(Duration::from_millis(50)); // the reader is parked now
                                                  // SAFETY: closes the reader's fd on purpose; the reader never uses
@@ -184,9 +199,7 @@ fn fd_closed_while_parked_wakes_the_reader_with_ebadf() {
 #[test]
 fn peer_reset_reaches_the_parked_reader() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
+        let (l, addr) = patched_listener();
         let reader = green::spawn(move || {
             let mut s = TcpStream::connect(addr).unwrap();
             s.read(&mut [0u8; 8]).map_err(|e| e.kind())
@@ -194,21 +207,7 @@ fn peer_reset_reaches_the_parked_reader() {
         let peer = accept_one(&l).join().unwrap();
         green::sleep(Duration::from_millis(50));
         // SO_LINGER 0: close sends RST.
-        let lin = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: valid option buffer of the right size.
-        let r = unsafe {
-            libc::setsockopt(
-                peer.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&raw const lin).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(r, 0);
+        set_linger_zero(peer.as_raw_fd());
         drop(peer);
         assert_eq!(reader.join().unwrap(), Err(ErrorKind::ConnectionReset));
     });
@@ -217,9 +216,7 @@ fn peer_reset_reaches_the_parked_reader() {
 #[test]
 fn user_nonblocking_sockets_keep_their_view_and_get_eagain_at_once() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
+        let (l, addr) = patched_listener();
         let h = green::spawn(move || {
             let mut s = TcpStream::connect(addr).unwrap();
             let fd = s.as_raw_fd();
@@ -298,9 +295,7 @@ fn socket_made_nonblocking_at_creation_stays_nonblocking() {
 #[test]
 fn dup_keeps_the_fd_table_consistent() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
+        let (l, addr) = patched_listener();
         let h = green::spawn(move || {
             let s = TcpStream::connect(addr).unwrap();
             let d = s.try_clone().unwrap(); // F_DUPFD_CLOEXEC
@@ -327,16 +322,8 @@ fn dup_keeps_the_fd_table_consistent() {
 #[test]
 fn dup2_over_a_parked_fd_wakes_its_reader() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
-        let fd_cell = Rc::new(Cell::new(-1));
-        let fc = fd_cell.clone();
-        let reader = green::spawn(move || {
-            let mut s = ManuallyDrop::new(TcpStream::connect(addr).unwrap());
-            fc.set(s.as_raw_fd());
-            s.read(&mut [0u8; 8]).map_err(|e| e.raw_os_error())
-        });
+        let (l, addr) = patched_listener();
+        let (fd_cell, reader) = fd_reader(addr);
         let _peer = accept_one(&l).join().unwrap();
         green::sleep(Duration::from_millis(30));
         let f = std::fs::File::open("/dev/null").unwrap();
@@ -353,10 +340,8 @@ fn dup2_over_a_parked_fd_wakes_its_reader() {
 #[test]
 fn poll_and_select_park_until_ready_or_timeout() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
-        let (stop, tick) = ticker();
+        let (l, addr) = patched_listener();
+        let tick = Ticker::start();
         let h = green::spawn(move || {
             let s = TcpStream::connect(addr).unwrap();
             let fd = s.as_raw_fd();
@@ -420,8 +405,7 @@ fn poll_and_select_park_until_ready_or_timeout() {
         green::sleep(Duration::from_millis(150));
         peer.write_all(b"x").unwrap();
         let (r0, t0, r1, rev, r2, isset, r3, t3, r4, t4) = h.join().unwrap();
-        stop.set(true);
-        let ticks = tick.join().unwrap();
+        let ticks = tick.stop();
         assert_eq!(r0, 0);
         assert!(t0 >= Duration::from_millis(95), "{t0:?}");
         assert_eq!(r1, 1);
@@ -441,7 +425,7 @@ fn connect_timeout_and_dns_work_in_coroutines() {
         green::monkey::patch_all();
         let l = listener();
         let port = l.local_addr().unwrap().port();
-        let (stop, tick) = ticker();
+        let tick = Ticker::start();
         let h = green::spawn(move || {
             // getaddrinfo on the blocking pool.
             let addrs: Vec<_> = ("localhost", port).to_socket_addrs().unwrap().collect();
@@ -459,8 +443,7 @@ fn connect_timeout_and_dns_work_in_coroutines() {
         });
         let _c = accept_one(&l).join().unwrap();
         let (p, bad) = h.join().unwrap();
-        stop.set(true);
-        tick.join().unwrap();
+        tick.stop();
         assert_eq!(p, port);
         assert!(bad);
     });
@@ -469,9 +452,7 @@ fn connect_timeout_and_dns_work_in_coroutines() {
 #[test]
 fn kill_and_timeout_inside_a_blocking_read_become_errno() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
+        let (l, addr) = patched_listener();
         let seen = Rc::new(RefCell::new(None));
         let s2 = seen.clone();
         let victim = green::spawn(move || {
@@ -505,9 +486,7 @@ fn kill_and_timeout_inside_a_blocking_read_become_errno() {
 #[test]
 fn managed_fd_used_outside_a_coroutine_still_blocks_for_its_user() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
+        let (l, addr) = patched_listener();
         // Created in a coroutine (so managed and non-blocking for real) ...
         let mut s = green::spawn(move || TcpStream::connect(addr).unwrap())
             .join()
@@ -587,9 +566,7 @@ thread_local! {
 #[test]
 fn hooks_during_thread_local_teardown_pass_through() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
+        let (l, addr) = patched_listener();
         let t = std::thread::spawn(move || {
             green::spawn(move || {
                 let s = TcpStream::connect(addr).unwrap();
@@ -674,9 +651,7 @@ fn io_copy_through_sendfile_and_splice_is_cooperative_and_complete() {
 #[test]
 fn recv_waitall_gathers_everything_cooperatively() {
     watchdog(60, || {
-        green::monkey::patch_all();
-        let l = listener();
-        let addr = l.local_addr().unwrap();
+        let (l, addr) = patched_listener();
         let h = green::spawn(move || {
             let s = TcpStream::connect(addr).unwrap();
             let mut buf = [0u8; 12];
@@ -708,31 +683,21 @@ fn accept_honours_so_rcvtimeo_set_with_setsockopt() {
     watchdog(60, || {
         green::monkey::patch_all();
         let l = listener();
-        let (stop, tick) = ticker();
+        let tick = Ticker::start();
         let l2 = l.clone();
         let h = green::spawn(move || {
             let tv = libc::timeval {
                 tv_sec: 0,
                 tv_usec: 150_000,
             };
-            // SAFETY: a valid timeval option on an open socket.
-            let r = unsafe {
-                libc::setsockopt(
-                    l2.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVTIMEO,
-                    (&raw const tv).cast(),
-                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-                )
-            };
+            let r = setsockopt(l2.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv);
             assert_eq!(r, 0);
             let t = Instant::now();
             let e = l2.accept().unwrap_err();
             (e.kind(), t.elapsed())
         });
         let (kind, took) = h.join().unwrap();
-        stop.set(true);
-        let ticks = tick.join().unwrap();
+        let ticks = tick.stop();
         assert_eq!(kind, ErrorKind::WouldBlock);
         assert!(took >= Duration::from_millis(140), "{took:?}");
         assert!(ticks >= 8, "the thread was blocked: only {ticks} ticks");

@@ -5,6 +5,7 @@
 //! One test, in its own binary: it records the unpatched behaviour first,
 //! then patches the process and compares.
 
+mod common;
 mod monkey_support;
 
 use std::io::{ErrorKind, Read, Write};
@@ -13,7 +14,8 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use monkey_support::{errno, real_flags, watchdog};
+use common::hang::watchdog;
+use monkey_support::{errno, real_flags};
 
 #[derive(Debug, PartialEq)]
 struct Observed {

@@ -1,6 +1,7 @@
 //! Selective patching: `patch(Patch::SLEEP)` makes sleeps cooperative and
 //! leaves sockets alone. Own binary: patching is process-wide.
 
+mod common;
 mod monkey_support;
 
 use std::io::{ErrorKind, Read};
@@ -8,8 +9,9 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use common::hang::watchdog;
 use green::monkey::Patch;
-use monkey_support::{real_flags, watchdog};
+use monkey_support::{real_flags, time_blocking_sleeps};
 
 #[test]
 fn only_the_patched_family_is_cooperative() {
@@ -19,14 +21,7 @@ fn only_the_patched_family_is_cooperative() {
         assert_eq!(green::monkey::patched(), Patch::SLEEP);
 
         // Sleeps overlap.
-        let start = Instant::now();
-        let hs: Vec<_> = (0..10)
-            .map(|_| green::spawn(|| std::thread::sleep(Duration::from_millis(100))))
-            .collect();
-        for r in green::joinall(hs) {
-            r.unwrap();
-        }
-        let took = start.elapsed();
+        let took = time_blocking_sleeps(10, Duration::from_millis(100));
         assert!(took < Duration::from_millis(900), "sleeps: {took:?}");
 
         // Socket reads do not: two 150 ms read timeouts run one after the

@@ -3,13 +3,15 @@
 //! `sched_yield`; zero, huge and invalid sleeps; kill and timeout inside a
 //! sleep; signals (EINTR). Patched process-wide, so its own test binary.
 
+mod common;
 mod monkey_support;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use monkey_support::{errno, watchdog};
+use common::hang::watchdog;
+use monkey_support::{errno, time_blocking_sleeps};
 
 fn patched() {
     green::monkey::patch_all();
@@ -314,14 +316,7 @@ fn eintr_signals_do_not_cut_cooperative_sleeps_and_pass_through_outside() {
         assert_eq!((r, e), (-1, libc::EINTR));
         assert!(t.elapsed() < Duration::from_secs(1));
         // Inside coroutines the hub absorbs the signals: full-length sleeps.
-        let start = Instant::now();
-        let hs: Vec<_> = (0..10)
-            .map(|_| green::spawn(|| std::thread::sleep(Duration::from_millis(200))))
-            .collect();
-        for r in green::joinall(hs) {
-            r.unwrap();
-        }
-        let took = start.elapsed();
+        let took = time_blocking_sleeps(10, Duration::from_millis(200));
         stop.store(true, Ordering::Relaxed);
         pest.join().unwrap();
         assert!(took >= Duration::from_millis(200), "cut short: {took:?}");

@@ -1,47 +1,26 @@
 //! green::net: sockets that park only the calling coroutine (C32–C34 and
 //! the std-shaped API).
 
+mod common;
+
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use green::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use green::net::{TcpStream, UdpSocket, UnixListener, UnixStream};
 
-/// Run `f` on its own thread (own hub) and fail if it takes longer than
-/// `secs`: a bug must fail the test, never hang it.
-fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p)
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for {secs} s"),
-    }
-}
+use common::hang::watchdog;
+use common::net::{echo_upper, listener, tcp_pair};
 
-fn listener() -> (TcpListener, SocketAddr) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap();
-    (l, a)
-}
-
-/// A connected pair on one hub.
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let (l, a) = listener();
-    let acc = green::spawn(move || l.accept().unwrap().0);
-    let c = TcpStream::connect(a).unwrap();
-    (c, acc.join().unwrap())
+/// Write `msg` into `from` and check that `to` reads exactly `msg`.
+fn assert_passes(mut from: impl Write, mut to: impl Read, msg: &[u8]) {
+    from.write_all(msg).unwrap();
+    let mut got = vec![0u8; msg.len()];
+    to.read_exact(&mut got).unwrap();
+    assert_eq!(got, msg);
 }
 
 #[test]
@@ -51,17 +30,8 @@ fn many_clients_on_one_hub() {
         let server = green::spawn(move || {
             let mut handlers = Vec::new();
             for _ in 0..500 {
-                let mut s = l.accept().unwrap().0;
-                handlers.push(green::spawn(move || {
-                    let mut buf = [0u8; 64];
-                    loop {
-                        let n = s.read(&mut buf).unwrap();
-                        if n == 0 {
-                            break;
-                        }
-                        s.write_all(&buf[..n].to_ascii_uppercase()).unwrap();
-                    }
-                }));
+                let s = l.accept().unwrap().0;
+                handlers.push(green::spawn(move || echo_upper(s)));
             }
             for r in green::joinall(handlers) {
                 r.unwrap();
@@ -180,10 +150,7 @@ fn c32_composes_with_green_timeout() {
         assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::TimedOut);
         // The stream still works afterwards.
         c.set_read_timeout(None).unwrap();
-        (&_s).write_all(b"ok").unwrap();
-        let mut b = [0u8; 2];
-        (&c).read_exact(&mut b).unwrap();
-        assert_eq!(&b, b"ok");
+        assert_passes(&_s, &c, b"ok");
     });
 }
 
@@ -343,10 +310,7 @@ fn reused_fd_number_gets_no_stale_wakeup() {
         // Nothing was written: the only right outcome is TimedOut.
         let e = (&b).read(&mut [0u8; 4]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TimedOut);
-        (&b_peer).write_all(b"new!").unwrap();
-        let mut buf = [0u8; 4];
-        (&b).read_exact(&mut buf).unwrap();
-        assert_eq!(&buf, b"new!");
+        assert_passes(&b_peer, &b, b"new!");
     });
 }
 
@@ -416,10 +380,7 @@ fn tcp_std_shaped_api() {
         // try_clone shares the connection.
         let c2 = c.try_clone().unwrap();
         assert_ne!(c2.as_raw_fd(), c.as_raw_fd());
-        (&c2).write_all(b"from clone").unwrap();
-        let mut buf = [0u8; 10];
-        (&s).read_exact(&mut buf).unwrap();
-        assert_eq!(&buf, b"from clone");
+        assert_passes(&c2, &s, b"from clone");
         // Vectored I/O.
         let n = c
             .write_vectored(&[std::io::IoSlice::new(b"ab"), std::io::IoSlice::new(b"cd")])

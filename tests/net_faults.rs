@@ -1,59 +1,19 @@
 //! Fault injection for green::net: resets, half-close, refused and timed-out
 //! connects, EPIPE without SIGPIPE, kill while parked in I/O.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::process::Command;
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use green::net::{TcpListener, TcpStream, UnixStream};
 
-fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p)
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for {secs} s"),
-    }
-}
-
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap();
-    let acc = green::spawn(move || l.accept().unwrap().0);
-    let c = TcpStream::connect(a).unwrap();
-    (c, acc.join().unwrap())
-}
-
-/// Make `s` send RST instead of FIN when closed.
-fn set_linger_zero(fd: i32) {
-    let lg = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: valid fd, pointer to a live linger struct of the given size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&lg as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0);
-}
+use common::hang::watchdog;
+use common::net::{set_linger_zero, tcp_pair};
 
 #[test]
 fn peer_reset_mid_read_is_an_error() {

@@ -1,30 +1,16 @@
 //! green::net::StreamServer: handler per connection, limit, stop, panics
 //! (C35), and accept at EMFILE backing off instead of spinning.
 
+mod common;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use green::net::{StreamServer, TcpStream};
 
-fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p)
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for {secs} s"),
-    }
-}
+use common::hang::watchdog;
 
 /// Echo lines upper-cased until EOF; the line "panic" panics.
 fn line_handler(s: TcpStream, _peer: std::net::SocketAddr) {

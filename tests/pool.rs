@@ -1,6 +1,8 @@
 //! Integration tests for `green::pool`: C12, C29–C31, kill, and slots
 //! released however a member ends.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -8,23 +10,7 @@ use std::time::{Duration, Instant};
 
 use green::pool::{Group, Pool};
 
-/// Run `f` on a fresh thread (its own hub); fail instead of hanging.
-fn watchdog(secs: u64, f: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().expect("test thread panicked"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p)
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for {secs} s"),
-    }
-}
+use common::hang::watchdog;
 
 // C29
 #[test]

@@ -1,52 +1,16 @@
 //! Integration tests for `green::queue` and `green::xchan`: C9, C12, C16,
 //! C23–C28, plus hand-off safety when a getter is killed.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use green::queue::{Channel, LifoQueue, PriorityQueue, Queue};
 
-/// Run `f` on a fresh thread (its own hub); fail instead of hanging.
-fn watchdog(secs: u64, f: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().expect("test thread panicked"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p)
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for {secs} s"),
-    }
-}
-
-/// C12: `f`, run from a thread's root context, must report a deadlock.
-fn expect_deadlock(f: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let msg = match r {
-            Ok(()) => "returned normally".to_string(),
-            Err(p) => p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default(),
-        };
-        let _ = tx.send(msg);
-    });
-    let msg = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("a wait nothing can satisfy hung instead of reporting a deadlock");
-    t.join().unwrap();
-    assert!(msg.contains("green: deadlock"), "got: {msg}");
-}
+use common::hang::{expect_deadlock, watchdog};
+use common::spawn_with;
 
 #[test]
 fn queue_basic_fifo_len_try_and_timeouts() {
@@ -132,18 +96,17 @@ fn c23_bounded_put_blocks_at_capacity_each_getter_gets_one() {
 fn c16_timed_out_getter_does_not_consume_a_later_put() {
     watchdog(10, || {
         let q: Rc<Queue<u32>> = Rc::new(Queue::unbounded());
-        let q1 = q.clone();
-        let g = green::spawn(move || q1.get_timeout(Duration::from_millis(10)));
+        let g = spawn_with(&q, move |q1| q1.get_timeout(Duration::from_millis(10)));
         assert_eq!(g.join().unwrap(), None);
         q.put(7).unwrap();
         assert_eq!(q.len(), 1, "the item stayed in the queue");
         assert_eq!(q.try_get(), Some(7));
 
         // Same inside green::timeout, and with a live getter behind it.
-        let q2 = q.clone();
-        let dead = green::spawn(move || green::timeout(Duration::from_millis(10), || q2.get()));
-        let q3 = q.clone();
-        let live = green::spawn(move || q3.get());
+        let dead = spawn_with(&q, move |q2| {
+            green::timeout(Duration::from_millis(10), || q2.get())
+        });
+        let live = spawn_with(&q, move |q3| q3.get());
         assert!(dead.join().unwrap().is_err());
         q.put(8).unwrap();
         assert_eq!(live.join().unwrap(), Some(8));
@@ -156,8 +119,9 @@ fn c16_timed_out_putter_keeps_its_item() {
     watchdog(10, || {
         let q = Rc::new(Queue::bounded(1));
         q.put("a").unwrap();
-        let q1 = q.clone();
-        let p = green::spawn(move || q1.put_timeout("late", Duration::from_millis(10)));
+        let p = spawn_with(&q, move |q1| {
+            q1.put_timeout("late", Duration::from_millis(10))
+        });
         assert_eq!(p.join().unwrap(), Err("late"));
         assert_eq!(q.get(), Some("a"));
         assert_eq!(q.try_get(), None);
@@ -169,10 +133,8 @@ fn c16_timed_out_putter_keeps_its_item() {
 fn c9_getter_killed_after_handoff_loses_no_item() {
     watchdog(10, || {
         let q = Rc::new(Queue::unbounded());
-        let q1 = q.clone();
-        let a = green::spawn(move || q1.get());
-        let q2 = q.clone();
-        let b = green::spawn(move || q2.get());
+        let a = spawn_with(&q, move |q1| q1.get());
+        let b = spawn_with(&q, move |q2| q2.get());
         green::yield_now();
         q.put(1).unwrap(); // handed to a
         a.kill_nowait(); // a dies before it resumes
@@ -183,10 +145,8 @@ fn c9_getter_killed_after_handoff_loses_no_item() {
         assert_eq!(q.try_get(), None);
 
         // Handed to a, a killed, b still waiting: b gets a's item.
-        let q1 = q.clone();
-        let a = green::spawn(move || q1.get());
-        let q2 = q.clone();
-        let b = green::spawn(move || q2.get());
+        let a = spawn_with(&q, move |q1| q1.get());
+        let b = spawn_with(&q, move |q2| q2.get());
         green::yield_now();
         q.put(3).unwrap();
         a.kill_nowait();
@@ -240,8 +200,7 @@ fn c24_channel_send_returns_only_after_recv_took_it() {
         assert_eq!(*log.borrow(), ["send start", "received", "send done"]);
 
         // Receiver first.
-        let c2 = ch.clone();
-        let r = green::spawn(move || c2.recv_timeout(Duration::from_secs(5)));
+        let r = spawn_with(&ch, move |c2| c2.recv_timeout(Duration::from_secs(5)));
         green::yield_now();
         assert_eq!(ch.try_send(9), Ok(()));
         assert_eq!(r.join().unwrap(), Some(9));
@@ -259,8 +218,7 @@ fn c25_task_done_join() {
         let q = Rc::new(Queue::unbounded());
         // Empty queue: join returns without switching.
         let ran = Rc::new(Cell::new(false));
-        let r1 = ran.clone();
-        let h = green::spawn(move || r1.set(true));
+        let h = spawn_with(&ran, move |r1| r1.set(true));
         q.join();
         assert!(!ran.get(), "join on an empty queue did not switch");
         h.join().unwrap();
@@ -336,15 +294,13 @@ fn c26_lifo_and_priority_order() {
 fn c27_try_put_try_get_from_main_wake_coroutines() {
     watchdog(10, || {
         let q = Rc::new(Queue::bounded(1));
-        let q1 = q.clone();
-        let getter = green::spawn(move || q1.get());
+        let getter = spawn_with(&q, move |q1| q1.get());
         green::yield_now();
         assert_eq!(q.try_put(4), Ok(()), "handed to the parked getter");
         assert_eq!(getter.join().unwrap(), Some(4));
 
         q.put(1).unwrap();
-        let q2 = q.clone();
-        let putter = green::spawn(move || q2.put(2));
+        let putter = spawn_with(&q, move |q2| q2.put(2));
         green::yield_now();
         assert_eq!(q.try_get(), Some(1));
         assert_eq!(
@@ -363,8 +319,7 @@ fn c28_closed_queue_put_fails_get_drains_then_fails() {
         let q = Rc::new(Queue::bounded(2));
         let q0 = q.clone();
         let waiting_getter_q: Rc<Queue<i32>> = Rc::new(Queue::unbounded());
-        let wg = waiting_getter_q.clone();
-        let g = green::spawn(move || wg.get());
+        let g = spawn_with(&waiting_getter_q, move |wg| wg.get());
         q.put(1).unwrap();
         q.put(2).unwrap();
         let p = green::spawn(move || q0.put(3));
@@ -393,12 +348,12 @@ fn c28_closed_queue_put_fails_get_drains_then_fails() {
 fn queue_obeys_green_timeout_and_put_kill() {
     watchdog(10, || {
         let q = Rc::new(Queue::bounded(0));
-        let q1 = q.clone();
-        let h = green::spawn(move || green::timeout(Duration::from_millis(10), || q1.put(1)));
+        let h = spawn_with(&q, move |q1| {
+            green::timeout(Duration::from_millis(10), || q1.put(1))
+        });
         assert!(h.join().unwrap().is_err());
         assert_eq!(q.try_get(), None, "the timed-out putter's item is gone");
-        let q2 = q.clone();
-        let h = green::spawn(move || q2.put(2));
+        let h = spawn_with(&q, move |q2| q2.put(2));
         green::yield_now();
         h.kill();
         assert_eq!(q.try_get(), None);
@@ -459,8 +414,7 @@ fn xchan_threads_feed_coroutines_without_blocking_the_hub() {
         drop(tx);
         // Another coroutine keeps running while the receiver waits.
         let ticks = Rc::new(Cell::new(0));
-        let t1 = ticks.clone();
-        let ticker = green::spawn(move || {
+        let ticker = spawn_with(&ticks, move |t1| {
             for _ in 0..5 {
                 green::sleep(Duration::from_millis(1));
                 t1.set(t1.get() + 1);

@@ -1,9 +1,10 @@
 //! Integration tests for `green::sync`: C9, C12, C16–C22 and the shared
 //! rules (FIFO, timeouts, kill, guards released on unwind).
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use green::sync::{
@@ -11,65 +12,33 @@ use green::sync::{
     Semaphore, WaitGroup,
 };
 
-/// Run `f` on a fresh thread (its own hub) and fail if it takes longer than
-/// `secs`: a bug must fail the test, not hang it.
-fn watchdog(secs: u64, f: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().expect("test thread panicked"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p)
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for {secs} s"),
-    }
-}
-
-/// C12: run `f` from a thread's root context; it must panic with the
-/// hub's deadlock report instead of hanging.
-fn expect_deadlock(f: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let msg = match r {
-            Ok(()) => "returned normally".to_string(),
-            Err(p) => p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default(),
-        };
-        let _ = tx.send(msg);
-    });
-    let msg = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("a wait nothing can satisfy hung instead of reporting a deadlock");
-    t.join().unwrap();
-    assert!(msg.contains("green: deadlock"), "got: {msg}");
-}
+use common::hang::{expect_deadlock, watchdog};
+use common::spawn_with;
 
 // ---------------------------------------------------------------- Event
+
+/// Spawn `n` coroutines that wait on `ev` and then count themselves in the
+/// returned cell.
+fn event_waiters(ev: &Rc<Event>, n: usize) -> (Rc<Cell<usize>>, Vec<green::JoinHandle<()>>) {
+    let woke = Rc::new(Cell::new(0));
+    let hs = (0..n)
+        .map(|_| {
+            let woke = woke.clone();
+            spawn_with(ev, move |ev| {
+                ev.wait();
+                woke.set(woke.get() + 1);
+            })
+        })
+        .collect();
+    (woke, hs)
+}
 
 #[test]
 fn event_set_wakes_waiters_and_wait_returns_at_once_when_set() {
     watchdog(10, || {
         let ev = Rc::new(Event::new());
         assert!(!ev.is_set());
-        let woke = Rc::new(Cell::new(0));
-        let hs: Vec<_> = (0..3)
-            .map(|_| {
-                let (ev, woke) = (ev.clone(), woke.clone());
-                green::spawn(move || {
-                    ev.wait();
-                    woke.set(woke.get() + 1);
-                })
-            })
-            .collect();
+        let (woke, hs) = event_waiters(&ev, 3);
         green::yield_now();
         assert_eq!(woke.get(), 0);
         ev.set();
@@ -90,16 +59,7 @@ fn c17_event_set_then_clear_still_wakes_all_waiters() {
     watchdog(20, || {
         for n in [1usize, 100, 1000] {
             let ev = Rc::new(Event::new());
-            let woke = Rc::new(Cell::new(0usize));
-            let hs: Vec<_> = (0..n)
-                .map(|_| {
-                    let (ev, woke) = (ev.clone(), woke.clone());
-                    green::spawn(move || {
-                        ev.wait();
-                        woke.set(woke.get() + 1);
-                    })
-                })
-                .collect();
+            let (woke, hs) = event_waiters(&ev, n);
             green::yield_now(); // all park
             ev.set();
             ev.clear();
@@ -228,14 +188,12 @@ fn c20_mutex_released_on_kill_and_panic_next_waiter_gets_it() {
     watchdog(10, || {
         let m = Rc::new(Mutex::new(Vec::new()));
         // A holder that parks while holding, then gets killed.
-        let m1 = m.clone();
-        let holder = green::spawn(move || {
+        let holder = spawn_with(&m, move |m1| {
             let mut g = m1.lock();
             g.push("holder");
             green::sleep(Duration::from_secs(60));
         });
-        let m2 = m.clone();
-        let waiter = green::spawn(move || m2.lock().push("waiter"));
+        let waiter = spawn_with(&m, move |m2| m2.lock().push("waiter"));
         green::yield_now();
         assert!(m.is_locked());
         holder.kill();
@@ -243,14 +201,12 @@ fn c20_mutex_released_on_kill_and_panic_next_waiter_gets_it() {
         assert_eq!(*m.lock(), ["holder", "waiter"]);
 
         // A holder that panics.
-        let m3 = m.clone();
-        let p = green::spawn(move || {
+        let p = spawn_with(&m, move |m3| {
             let _g = m3.lock();
             green::yield_now();
             panic!("inside the lock");
         });
-        let m4 = m.clone();
-        let w = green::spawn(move || m4.lock().push("after panic"));
+        let w = spawn_with(&m, move |m4| m4.lock().push("after panic"));
         assert!(p.join().is_err());
         w.join().unwrap();
         assert_eq!(m.lock().last(), Some(&"after panic"));
@@ -265,10 +221,8 @@ fn c20_mutex_waiter_killed_after_handoff_passes_lock_on() {
     watchdog(10, || {
         let m = Rc::new(Mutex::new(0));
         let g = m.lock();
-        let m1 = m.clone();
-        let a = green::spawn(move || *m1.lock() += 1);
-        let m2 = m.clone();
-        let b = green::spawn(move || *m2.lock() += 10);
+        let a = spawn_with(&m, move |m1| *m1.lock() += 1);
+        let b = spawn_with(&m, move |m2| *m2.lock() += 10);
         green::yield_now(); // both parked, a first
         drop(g); // hands the lock to a (queued to run)
         a.kill_nowait(); // a is killed before it resumes
@@ -311,8 +265,9 @@ fn mutex_timed_out_waiter_does_not_take_a_later_unlock() {
     watchdog(10, || {
         let m = Rc::new(Mutex::new(()));
         let g = m.lock();
-        let m1 = m.clone();
-        let h = green::spawn(move || m1.lock_timeout(Duration::from_millis(10)).is_some());
+        let h = spawn_with(&m, move |m1| {
+            m1.lock_timeout(Duration::from_millis(10)).is_some()
+        });
         assert!(!h.join().unwrap());
         drop(g);
         assert!(!m.is_locked(), "nobody holds it after the unlock");
@@ -324,8 +279,7 @@ fn mutex_lock_obeys_green_timeout() {
     watchdog(10, || {
         let m = Rc::new(Mutex::new(()));
         let _g = m.lock();
-        let m1 = m.clone();
-        let h = green::spawn(move || {
+        let h = spawn_with(&m, move |m1| {
             green::timeout(Duration::from_millis(20), || {
                 let _g = m1.lock();
             })
@@ -458,10 +412,8 @@ fn semaphore_waiter_killed_after_handoff_passes_permit_on() {
     watchdog(10, || {
         let s = Rc::new(Semaphore::new(1));
         let p = s.acquire();
-        let s1 = s.clone();
-        let a = green::spawn(move || drop(s1.acquire()));
-        let s2 = s.clone();
-        let b = green::spawn(move || s2.acquire().forget());
+        let a = spawn_with(&s, move |s1| drop(s1.acquire()));
+        let b = spawn_with(&s, move |s2| s2.acquire().forget());
         green::yield_now();
         drop(p);
         a.kill_nowait();
@@ -520,11 +472,13 @@ fn rwlock_writer_timing_out_lets_queued_readers_in() {
     watchdog(10, || {
         let l = Rc::new(RwLock::new(()));
         let r0 = l.read();
-        let l1 = l.clone();
-        let w = green::spawn(move || l1.write_timeout(Duration::from_millis(20)).is_some());
+        let w = spawn_with(&l, move |l1| {
+            l1.write_timeout(Duration::from_millis(20)).is_some()
+        });
         green::yield_now();
-        let l2 = l.clone();
-        let r = green::spawn(move || l2.read_timeout(Duration::from_secs(5)).is_some());
+        let r = spawn_with(&l, move |l2| {
+            l2.read_timeout(Duration::from_secs(5)).is_some()
+        });
         assert!(!w.join().unwrap());
         assert!(r.join().unwrap(), "reader got in once the writer gave up");
         drop(r0);
@@ -535,8 +489,7 @@ fn rwlock_writer_timing_out_lets_queued_readers_in() {
 fn rwlock_write_guard_released_on_kill() {
     watchdog(10, || {
         let l = Rc::new(RwLock::new(0));
-        let l1 = l.clone();
-        let h = green::spawn(move || {
+        let h = spawn_with(&l, move |l1| {
             let _w = l1.write();
             green::sleep(Duration::from_secs(60));
         });
@@ -598,8 +551,7 @@ fn reentrant_try_and_timeout() {
         let m = Rc::new(ReentrantMutex::new(()));
         let g = m.lock();
         assert!(m.try_lock().is_some(), "owner may re-lock");
-        let m1 = m.clone();
-        let h = green::spawn(move || {
+        let h = spawn_with(&m, move |m1| {
             (
                 m1.try_lock().is_none(),
                 m1.lock_timeout(Duration::from_millis(10)).is_none(),
@@ -619,8 +571,7 @@ fn reentrant_try_and_timeout() {
 fn c12_reentrant_lock_held_by_dead_end_reports_deadlock() {
     expect_deadlock(|| {
         let m = Rc::new(ReentrantMutex::new(()));
-        let m1 = m.clone();
-        let h = green::spawn(move || {
+        let h = spawn_with(&m, move |m1| {
             let g = m1.lock();
             std::mem::forget(g); // never released
         });
@@ -684,13 +635,11 @@ fn condvar_wait_timeout_retakes_mutex() {
 fn condvar_notified_waiter_killed_passes_notification_on() {
     watchdog(10, || {
         let pair = Rc::new((Mutex::new(()), Condvar::new()));
-        let p1 = pair.clone();
-        let a = green::spawn(move || {
+        let a = spawn_with(&pair, move |p1| {
             let g = p1.0.lock();
             let _g = p1.1.wait(g);
         });
-        let p2 = pair.clone();
-        let b = green::spawn(move || {
+        let b = spawn_with(&pair, move |p2| {
             let g = p2.0.lock();
             let _g = p2.1.wait(g);
         });
@@ -745,14 +694,12 @@ fn barrier_releases_all_one_leader_reusable() {
 fn barrier_killed_waiter_takes_its_arrival_back() {
     watchdog(10, || {
         let b = Rc::new(Barrier::new(2));
-        let b1 = b.clone();
-        let h = green::spawn(move || {
+        let h = spawn_with(&b, move |b1| {
             b1.wait();
         });
         green::yield_now();
         h.kill();
-        let b2 = b.clone();
-        let h2 = green::spawn(move || b2.wait().is_leader());
+        let h2 = spawn_with(&b, move |b2| b2.wait().is_leader());
         green::yield_now();
         assert!(!h2.is_finished(), "the killed arrival does not count");
         assert!(b.wait().is_leader());
@@ -800,8 +747,7 @@ fn c12_main_joining_a_coroutine_stuck_on_a_lock_reports_deadlock() {
     expect_deadlock(|| {
         let m = Rc::new(Mutex::new(()));
         let g = m.lock();
-        let m1 = m.clone();
-        let h = green::spawn(move || drop(m1.lock()));
+        let h = spawn_with(&m, move |m1| drop(m1.lock()));
         let _ = h.join();
         drop(g);
     });
@@ -849,20 +795,17 @@ fn local_values_are_per_coroutine_and_survive_parks() {
 fn local_values_dropped_when_the_coroutine_ends_however_it_ends() {
     watchdog(10, || {
         let drops = Rc::new(Cell::new(0));
-        let d = drops.clone();
-        let normal = green::spawn(move || {
+        let normal = spawn_with(&drops, move |d| {
             TRACKED.with(|t| *t.borrow_mut() = Some(DropCount(d)));
             green::yield_now();
         });
-        let d = drops.clone();
-        let killed = green::spawn(move || {
+        let killed = spawn_with(&drops, move |d| {
             TRACKED.with(|t| *t.borrow_mut() = Some(DropCount(d)));
             green::sleep(Duration::from_secs(60));
         });
         let d = drops.clone();
         let go = Rc::new(Event::new());
-        let g = go.clone();
-        let panicked = green::spawn(move || {
+        let panicked = spawn_with(&go, move |g| {
             TRACKED.with(|t| *t.borrow_mut() = Some(DropCount(d)));
             g.wait();
             panic!("boom");

@@ -1,5 +1,6 @@
-//! Shared by the benches: read criterion's medians back and print peer
-//! ratios, so every run reports "green vs peer" measured in the same run.
+//! Shared by the benches: read criterion's medians back, take medians of
+//! hand-timed samples and print peer ratios, so every run reports "green vs
+//! peer" measured in the same run.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -64,4 +65,11 @@ pub fn rss_bytes() -> u64 {
         })
         .unwrap_or(0)
         * 1024
+}
+
+/// Median of hand-timed samples (the upper middle for an even count); NaN
+/// when there are none.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }

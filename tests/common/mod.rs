@@ -1,9 +1,15 @@
-//! Helpers shared by the integration tests: running an example binary, and
-//! re-running this test binary as a child process (for stderr and aborts).
+//! Helpers shared by the integration tests: running an example binary,
+//! re-running this test binary as a child process (for stderr and aborts),
+//! spawning a coroutine that shares a value,
+//! watchdogs ([`hang`]) and socket fixtures ([`net`]).
 #![allow(dead_code)]
+
+pub mod hang;
+pub mod net;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::rc::Rc;
 
 /// Path of a built example (cargo builds examples for `cargo test`).
 pub fn example_path(name: &str) -> PathBuf {
@@ -38,4 +44,13 @@ pub fn run_child(test: &str) -> Output {
 /// True in the child role started by [`run_child`].
 pub fn is_child() -> bool {
     std::env::var_os("GREEN_CHILD").is_some()
+}
+
+/// Spawn `f` as a coroutine with its own handle on the shared `x`.
+pub fn spawn_with<T: ?Sized + 'static, R: 'static>(
+    x: &Rc<T>,
+    f: impl FnOnce(Rc<T>) -> R + 'static,
+) -> green::JoinHandle<R> {
+    let x = x.clone();
+    green::spawn(move || f(x))
 }

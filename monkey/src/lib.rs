@@ -88,112 +88,27 @@ mod socket;
 
 pub use patch::{is_patched, patch, patch_all, patched, try_patch, Patch, PatchError};
 
+/// The `(family, libc name, address)` triple of each hook, from
+/// `family: module::name, ...;` lists (the name is the function's own).
+macro_rules! hook_table {
+    ($($family:ident: $($module:ident::$name:ident),+;)+) => {
+        [$($((Patch::$family, stringify!($name), $module::$name as *const () as usize)),+),+]
+    };
+}
+
 /// Every hook: its family, its libc name and its address, for the check in
 /// `patch` (which also keeps the linker from dropping any of them).
 fn hooks() -> [(Patch, &'static str, usize); 39] {
-    [
-        (Patch::SLEEP, "sleep", sleep::sleep as *const () as usize),
-        (Patch::SLEEP, "usleep", sleep::usleep as *const () as usize),
-        (
-            Patch::SLEEP,
-            "nanosleep",
-            sleep::nanosleep as *const () as usize,
-        ),
-        (
-            Patch::SLEEP,
-            "clock_nanosleep",
-            sleep::clock_nanosleep as *const () as usize,
-        ),
-        (
-            Patch::SLEEP,
-            "sched_yield",
-            sleep::sched_yield as *const () as usize,
-        ),
-        (
-            Patch::SOCKET,
-            "socket",
-            socket::socket as *const () as usize,
-        ),
-        (
-            Patch::SOCKET,
-            "connect",
-            socket::connect as *const () as usize,
-        ),
-        (
-            Patch::SOCKET,
-            "accept",
-            socket::accept as *const () as usize,
-        ),
-        (
-            Patch::SOCKET,
-            "accept4",
-            socket::accept4 as *const () as usize,
-        ),
-        (
-            Patch::SOCKET,
-            "setsockopt",
-            socket::setsockopt as *const () as usize,
-        ),
-        (Patch::SOCKET, "read", io::read as *const () as usize),
-        (Patch::SOCKET, "write", io::write as *const () as usize),
-        (Patch::SOCKET, "readv", io::readv as *const () as usize),
-        (Patch::SOCKET, "writev", io::writev as *const () as usize),
-        (Patch::SOCKET, "recv", io::recv as *const () as usize),
-        (
-            Patch::SOCKET,
-            "recvfrom",
-            io::recvfrom as *const () as usize,
-        ),
-        (Patch::SOCKET, "recvmsg", io::recvmsg as *const () as usize),
-        (Patch::SOCKET, "send", io::send as *const () as usize),
-        (Patch::SOCKET, "sendto", io::sendto as *const () as usize),
-        (Patch::SOCKET, "sendmsg", io::sendmsg as *const () as usize),
-        (
-            Patch::SOCKET,
-            "sendfile",
-            io::sendfile as *const () as usize,
-        ),
-        (
-            Patch::SOCKET,
-            "sendfile64",
-            io::sendfile64 as *const () as usize,
-        ),
-        (Patch::SOCKET, "splice", io::splice as *const () as usize),
-        (
-            Patch::SOCKET,
-            "__read_chk",
-            io::__read_chk as *const () as usize,
-        ),
-        (
-            Patch::SOCKET,
-            "__recv_chk",
-            io::__recv_chk as *const () as usize,
-        ),
-        (
-            Patch::SOCKET,
-            "__recvfrom_chk",
-            io::__recvfrom_chk as *const () as usize,
-        ),
-        (Patch::SOCKET, "close", fd_ops::close as *const () as usize),
-        (Patch::SOCKET, "pipe", fd_ops::pipe as *const () as usize),
-        (Patch::SOCKET, "pipe2", fd_ops::pipe2 as *const () as usize),
-        (
-            Patch::SOCKET,
-            "socketpair",
-            fd_ops::socketpair as *const () as usize,
-        ),
-        (Patch::SOCKET, "dup", fd_ops::dup as *const () as usize),
-        (Patch::SOCKET, "dup2", fd_ops::dup2 as *const () as usize),
-        (Patch::SOCKET, "dup3", fd_ops::dup3 as *const () as usize),
-        (Patch::SOCKET, "fcntl", fd_ops::fcntl as *const () as usize),
-        (Patch::SOCKET, "ioctl", fd_ops::ioctl as *const () as usize),
-        (Patch::POLL, "poll", poll::poll as *const () as usize),
-        (Patch::POLL, "ppoll", poll::ppoll as *const () as usize),
-        (Patch::POLL, "select", poll::select as *const () as usize),
-        (
-            Patch::DNS,
-            "getaddrinfo",
-            dns::getaddrinfo as *const () as usize,
-        ),
-    ]
+    hook_table! {
+        SLEEP: sleep::sleep, sleep::usleep, sleep::nanosleep, sleep::clock_nanosleep,
+            sleep::sched_yield;
+        SOCKET: socket::socket, socket::connect, socket::accept, socket::accept4,
+            socket::setsockopt, io::read, io::write, io::readv, io::writev, io::recv,
+            io::recvfrom, io::recvmsg, io::send, io::sendto, io::sendmsg, io::sendfile,
+            io::sendfile64, io::splice, io::__read_chk, io::__recv_chk, io::__recvfrom_chk,
+            fd_ops::close, fd_ops::pipe, fd_ops::pipe2, fd_ops::socketpair, fd_ops::dup,
+            fd_ops::dup2, fd_ops::dup3, fd_ops::fcntl, fd_ops::ioctl;
+        POLL: poll::poll, poll::ppoll, poll::select;
+        DNS: dns::getaddrinfo;
+    }
 }

@@ -486,16 +486,10 @@ impl Hub {
         }
         loop {
             let n = self.ready.len();
-            for _ in 0..n {
-                let t = self.ready.pop();
-                let Some(t) = t else { break };
-                if t.is_root() {
-                    crate::monitor::idle(&self.diag);
-                    self.in_loop.set(false);
-                    t.state.set(State::Running);
-                    return;
-                }
-                self.resume(t);
+            match panic::catch_unwind(AssertUnwindSafe(|| self.run_pass(n))) {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(p) => self.coroutine_panicked(p),
             }
             let since = self.since_maintain.get().saturating_add(n as u32);
             let idle = self.ready.is_empty();
@@ -513,6 +507,23 @@ impl Hub {
                 self.since_maintain.set(since);
             }
         }
+    }
+
+    /// Resume up to `n` ready tasks. Returns true when the root's turn came
+    /// (the loop then returns to it).
+    #[inline(always)]
+    fn run_pass(&self, n: usize) -> bool {
+        for _ in 0..n {
+            let Some(t) = self.ready.pop() else { break };
+            if t.is_root() {
+                crate::monitor::idle(&self.diag);
+                self.in_loop.set(false);
+                t.state.set(State::Running);
+                return true;
+            }
+            self.resume(t);
+        }
+        false
     }
 
     /// Fire due timers, poll I/O (blocking only when `idle`), drain
@@ -626,11 +637,19 @@ impl Hub {
                 }
             };
             let tp = task.as_ptr();
+            let entry = task.take_entry();
+            // The coroutine's whole base frame: no panic-catching layer of
+            // our own (corosensei's root catch hands panics to `resume`, and
+            // the loop's `run_pass` guard turns them into the join result),
+            // so a parked coroutine has fewer bytes to save.
             let coro = Coro::with_stack(stack, move |y: &CoroYielder, ()| {
-                // SAFETY: the hub keeps an Rc to this task until it finishes,
-                // which is after this body returns.
-                let task = unsafe { &*tp };
-                body(task, y);
+                // SAFETY: the hub holds a reference to this task until it
+                // finishes, which is after this closure returns.
+                unsafe { (*tp).yielder.set(y as *const CoroYielder) };
+                match entry {
+                    Some(f) => f(),
+                    None => Box::new(()),
+                }
             });
             // SAFETY: the task is not running; only the loop touches `coro`.
             unsafe { *task.coro.get() = Some(ManuallyDrop::new(coro)) };
@@ -658,14 +677,38 @@ impl Hub {
                     self.ready.push(task);
                 }
             }
-            CoroutineResult::Return(()) => self.finish(&task),
+            CoroutineResult::Return(out) => self.finish(&task, Ok(out)),
         }
     }
 
-    /// A coroutine returned from its body: free its stack and slot, wake
-    /// joiners.
-    fn finish(&self, task: &TaskRef) {
-        task.state.set(State::Finished);
+    /// The running coroutine's panic (or kill, or stray timeout signal)
+    /// came out of `resume`: corosensei caught it at the coroutine's base
+    /// and re-raised it here, on the loop's stack. The coroutine is done.
+    #[cold]
+    fn coroutine_panicked(&self, p: Box<dyn std::any::Any + Send>) {
+        let cur = self.current.get();
+        if std::ptr::eq(cur, self.root.as_ptr()) {
+            // Not a coroutine's panic: the hub itself failed. Let it out.
+            self.in_loop.set(false);
+            panic::resume_unwind(p);
+        }
+        crate::overflow::leave();
+        self.current.set(self.root.as_ptr());
+        // SAFETY: `cur` is the task `resume` was running; the slab still
+        // holds a reference to it.
+        let task = TaskRef::from_task(unsafe { &*cur });
+        let err = if p.is::<KillSignal>() {
+            JoinError::Killed
+        } else {
+            JoinError::Panicked(p)
+        };
+        self.finish(&task, Err(err));
+    }
+
+    /// A coroutine returned, panicked or was killed: free its stack, store
+    /// the result, then run its `on_finish` callbacks (in a coroutine of
+    /// their own, since they may block) before it counts as finished.
+    fn finish(&self, task: &TaskRef, result: Result<crate::task::Output, JoinError>) {
         // SAFETY: the coroutine has returned, so dropping it unwinds nothing
         // and touches no stack memory; only the loop touches `coro`.
         unsafe {
@@ -674,6 +717,32 @@ impl Hub {
             }
         }
         self.stacks.borrow_mut().release(task);
+        task.set_result(result);
+        let has_links = task
+            .extra
+            .borrow()
+            .as_ref()
+            .is_some_and(|e| !e.links.is_empty());
+        if !has_links {
+            self.complete(task);
+            return;
+        }
+        task.state.set(State::Finishing);
+        let t = task.clone();
+        let runner: Entry = Box::new(move || {
+            crate::join::run_links(&t);
+            hub().complete(&t);
+            Box::new(()) as crate::task::Output
+        });
+        let id = self.next_task_id();
+        let runner = Task::new(id, None, self.default_class, Some(runner), t_location());
+        drop(self.spawn_task(runner, None));
+    }
+
+    /// The task is done for good: leave the slab, wake joiners, report an
+    /// unjoined panic.
+    fn complete(&self, task: &TaskRef) {
+        task.state.set(State::Finished);
         self.tasks.borrow_mut().try_remove(task.slot());
         crate::monitor::task_ended(&self.diag, task);
         task.notify_joiners();
@@ -704,7 +773,7 @@ impl Hub {
     /// unwind; running or ready ones unwind at their next park.
     pub(crate) fn request_kill(&self, task: &TaskRef) {
         match task.state.get() {
-            State::Finished => {}
+            State::Finished | State::Finishing => {}
             _ if !task.has_coro() => self.finish_unstarted(task, Err(JoinError::Killed)),
             State::Parked => {
                 task.set_kill_requested(true);
@@ -800,23 +869,6 @@ impl Remote {
             Err(p) => p.into_inner().is_empty(),
         }
     }
-}
-
-/// The body every coroutine runs: the user's closure, caught, then links.
-fn body(task: &Task, y: &CoroYielder) {
-    task.yielder.set(y as *const CoroYielder);
-    let entry: Option<Entry> = task.take_entry();
-    let r = match entry {
-        Some(f) => panic::catch_unwind(AssertUnwindSafe(f)),
-        None => Ok(Box::new(()) as crate::task::Output),
-    };
-    let r = match r {
-        Ok(v) => Ok(v),
-        Err(p) if p.is::<KillSignal>() => Err(JoinError::Killed),
-        Err(p) => Err(JoinError::Panicked(p)),
-    };
-    task.set_result(r);
-    crate::join::run_links(task);
 }
 
 /// An owned wake-up right for one park of one task (or the root).
@@ -946,6 +998,12 @@ pub(crate) fn pop_frame(id: u64) {
 #[allow(dead_code)]
 pub(crate) fn stack_size_of(class: u32) -> usize {
     hub().stacks.borrow().size_of(class)
+}
+
+/// Where internal helper coroutines (link runners) say they were spawned.
+#[track_caller]
+fn t_location() -> &'static Location<'static> {
+    Location::caller()
 }
 
 /// Spawn helper shared by `spawn`, `spawn_later` and `Builder`.

@@ -24,7 +24,7 @@ use crate::wait::WaitList;
 
 /// The single coroutine type used for every task, so the bytes the switch
 /// pushes below the recorded stack pointer are the same everywhere.
-pub(crate) type Coro = Coroutine<(), (), (), RegionStack>;
+pub(crate) type Coro = Coroutine<(), (), Output, RegionStack>;
 pub(crate) type CoroYielder = Yielder<(), ()>;
 
 /// What the user's closure returns, type-erased. `Box<()>` does not allocate.
@@ -41,7 +41,10 @@ pub(crate) enum State {
     /// Suspended until an `Unparker` of the current generation, a timer or a
     /// kill wakes it.
     Parked,
-    /// Returned, panicked or was killed; the result slot is filled.
+    /// Returned, panicked or was killed and its result is stored, but its
+    /// `on_finish` callbacks are still running (in a coroutine of their own).
+    Finishing,
+    /// Done: the result slot is filled and every callback has run.
     Finished,
 }
 

@@ -484,12 +484,25 @@ impl Hub {
                  (a destructor or callback run by the hub tried to wait)"
             );
         }
+        // One guard around the whole loop (not per resume or per pass), so
+        // the switch path pays nothing for it: a coroutine's re-raised panic
+        // lands here, becomes its join result, and the loop goes on. Any
+        // other panic (a deadlock report, a hub failure) goes on to the root.
+        loop {
+            match panic::catch_unwind(AssertUnwindSafe(|| self.run_until_root())) {
+                Ok(()) => return,
+                Err(p) => self.coroutine_panicked(p),
+            }
+        }
+    }
+
+    /// Passes over the ready queue, with maintenance in between, until the
+    /// root's turn comes.
+    fn run_until_root(&self) {
         loop {
             let n = self.ready.len();
-            match panic::catch_unwind(AssertUnwindSafe(|| self.run_pass(n))) {
-                Ok(true) => return,
-                Ok(false) => {}
-                Err(p) => self.coroutine_panicked(p),
+            if self.run_pass(n) {
+                return;
             }
             let since = self.since_maintain.get().saturating_add(n as u32);
             let idle = self.ready.is_empty();

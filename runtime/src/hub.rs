@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::task_table::TaskTable;
 use corosensei::CoroutineResult;
-use slab::Slab;
 
 use crate::cancel::{Interrupt, Interrupted, KillSignal};
 use crate::join::JoinError;
@@ -83,7 +83,7 @@ pub(crate) struct Hub {
     ready: ReadyQueue,
     current: Cell<*const Task>,
     root: TaskRef,
-    tasks: RefCell<Slab<TaskRef>>,
+    tasks: RefCell<TaskTable>,
     pub(crate) timers: RefCell<Timers>,
     reactor: RefCell<Reactor>,
     pub(crate) stacks: RefCell<Stacks>,
@@ -223,7 +223,7 @@ fn create() -> &'static Hub {
         ready: ReadyQueue::default(),
         current: Cell::new(root.as_ptr()),
         root,
-        tasks: RefCell::new(Slab::new()),
+        tasks: RefCell::new(TaskTable::new()),
         timers: RefCell::new(Timers::new()),
         reactor: RefCell::new(reactor),
         stacks: RefCell::new(stacks),
@@ -842,7 +842,7 @@ impl Hub {
     }
 
     pub(crate) fn live_tasks(&self) -> Vec<TaskRef> {
-        self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
+        self.tasks.borrow().iter().cloned().collect()
     }
 
     /// Thread exit: kill what is left and let it unwind, then leak anything

@@ -43,6 +43,7 @@ mod spawn;
 mod stack;
 pub mod sync;
 mod task;
+mod task_table;
 mod timer;
 
 #[cfg(test)]

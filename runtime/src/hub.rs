@@ -14,7 +14,7 @@
 //!   stack, so code running in a region never touches another coroutine homed
 //!   in it (`stack.rs`).
 //! - Timers and I/O are polled at least once per pass over the ready queue
-//!   that lasts 64 switches, so a `sleep(ZERO)` loop cannot starve them.
+//!   that lasts 128 switches, so a `sleep(ZERO)` loop cannot starve them.
 //!
 //! This module must never block the thread except inside `Poll::poll` when
 //! nothing is ready.
@@ -41,7 +41,7 @@ use crate::timer::Timers;
 
 /// Switches between non-blocking polls of timers and I/O while tasks are
 /// ready. Keeps `epoll_wait` and `Instant::now` off the switch path.
-const MAINTAIN_EVERY: u32 = 64;
+const MAINTAIN_EVERY: u32 = 128;
 
 /// Settings a hub is created with (see `Runtime`).
 #[derive(Clone, Debug)]

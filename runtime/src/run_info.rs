@@ -51,7 +51,7 @@ pub struct CoroutineStatus {
     pub spawned_at: &'static Location<'static>,
     /// How long ago it last gave up the CPU; `None` if it has not run yet
     /// (or is running now). Measured with the loop's clock, which is
-    /// refreshed at every poll and at least every 64 switches, so this may
+    /// refreshed at every poll and at least every 128 switches, so this may
     /// overstate by that much.
     pub since_last_run: Option<Duration>,
 }

@@ -1,5 +1,7 @@
 //! `green::Runtime`: settings, and N hubs on N threads.
 
+mod common;
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -320,4 +322,60 @@ fn back_to_back_spawn_blocking_calls_never_lose_a_wake() {
         sum
     });
     assert_eq!(h.join().unwrap(), (0..2000u64).sum::<u64>());
+}
+
+#[test]
+fn two_hubs_talk_over_green_xchan() {
+    // Hub 0's coroutines send to hub 1 over one cross-thread channel; hub
+    // 1's coroutine answers over another. Each receiver parks only its own
+    // coroutine and is woken through its hub's waker.
+    let out = common::hang::watchdog(30, exchange_over_xchan);
+    let expected: Vec<(u32, String)> = (0..10u32)
+        .map(|k| (k * k + 1, "green-hub-1".to_string()))
+        .collect();
+    assert_eq!(out, expected);
+}
+
+/// Hub 0 sends squares to hub 1, which answers with value + 1 and its
+/// thread's name; returns what hub 0 received, sorted.
+fn exchange_over_xchan() -> Vec<(u32, String)> {
+    let (to_1, from_0) = green::xchan::channel::<u32>();
+    let (to_0, from_1) = green::xchan::channel::<(u32, String)>();
+    let ends = Mutex::new((Some(to_1), Some(from_0), Some(to_0), Some(from_1)));
+    let mut out = green::Runtime::new()
+        .threads(2)
+        .run_threads(|i| {
+            let mut e = ends.lock().unwrap();
+            if i == 0 {
+                let tx = e.0.take().unwrap();
+                let rx = e.3.take().unwrap();
+                drop(e);
+                let senders: Vec<_> = (0..10u32)
+                    .map(|k| {
+                        let tx = tx.clone();
+                        green::spawn(move || tx.send(k * k).unwrap())
+                    })
+                    .collect();
+                drop(tx);
+                green::joinall(senders);
+                let mut got: Vec<(u32, String)> = std::iter::from_fn(|| rx.recv()).collect();
+                got.sort();
+                got
+            } else {
+                let rx = e.1.take().unwrap();
+                let tx = e.2.take().unwrap();
+                drop(e);
+                let me = std::thread::current().name().unwrap_or("?").to_string();
+                green::spawn(move || {
+                    while let Some(v) = rx.recv() {
+                        tx.send((v + 1, me.clone())).unwrap();
+                    }
+                })
+                .join()
+                .unwrap();
+                Vec::new()
+            }
+        })
+        .unwrap();
+    out.swap_remove(0)
 }

@@ -288,12 +288,6 @@ impl Hub {
         !self.current().is_root()
     }
 
-    /// An owning pointer to a task the hub knows (root or live task).
-    #[inline(always)]
-    pub(crate) fn rc_of(&self, task: &Task) -> TaskRef {
-        TaskRef::from_task(task)
-    }
-
     pub(crate) fn default_class(&self) -> u32 {
         self.default_class
     }
@@ -383,7 +377,9 @@ impl Hub {
                     None => Ok(Park::TimedOut),
                 };
             }
-            self.timers.borrow_mut().insert(at, self.rc_of(task));
+            self.timers
+                .borrow_mut()
+                .insert(at, TaskRef::from_task(task));
         }
         if let ParkedOn::Fd(_) = on {
             self.io_parked.set(self.io_parked.get() + 1);
@@ -547,7 +543,6 @@ impl Hub {
             crate::run_info::print_requested(self);
         }
         let mut now = Instant::now();
-        self.set_clock(now);
         self.fire_timers(now);
         let idle = idle && self.ready.is_empty();
         let timeout = if idle {
@@ -590,7 +585,6 @@ impl Hub {
             *self.fd_ready.borrow_mut() = ready;
             self.drain_remote();
             now = Instant::now();
-            self.set_clock(now);
             self.fire_timers(now);
         }
         if now.duration_since(self.last_release.get()) >= Duration::from_secs(1) {
@@ -764,7 +758,8 @@ impl Hub {
         }
     }
 
-    /// A task that never ran ends (killed first, or no stack for it).
+    /// A task that never ran ends (killed first, or no stack for it): the
+    /// same ending as any other, minus the coroutine.
     pub(crate) fn finish_unstarted(
         &self,
         task: &TaskRef,
@@ -773,13 +768,8 @@ impl Hub {
         if task.state.get() == State::Parked {
             self.bump(task);
         }
-        task.state.set(State::Finished);
         drop(task.take_entry());
-        task.set_result(result);
-        self.tasks.borrow_mut().try_remove(task.slot());
-        crate::monitor::task_ended(&self.diag, task);
-        task.notify_joiners();
-        crate::join::run_links(task);
+        self.finish(task, result);
     }
 
     /// Ask a task to die: never-run tasks end now; parked ones wake and
@@ -795,6 +785,15 @@ impl Hub {
             }
             State::Ready | State::Running => task.set_kill_requested(true),
         }
+    }
+
+    /// An interruption reported instead of unwound: a kill stays pending so
+    /// the task still unwinds at its next ordinary park.
+    pub(crate) fn interrupted(&self, i: Interrupt) -> Interrupted {
+        if i == Interrupt::Killed {
+            self.current().set_kill_requested(true);
+        }
+        i.into()
     }
 
     pub(crate) fn push_frame(&self, deadline: Instant) -> u64 {
@@ -827,7 +826,6 @@ impl Hub {
         }
     }
 
-    /// Every live task, for diagnostics.
     /// Advance the loop's coarse clock (and the `last_run` stamp with it).
     fn set_clock(&self, now: Instant) {
         self.clock.set(now);
@@ -841,6 +839,7 @@ impl Hub {
         (self.clock.get(), self.epoch)
     }
 
+    /// Every live task, for diagnostics.
     pub(crate) fn live_tasks(&self) -> Vec<TaskRef> {
         self.tasks.borrow().iter().cloned().collect()
     }
@@ -953,7 +952,7 @@ pub fn unparker() -> Unparker {
     let hub = hub();
     let task = hub.current();
     Unparker {
-        task: hub.rc_of(task),
+        task: TaskRef::from_task(task),
         gen: task.gen.get(),
     }
 }
@@ -989,15 +988,7 @@ pub fn park(deadline: Option<Instant>, on: ParkedOn) -> Park {
 #[inline]
 pub fn park_no_unwind(deadline: Option<Instant>, on: ParkedOn) -> Result<Park, Interrupted> {
     let hub = hub();
-    match hub.park_inner(deadline, on) {
-        Ok(p) => Ok(p),
-        Err(i) => {
-            if i == Interrupt::Killed {
-                hub.current().set_kill_requested(true);
-            }
-            Err(i.into())
-        }
-    }
+    hub.park_inner(deadline, on).map_err(|i| hub.interrupted(i))
 }
 
 pub(crate) fn push_frame(deadline: Instant) -> u64 {
@@ -1008,30 +999,29 @@ pub(crate) fn pop_frame(id: u64) {
     hub().pop_frame(id)
 }
 
-#[allow(dead_code)]
-pub(crate) fn stack_size_of(class: u32) -> usize {
-    hub().stacks.borrow().size_of(class)
-}
-
 /// Where internal helper coroutines (link runners) say they were spawned.
 #[track_caller]
 fn t_location() -> &'static Location<'static> {
     Location::caller()
 }
 
-/// Spawn helper shared by `spawn`, `spawn_later` and `Builder`.
+/// The size class for a stack of `size` bytes on this hub (errors for sizes
+/// out of range).
+pub(crate) fn stack_class(size: usize) -> io::Result<u32> {
+    hub().stacks.borrow_mut().class_for(size)
+}
+
+/// Spawn helper shared by `spawn`, `spawn_later` and `Builder`: a task of
+/// stack class `class` (the hub's default if `None`), run after `delay`.
 pub(crate) fn spawn_entry(
     entry: Entry,
     name: Option<Rc<String>>,
-    stack_size: Option<usize>,
+    class: Option<u32>,
     delay: Option<Duration>,
     at: &'static Location<'static>,
-) -> io::Result<TaskRef> {
+) -> TaskRef {
     let hub = hub();
-    let class = match stack_size {
-        None => hub.default_class(),
-        Some(s) => hub.stacks.borrow_mut().class_for(s)?,
-    };
+    let class = class.unwrap_or(hub.default_class);
     let task = Task::new(hub.next_task_id(), name, class, Some(entry), at);
-    Ok(hub.spawn_task(task, delay))
+    hub.spawn_task(task, delay)
 }

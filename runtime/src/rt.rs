@@ -10,7 +10,7 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 use crate::cancel::Interrupted;
-use crate::hub::{self, has_hub, hub, Park};
+use crate::hub::{has_hub, hub};
 use crate::task::ParkedOn;
 use crate::wait::WaitResult;
 
@@ -79,24 +79,7 @@ fn wait_fd_inner(
         Interest::Read => &entry.readers,
         Interest::Write => &entry.writers,
     };
-    let me = hub::unparker();
-    list.push_external(me.clone());
-    // Removes this waiter however the park ends, unwinding (kill) included,
-    // so a dead entry never lingers on the fd's list.
-    struct Leave<'a>(&'a crate::wait::WaitList, Unparker);
-    impl Drop for Leave<'_> {
-        fn drop(&mut self) {
-            self.0.remove_external(&self.1);
-        }
-    }
-    let leave = Leave(list, me);
-    let r = if unwind {
-        Ok(hub::park(deadline, ParkedOn::Fd(fd)))
-    } else {
-        hub::park_no_unwind(deadline, ParkedOn::Fd(fd))
-    };
-    drop(leave);
-    let r = r?;
+    let r = list.wait_as(deadline, ParkedOn::Fd(fd), unwind)?;
     if entry.closed.get() {
         return Ok(Err(io::Error::new(
             io::ErrorKind::NotConnected,
@@ -104,8 +87,8 @@ fn wait_fd_inner(
         )));
     }
     Ok(match r {
-        Park::Notified => Ok(()),
-        Park::TimedOut => Err(io::Error::new(
+        WaitResult::Notified => Ok(()),
+        WaitResult::TimedOut => Err(io::Error::new(
             io::ErrorKind::TimedOut,
             "green: I/O timed out",
         )),
@@ -122,38 +105,13 @@ pub fn forget_fd(fd: RawFd) {
 
 /// Park until `deadline` without unwinding. `Ok` when the time came.
 pub fn sleep_until_no_unwind(deadline: Option<Instant>) -> Result<(), Interrupted> {
-    loop {
-        match hub::park_no_unwind(deadline, ParkedOn::Timer)? {
-            Park::TimedOut => return Ok(()),
-            Park::Notified => {
-                if deadline.is_some_and(|at| Instant::now() >= at) {
-                    return Ok(());
-                }
-            }
-        }
-    }
+    crate::spawn::sleep_until(deadline, false)
 }
 
 /// Yield without unwinding.
 pub fn yield_no_unwind() -> Result<(), Interrupted> {
     let hub = hub();
-    match hub.yield_inner() {
-        Ok(()) => Ok(()),
-        Err(i) => {
-            if i == crate::cancel::Interrupt::Killed {
-                hub.current().set_kill_requested(true);
-            }
-            Err(i.into())
-        }
-    }
-}
-
-/// Wait on a wait-list without unwinding (see [`crate::wait::WaitList`]).
-pub fn wait_list_no_unwind(
-    list: &crate::wait::WaitList,
-    deadline: Option<Instant>,
-) -> Result<WaitResult, Interrupted> {
-    list.wait_no_unwind(deadline)
+    hub.yield_inner().map_err(|i| hub.interrupted(i))
 }
 
 /// Counters of this thread's stack regions (see [`stack_stats`]).

@@ -11,6 +11,7 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::cancel::Interrupted;
 use crate::hub::{self, hub};
 use crate::join::JoinHandle;
 use crate::task::{Output, ParkedOn};
@@ -42,16 +43,13 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let at = Location::caller();
-    let hub = hub();
-    let task = crate::task::Task::new(
-        hub.next_task_id(),
+    JoinHandle::new(hub::spawn_entry(
+        erase(f),
         None,
-        hub.default_class(),
-        Some(erase(f)),
-        at,
-    );
-    JoinHandle::new(hub.spawn_task(task, None))
+        None,
+        None,
+        Location::caller(),
+    ))
 }
 
 /// Start a coroutine that first runs after `delay`. Killing its handle
@@ -69,16 +67,13 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let at = Location::caller();
-    let hub = hub();
-    let task = crate::task::Task::new(
-        hub.next_task_id(),
+    JoinHandle::new(hub::spawn_entry(
+        erase(f),
         None,
-        hub.default_class(),
-        Some(erase(f)),
-        at,
-    );
-    JoinHandle::new(hub.spawn_task(task, Some(delay)))
+        None,
+        Some(delay),
+        Location::caller(),
+    ))
 }
 
 /// Options for a new coroutine: name and stack size.
@@ -140,10 +135,18 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let at = Location::caller();
+        let class = match self.stack_size {
+            Some(size) => Some(hub::stack_class(size)?),
+            None => None,
+        };
         let name: Option<Rc<String>> = self.name.map(Rc::new);
-        let task = hub::spawn_entry(erase(f), name, self.stack_size, delay, at)?;
-        Ok(JoinHandle::new(task))
+        Ok(JoinHandle::new(hub::spawn_entry(
+            erase(f),
+            name,
+            class,
+            delay,
+            Location::caller(),
+        )))
     }
 }
 
@@ -177,16 +180,25 @@ pub fn sleep(d: Duration) {
 
 #[inline(never)]
 fn sleep_for(d: Duration) {
-    let deadline = Instant::now().checked_add(d);
+    if let Err(i) = sleep_until(Instant::now().checked_add(d), true) {
+        unreachable!("green: an unwinding sleep returned {i}");
+    }
+}
+
+/// Park until `deadline` (`None`: until killed or interrupted). With
+/// `unwind`, kill and an expiring `green::timeout` unwind; without, they are
+/// returned (for `extern "C"` hooks).
+pub(crate) fn sleep_until(deadline: Option<Instant>, unwind: bool) -> Result<(), Interrupted> {
     loop {
-        match hub::park(deadline, ParkedOn::Timer) {
-            hub::Park::TimedOut => return,
-            hub::Park::Notified => {
-                // Nobody holds an unparker for a sleep, but stay robust.
-                if deadline.is_some_and(|at| Instant::now() >= at) {
-                    return;
-                }
-            }
+        let r = if unwind {
+            hub::park(deadline, ParkedOn::Timer)
+        } else {
+            hub::park_no_unwind(deadline, ParkedOn::Timer)?
+        };
+        // Nobody holds an unparker for a sleep, but stay robust to a stray
+        // wake: only the deadline ends it.
+        if r == hub::Park::TimedOut || deadline.is_some_and(|at| Instant::now() >= at) {
+            return Ok(());
         }
     }
 }

@@ -194,11 +194,6 @@ impl Stacks {
         Ok((self.pools.len() - 1) as u32)
     }
 
-    /// Usable size of a class, in bytes.
-    pub(crate) fn size_of(&self, class: u32) -> usize {
-        self.pools[class as usize].size
-    }
-
     /// Gives the home region of `task` to it: assigns a home on first run and
     /// swaps bytes if another task occupies it. Returns the stack bounds.
     pub(crate) fn make_resident(&mut self, task: &Task) -> io::Result<RegionStack> {

@@ -13,7 +13,9 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use crate::cancel::Interrupted;
 use crate::hub::{self, Park, Unparker};
+use crate::task::ParkedOn;
 
 /// A FIFO list of parked tasks (or the thread's root context).
 #[derive(Default)]
@@ -55,37 +57,45 @@ impl WaitList {
     /// Unwinds on `kill` and on an enclosing `green::timeout` that expires
     /// first, removing this waiter either way.
     pub fn wait(&self, deadline: Option<Instant>) -> WaitResult {
-        let me = hub::unparker();
-        self.q.borrow_mut().push_back(me.clone());
-        let guard = Remove { list: self, me };
-        let r = hub::park(deadline, crate::task::ParkedOn::WaitList);
-        match r {
-            Park::Notified => {
-                // The waker popped us already.
-                std::mem::forget(guard);
-                WaitResult::Notified
-            }
-            Park::TimedOut => WaitResult::TimedOut, // guard removes us
+        match self.wait_as(deadline, ParkedOn::WaitList, true) {
+            Ok(r) => r,
+            // With `unwind`, interruptions unwind instead of returning.
+            Err(i) => unreachable!("green: an unwinding wait returned {i}"),
         }
     }
 
     /// Like [`wait`](Self::wait) but reports kill and expiry of an enclosing
     /// timeout as `Err` instead of unwinding (for code that must not unwind,
     /// such as `extern "C"` hooks).
-    pub fn wait_no_unwind(
+    pub fn wait_no_unwind(&self, deadline: Option<Instant>) -> Result<WaitResult, Interrupted> {
+        self.wait_as(deadline, ParkedOn::WaitList, false)
+    }
+
+    /// The one wait path: join the back of the list, park as `on`, and leave
+    /// the list however the park ends (a notifier already popped us; a
+    /// timeout, kill or unwind removes us through the guard).
+    pub(crate) fn wait_as(
         &self,
         deadline: Option<Instant>,
-    ) -> Result<WaitResult, crate::cancel::Interrupted> {
+        on: ParkedOn,
+        unwind: bool,
+    ) -> Result<WaitResult, Interrupted> {
         let me = hub::unparker();
         self.q.borrow_mut().push_back(me.clone());
         let guard = Remove { list: self, me };
-        match hub::park_no_unwind(deadline, crate::task::ParkedOn::WaitList)? {
+        let r = if unwind {
+            hub::park(deadline, on)
+        } else {
+            hub::park_no_unwind(deadline, on)?
+        };
+        Ok(match r {
             Park::Notified => {
+                // The waker popped us already.
                 std::mem::forget(guard);
-                Ok(WaitResult::Notified)
+                WaitResult::Notified
             }
-            Park::TimedOut => Ok(WaitResult::TimedOut),
-        }
+            Park::TimedOut => WaitResult::TimedOut, // guard removes us
+        })
     }
 
     /// Wake the first waiter that is still waiting. Returns false if none.

@@ -4,20 +4,17 @@
 //! The pool is process-wide, started lazily, bounded (`GREEN_BLOCKING_THREADS`,
 //! default 16; further jobs queue), and its idle threads exit after 10 s
 //! (`GREEN_BLOCKING_IDLE_MS` overrides; both are read once, at first use). A
-//! finished job wakes its caller's hub through the hub's mio `Waker` (a
-//! `RemoteUnparker`). This module never touches a hub's internals from a
-//! pool thread, and the caller always consumes its own wake (it parks even
-//! if the job already finished), so no stale wake can reach a later park.
+//! finished job sends its result over a `green::xchan` channel, whose
+//! receiver wakes the caller's hub through the hub's mio `Waker`. This module
+//! never touches a hub's internals from a pool thread.
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
 use crate::cancel::Interrupted;
-use crate::hub::{self, Park};
-use crate::task::ParkedOn;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -153,57 +150,22 @@ where
     run_on_pool(f, true)
 }
 
-/// Submit `f` and park until its result arrives.
-///
-/// The result and the wake-up right for the caller's *current* park travel
-/// together under one lock. A fresh `RemoteUnparker` is stored before every
-/// park: one made once up front would go stale if the caller is woken by
-/// anything else (or the job finishes before the caller parks, leaving a
-/// queued wake that then ends the caller's *next* park early), and the job's
-/// real wake would then be ignored, hanging the caller.
+/// Submit `f` and park until its result arrives over a cross-thread
+/// channel (whose receiver registers a fresh wake-up right for every park,
+/// so a stray or early wake can never swallow the job's).
 fn run_on_pool<F, T>(f: F, no_unwind: bool) -> Result<T, Interrupted>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    type Shared<T> = (Option<thread::Result<T>>, Option<hub::RemoteUnparker>);
-    let shared: Arc<Mutex<Shared<T>>> = Arc::new(Mutex::new((None, None)));
-    let out = shared.clone();
+    let (tx, rx) = crate::xchan::channel();
     submit(Box::new(move || {
-        let r = panic::catch_unwind(AssertUnwindSafe(f));
-        let waker = {
-            let mut g = out.lock().unwrap_or_else(|e| e.into_inner());
-            g.0 = Some(r);
-            g.1.take()
-        };
-        if let Some(w) = waker {
-            w.unpark();
-        }
+        // If the caller left (killed, timed out), the result is dropped here.
+        let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
     }));
-    loop {
-        {
-            let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(r) = g.0.take() {
-                return match r {
-                    Ok(v) => Ok(v),
-                    Err(p) => panic::resume_unwind(p),
-                };
-            }
-            g.1 = Some(hub::remote_unparker());
-        }
-        let parked = if no_unwind {
-            hub::park_no_unwind(None, ParkedOn::Remote)
-        } else {
-            Ok(hub::park(None, ParkedOn::Remote))
-        };
-        match parked {
-            Ok(Park::TimedOut) => unreachable!("green: a park without a deadline cannot time out"),
-            Ok(Park::Notified) => {}
-            Err(i) => {
-                // Leave: the job's result is dropped where it lands.
-                shared.lock().unwrap_or_else(|e| e.into_inner()).1 = None;
-                return Err(i);
-            }
-        }
+    match rx.recv_as(None, !no_unwind)? {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(p)) => panic::resume_unwind(p),
+        None => panic!("green: the blocking pool dropped a job without running it"),
     }
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::cancel::Interrupted;
 use crate::hub::{self, Park, RemoteUnparker};
 use crate::task::ParkedOn;
 
@@ -151,23 +152,42 @@ impl<T> Receiver<T> {
 
     /// Like [`recv`](Self::recv), giving up at `deadline` (`None`).
     pub fn recv_deadline(&self, deadline: Option<Instant>) -> Option<T> {
+        match self.recv_as(deadline, true) {
+            Ok(item) => item,
+            // With `unwind`, interruptions unwind instead of returning.
+            Err(i) => unreachable!("green: an unwinding recv returned {i}"),
+        }
+    }
+
+    /// The one receive path. With `unwind`, kill and an expiring
+    /// `green::timeout` unwind; without, they are returned (the blocking
+    /// pool's no-unwind variant for `extern "C"` hooks uses that).
+    pub(crate) fn recv_as(
+        &self,
+        deadline: Option<Instant>,
+        unwind: bool,
+    ) -> Result<Option<T>, Interrupted> {
         loop {
             {
                 let mut st = self.shared.lock();
                 if let Some(item) = st.items.pop_front() {
-                    return Some(item);
+                    return Ok(Some(item));
                 }
                 if self.shared.senders.load(Ordering::Acquire) == 0 {
-                    return None;
+                    return Ok(None);
                 }
                 // Registered under the lock: a send after this wakes us.
                 st.waiter = Some(hub::remote_unparker());
             }
             let clear = ClearWaiter(&self.shared);
-            let r = hub::park(deadline, ParkedOn::Remote);
+            let r = if unwind {
+                hub::park(deadline, ParkedOn::Remote)
+            } else {
+                hub::park_no_unwind(deadline, ParkedOn::Remote)?
+            };
             drop(clear);
             if r == Park::TimedOut {
-                return self.try_recv();
+                return Ok(self.try_recv());
             }
         }
     }

@@ -165,7 +165,7 @@ where
     }));
     match rx.recv_as(None, !no_unwind)? {
         Some(Ok(v)) => Ok(v),
-        Some(Err(p)) => panic::resume_unwind(p),
+        Some(Err(p)) => crate::cancel::resume_unwind(p),
         None => panic!("green: the blocking pool dropped a job without running it"),
     }
 }

@@ -65,9 +65,17 @@ impl From<Elapsed> for std::io::Error {
 /// Raise the unwinding payload for an interruption seen at a park point.
 pub(crate) fn raise(kind: Interrupt) -> ! {
     match kind {
-        Interrupt::Killed => panic::resume_unwind(Box::new(KillSignal)),
-        Interrupt::Elapsed(id) => panic::resume_unwind(Box::new(ElapsedSignal(id))),
+        Interrupt::Killed => resume_unwind(Box::new(KillSignal)),
+        Interrupt::Elapsed(id) => resume_unwind(Box::new(ElapsedSignal(id))),
     }
+}
+
+/// `std::panic::resume_unwind`, telling the hub first that the current
+/// task unwinds (`resume_unwind` skips the panic hook, which does that for
+/// ordinary panics), so parks in its destructors do not raise again.
+pub(crate) fn resume_unwind(p: Box<dyn std::any::Any + Send>) -> ! {
+    hub::mark_unwinding();
+    panic::resume_unwind(p)
 }
 
 /// An interruption with the frame it belongs to (internal form).
@@ -114,8 +122,11 @@ pub fn timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
     match r {
         Ok(v) => Ok(v),
         Err(p) => match p.downcast_ref::<ElapsedSignal>() {
-            Some(ElapsedSignal(fid)) if *fid == id => Err(Elapsed),
-            _ => panic::resume_unwind(p),
+            Some(ElapsedSignal(fid)) if *fid == id => {
+                hub::caught_unwind();
+                Err(Elapsed)
+            }
+            _ => resume_unwind(p),
         },
     }
 }

@@ -155,8 +155,9 @@ impl Drop for HubGuard {
         // SAFETY: the pointer came from Box::into_raw in `create` and is
         // freed only here, once.
         let hub = unsafe { &*self.0 };
-        hub.shutdown();
+        hub.abandon();
         HUB.with(|h| h.set(std::ptr::null()));
+        crate::overflow::set_stacks(std::ptr::null());
         // SAFETY: no task is running (thread exit), the HUB pointer is
         // cleared, so nobody can reach the hub any more.
         drop(unsafe { Box::from_raw(self.0 as *mut Hub) });
@@ -284,6 +285,18 @@ impl Hub {
         unsafe { &*self.current.get() }
     }
 
+    /// Whether the running coroutine is the one running `task`'s
+    /// `on_finish` callbacks.
+    pub(crate) fn runs_links_of(&self, task: &Task) -> bool {
+        task.state.get() == State::Finishing
+            && task
+                .extra
+                .borrow()
+                .as_ref()
+                .and_then(|e| e.links_runner)
+                .is_some_and(|id| id == self.current().id && self.in_coroutine())
+    }
+
     pub(crate) fn in_coroutine(&self) -> bool {
         !self.current().is_root()
     }
@@ -353,10 +366,13 @@ impl Hub {
         on: ParkedOn,
     ) -> Result<Park, Interrupt> {
         let task = self.current();
-        if task.take_kill() {
-            return Err(Interrupt::Killed);
-        }
         let frame = if task.has_special() {
+            if task.is_unwinding() {
+                return self.park_unwinding(deadline, on);
+            }
+            if task.take_kill() {
+                return Err(Interrupt::Killed);
+            }
             task.frame_deadline()
         } else {
             None
@@ -388,7 +404,12 @@ impl Hub {
         task.state.set(State::Parked);
         self.switch_out(task);
         // Woken: the loop set us Running.
-        if task.take_kill() {
+        if task.has_special() && task.take_kill() || task.wake.get() == WakeReason::Killed {
+            if task.is_unwinding() {
+                // Killed again while a destructor of the first unwind
+                // parks: end this park early, raise nothing.
+                return Ok(Park::TimedOut);
+            }
             return Err(Interrupt::Killed);
         }
         match task.wake.get() {
@@ -399,6 +420,40 @@ impl Hub {
                 None => Ok(Park::TimedOut),
             },
         }
+    }
+
+    /// A park inside a destructor that runs while its task unwinds (from a
+    /// kill, a timeout or a panic). Raising here would be a panic out of a
+    /// destructor during cleanup, which aborts the process; so the park is
+    /// an ordinary one with its own deadline only: enclosing timeout frames
+    /// are ignored (the unwind is already on its way to them), and a kill
+    /// ends the park early instead of raising.
+    #[cold]
+    #[inline(never)]
+    fn park_unwinding(&self, deadline: Option<Instant>, on: ParkedOn) -> Result<Park, Interrupt> {
+        let task = self.current();
+        if task.take_kill() {
+            return Ok(Park::TimedOut);
+        }
+        if let Some(at) = deadline {
+            if at <= self.clock.get() {
+                return Ok(Park::TimedOut);
+            }
+            self.timers
+                .borrow_mut()
+                .insert(at, TaskRef::from_task(task));
+        }
+        if let ParkedOn::Fd(_) = on {
+            self.io_parked.set(self.io_parked.get() + 1);
+        }
+        task.set_parked_on(on);
+        task.state.set(State::Parked);
+        self.switch_out(task);
+        let killed = task.take_kill();
+        Ok(match task.wake.get() {
+            WakeReason::Notified if !killed => Park::Notified,
+            _ => Park::TimedOut,
+        })
     }
 
     /// Give up the CPU: a coroutine suspends to the loop; the root runs the
@@ -442,7 +497,10 @@ impl Hub {
     #[inline(never)]
     fn yield_slow(&self) -> Result<(), Interrupt> {
         let task = self.current();
-        if task.take_kill() {
+        if task.has_special() && task.is_unwinding() {
+            // A destructor yielding during an unwind: yield, raise nothing.
+            task.take_kill();
+        } else if task.take_kill() {
             return Err(Interrupt::Killed);
         }
         task.state.set(State::Ready);
@@ -460,6 +518,10 @@ impl Hub {
     #[inline(never)]
     fn after_yield_slow(&self) -> Result<(), Interrupt> {
         let task = self.current();
+        if task.has_special() && task.is_unwinding() {
+            task.take_kill();
+            return Ok(());
+        }
         if task.take_kill() {
             return Err(Interrupt::Killed);
         }
@@ -497,10 +559,23 @@ impl Hub {
     fn run_until_root(&self) {
         loop {
             let n = self.ready.len();
-            if self.run_pass(n) {
+            let root_turn = self.run_pass(n);
+            // Count the root's own turn as a switch too: a root that yields
+            // in a loop must reach maintenance like a yielding coroutine.
+            let since = self.since_maintain.get().saturating_add(n as u32);
+            if root_turn {
+                if since >= MAINTAIN_EVERY {
+                    self.since_maintain.set(0);
+                    // Not idle (the root is about to run), so this never
+                    // blocks and never reports a deadlock.
+                    if let Err(msg) = self.maintain(false) {
+                        panic!("{msg}");
+                    }
+                } else {
+                    self.since_maintain.set(since);
+                }
                 return;
             }
-            let since = self.since_maintain.get().saturating_add(n as u32);
             let idle = self.ready.is_empty();
             if idle || since >= MAINTAIN_EVERY {
                 self.since_maintain.set(0);
@@ -609,6 +684,11 @@ impl Hub {
             Ok(mut q) => std::mem::take(&mut *q),
             Err(p) => std::mem::take(&mut *p.into_inner()),
         };
+        // Each queued wake kept its right counted as pending until now, so
+        // the loop kept polling for it (see `RemoteUnparker::unpark`).
+        if !items.is_empty() {
+            self.remote.pending.fetch_sub(items.len(), Ordering::AcqRel);
+        }
         for (slot, id, gen) in items {
             let t = if slot == usize::MAX {
                 Some(self.root.clone())
@@ -654,7 +734,20 @@ impl Hub {
                 // finishes, which is after this closure returns.
                 unsafe { (*tp).yielder.set(y as *const CoroYielder) };
                 match entry {
-                    Some(f) => f(),
+                    Some(f) => {
+                        let out = f();
+                        // SAFETY: as above.
+                        if unsafe { (*tp).detached() } {
+                            // Nobody can take it: drop it here, in the
+                            // coroutine, where its `Drop` may block and a
+                            // panic is this coroutine's own (reported as
+                            // unjoined), never inside the hub's borrows.
+                            drop(out);
+                            Box::new(())
+                        } else {
+                            out
+                        }
+                    }
                     None => Box::new(()),
                 }
             });
@@ -736,12 +829,14 @@ impl Hub {
         }
         task.state.set(State::Finishing);
         let t = task.clone();
+        let id = self.next_task_id();
+        task.with_extra(|e| e.links_runner = Some(id));
         let runner: Entry = Box::new(move || {
             crate::join::run_links(&t);
+            t.with_extra(|e| e.links_runner = None);
             hub().complete(&t);
             Box::new(()) as crate::task::Output
         });
-        let id = self.next_task_id();
         let runner = Task::new(id, None, self.default_class, Some(runner), t_location());
         drop(self.spawn_task(runner, None));
     }
@@ -750,12 +845,39 @@ impl Hub {
     /// unjoined panic.
     fn complete(&self, task: &TaskRef) {
         task.state.set(State::Finished);
-        self.tasks.borrow_mut().try_remove(task.slot());
+        let slot = self.tasks.borrow_mut().try_remove(task.slot());
         crate::monitor::task_ended(&self.diag, task);
         task.notify_joiners();
         if task.detached() {
             crate::report::report_unjoined(task);
+            self.drop_detached_result(task);
         }
+        // The table's reference goes last, outside the table's borrow.
+        drop(slot);
+    }
+
+    /// The handle went away while the task was finishing: nobody will take
+    /// its value, and the last reference to the record may be a stale timer
+    /// entry or a wait-list dropped inside the hub's borrows. Drop the
+    /// value in a coroutine of its own instead, where its `Drop` may block
+    /// and a panic in it is reported like any unjoined panic.
+    fn drop_detached_result(&self, task: &TaskRef) {
+        let is_value =
+            matches!(&*task.out.borrow(), crate::task::Slot::Done(Ok(v)) if !v.is::<()>());
+        if !is_value {
+            return;
+        }
+        let Some(out) = task.take_result() else {
+            return;
+        };
+        let dropper: Entry = Box::new(move || {
+            drop(out);
+            Box::new(()) as crate::task::Output
+        });
+        let id = self.next_task_id();
+        let dropper = Task::new(id, None, self.default_class, Some(dropper), t_location());
+        let dropper = self.spawn_task(dropper, None);
+        dropper.set_detached(true);
     }
 
     /// A task that never ran ends (killed first, or no stack for it): the
@@ -844,32 +966,54 @@ impl Hub {
         self.tasks.borrow().iter().cloned().collect()
     }
 
-    /// Thread exit: kill what is left and let it unwind, then leak anything
-    /// that still cannot finish (its stack stays mapped).
-    fn shutdown(&self) {
-        if self.in_loop.get() {
-            return;
-        }
+    /// Thread exit (the hub's thread-local destructor): coroutines still
+    /// alive are abandoned, not unwound.
+    ///
+    /// Unwinding them here would run their destructors while the thread's
+    /// other thread-locals are being torn down, in an order Rust does not
+    /// let us choose; a destructor touching a thread-local that is already
+    /// gone panics during the unwind, and that aborts the process. So no user
+    /// code runs here: their records are leaked (never dropped), their stack
+    /// memory goes back to the kernel with the hub (nothing points into a
+    /// parked coroutine's stack), and a note says what happened.
+    /// `Runtime::run` unwinds leftovers properly, while thread-locals live.
+    fn abandon(&self) {
         let live = self.live_tasks();
-        if live.is_empty() {
-            return;
+        let started = live.iter().filter(|t| t.started()).count();
+        if started > 0 {
+            let thread = std::thread::current();
+            eprintln!(
+                "green: thread '{}' ended with {started} coroutine(s) still alive; they were \
+                 abandoned without unwinding (their destructors did not run), since the \
+                 thread's other thread-locals may already be gone. Join or kill them before \
+                 the thread ends, or run the thread's work inside green::Runtime::run, which \
+                 unwinds them while thread-locals still live.",
+                thread.name().unwrap_or("<unnamed>")
+            );
         }
-        for t in &live {
-            self.request_kill(t);
-        }
-        // Run whatever is ready until nothing is; never block here.
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-            for _ in 0..1000 {
-                if self.ready.is_empty() {
-                    break;
-                }
-                let _ = self.yield_inner();
-            }
-        }));
-        for t in self.live_tasks() {
-            // Leaked on purpose: unwinding them now could run code that
-            // needs this hub after it is gone.
+        for t in live {
+            // Leaked on purpose: dropping the record could run the user's
+            // closure's or result's destructors.
             std::mem::forget(t);
+        }
+    }
+
+    /// Kill every live coroutine and wait until each has unwound (its
+    /// destructors ran). For the thread's root, when the work is done.
+    pub(crate) fn kill_all(&self) {
+        // A destructor may spawn more; give up after many rounds rather
+        // than loop for ever.
+        for _ in 0..100 {
+            let live = self.live_tasks();
+            if live.is_empty() {
+                return;
+            }
+            for t in &live {
+                self.request_kill(t);
+            }
+            for t in &live {
+                crate::join::wait_until_finished(t);
+            }
         }
     }
 }
@@ -922,11 +1066,16 @@ pub struct RemoteUnparker {
     slot: usize,
     id: u64,
     gen: u32,
+    /// The wake sits in the hub's queue: the hub, not this right's `Drop`,
+    /// ends its pending count when it drains the queue. Until then the loop
+    /// keeps polling (a busy loop that stopped polling once the right was
+    /// gone used to strand the queued wake).
+    queued: bool,
 }
 
 impl RemoteUnparker {
     /// Wake the task from any thread. Returns false if its hub is gone.
-    pub fn unpark(self) -> bool {
+    pub fn unpark(mut self) -> bool {
         let ok = match self.remote.queue.lock() {
             Ok(mut q) => {
                 q.push((self.slot, self.id, self.gen));
@@ -934,12 +1083,16 @@ impl RemoteUnparker {
             }
             Err(_) => false,
         };
+        self.queued = ok;
         ok && self.remote.waker.wake().is_ok()
     }
 }
 
 impl Drop for RemoteUnparker {
     fn drop(&mut self) {
+        if self.queued {
+            return;
+        }
         self.remote.pending.fetch_sub(1, Ordering::AcqRel);
         // Let the loop re-evaluate (deliver the wake or report a deadlock).
         let _ = self.remote.waker.wake();
@@ -967,6 +1120,7 @@ pub fn remote_unparker() -> RemoteUnparker {
         slot: task.slot(),
         id: task.id,
         gen: task.gen.get(),
+        queued: false,
     }
 }
 
@@ -1024,4 +1178,24 @@ pub(crate) fn spawn_entry(
     let class = class.unwrap_or(hub.default_class);
     let task = Task::new(hub.next_task_id(), name, class, Some(entry), at);
     hub.spawn_task(task, delay)
+}
+
+/// The running task (or the root) starts unwinding (see
+/// `Task::is_unwinding`).
+pub(crate) fn mark_unwinding() {
+    if has_hub() {
+        hub().current().set_unwinding();
+    }
+}
+
+/// The running task's unwind was caught by a runtime frame (`timeout`).
+pub(crate) fn caught_unwind() {
+    hub().current().clear_unwinding();
+}
+
+/// Kill every live coroutine of this thread's hub and wait for them.
+pub(crate) fn kill_all() {
+    if has_hub() {
+        hub().kill_all();
+    }
 }

@@ -136,6 +136,14 @@ impl<T: 'static> JoinHandle<T> {
         self.task.name.as_ref().map(|n| n.as_str())
     }
 
+    /// How many waiters (joins, `green::wait` calls) are queued on this
+    /// coroutine right now. A diagnostic: tests use it to prove that
+    /// interrupted waiters leave nothing behind.
+    #[doc(hidden)]
+    pub fn waiting_joiners(&self) -> usize {
+        self.task.joiners_len()
+    }
+
     /// Whether the coroutine has started running (false before its first
     /// run and for a coroutine killed before it ran).
     pub fn is_started(&self) -> bool {
@@ -204,8 +212,13 @@ impl<T> Drop for JoinHandle<T> {
 }
 
 /// Park until `task` finished or `deadline`; returns whether it finished.
+///
+/// A task's `on_finish` callbacks run before it counts as finished; a
+/// callback that waits for its own task (kills or joins it) would wait for
+/// itself, so for the coroutine running those callbacks the task counts as
+/// finished already (its result is stored).
 fn wait_finished(task: &Task, deadline: Option<Instant>) -> bool {
-    if task.is_finished() {
+    if task.is_finished() || hub().runs_links_of(task) {
         return true;
     }
     let joiners = task.joiners();
@@ -215,6 +228,11 @@ fn wait_finished(task: &Task, deadline: Option<Instant>) -> bool {
         }
     }
     true
+}
+
+/// Park until `task` has finished (no deadline).
+pub(crate) fn wait_until_finished(task: &Task) {
+    wait_finished(task, None);
 }
 
 /// Run a finished task's `on_finish` callbacks in order. A panicking
@@ -282,19 +300,21 @@ pub fn wait<T: 'static>(
         if done.len() >= want {
             return done;
         }
-        // Register on every unfinished one; the first to finish wakes us and
-        // the other entries go stale (skipped by their lists).
+        // Register on every unfinished one; the first to finish wakes us.
+        // The guard takes every entry off again however the park ends
+        // (woken, timed out, killed, unwound by a timeout frame).
         let me = hub::unparker();
-        let mut regs = Vec::new();
+        let mut regs = Registrations {
+            lists: Vec::new(),
+            me: me.clone(),
+        };
         for h in handles.iter().filter(|h| !h.is_finished()) {
             let j = h.task.joiners();
             j.push_external(me.clone());
-            regs.push(j);
+            regs.lists.push(j);
         }
         let r = hub::park(deadline, crate::task::ParkedOn::WaitList);
-        for j in regs {
-            j.remove_external(&me);
-        }
+        drop(regs);
         if r == hub::Park::TimedOut {
             return handles
                 .iter()
@@ -302,6 +322,20 @@ pub fn wait<T: 'static>(
                 .filter(|(_, h)| h.is_finished())
                 .map(|(i, _)| i)
                 .collect();
+        }
+    }
+}
+
+/// `wait`'s entries on several joiner lists, removed when dropped.
+struct Registrations {
+    lists: Vec<std::rc::Rc<crate::wait::WaitList>>,
+    me: hub::Unparker,
+}
+
+impl Drop for Registrations {
+    fn drop(&mut self) {
+        for j in &self.lists {
+            j.remove_external(&self.me);
         }
     }
 }

@@ -20,9 +20,26 @@ pub(crate) fn install_panic_hook() {
         std::panic::set_hook(Box::new(move |info| {
             if has_hub() {
                 let hub = hub();
+                let task = hub.current();
+                // Already unwinding: this panic starts inside a destructor
+                // run by that unwind. If it escapes the destructor the
+                // process aborts with a bare "non-unwinding panic" line, so
+                // say now what panicked, and where.
+                let nested = task.is_unwinding();
+                task.set_unwinding();
                 if hub.in_coroutine() {
                     let msg = info.to_string();
-                    hub.current().with_extra(|e| e.panic_message = Some(msg));
+                    if nested {
+                        eprintln!(
+                            "green: coroutine '{}' (#{}, spawned at {}) panicked while unwinding \
+                             (a destructor panicked during a kill, timeout or panic; the process \
+                             aborts if the panic leaves the destructor): {msg}",
+                            task.display_name(),
+                            task.id,
+                            task.spawned_at
+                        );
+                    }
+                    task.with_extra(|e| e.panic_message = Some(msg));
                     return;
                 }
             }

@@ -103,6 +103,8 @@ impl Runtime {
     }
 
     /// Run `f` on the current thread with a hub made from these settings.
+    /// Coroutines still alive when `f` returns are killed, and `run` waits
+    /// until they have unwound (their destructors ran) before it returns.
     ///
     /// Fails if this thread already has a hub (it was used before), if the
     /// settings are invalid, or if `threads(n)` asked for more than one
@@ -116,7 +118,11 @@ impl Runtime {
             ));
         }
         hub::configure(self.cfg)?;
-        Ok(f())
+        let v = f();
+        // Unwind what is left while the thread's thread-locals still live
+        // (at thread exit the hub can only abandon them).
+        hub::kill_all();
+        Ok(v)
     }
 
     /// Run `f(index)` on `threads(n)` new OS threads (`index` in `0..n`),
@@ -148,7 +154,9 @@ impl Runtime {
                     .name(format!("green-hub-{i}"))
                     .spawn_scoped(s, move || {
                         hub::configure(cfg.clone())?;
-                        Ok::<T, io::Error>(f(i))
+                        let v = f(i);
+                        hub::kill_all();
+                        Ok::<T, io::Error>(v)
                     });
                 match r {
                     Ok(h) => handles.push(h),

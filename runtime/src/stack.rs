@@ -130,6 +130,21 @@ pub(crate) struct StackPool {
     idle: Vec<u32>,
     /// Bytes copied out/in, for benchmarks and tests.
     pub(crate) copies: u64,
+    /// Every mapping made by `map_batch`: (address, length).
+    batches: Vec<(usize, usize)>,
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        for &(base, len) in &self.batches {
+            // SAFETY: the pool is dropped with its hub, after the hub's
+            // teardown: no coroutine of this hub runs or will ever be
+            // resumed or dropped again, and nothing outside a coroutine's
+            // own frames points into its stack (the runtime's soundness
+            // rule), so no live reference points into these mappings.
+            unsafe { libc::munmap(base as *mut _, len) };
+        }
+    }
 }
 
 /// Every stack pool of a hub, by size class.
@@ -190,6 +205,7 @@ impl Stacks {
             next_shared: 0,
             idle: Vec::new(),
             copies: 0,
+            batches: Vec::new(),
         });
         Ok((self.pools.len() - 1) as u32)
     }
@@ -323,6 +339,7 @@ impl StackPool {
                 return Ok(());
             }
         };
+        self.batches.push((base, len));
         for k in 0..n {
             let start = base + k * one;
             // SAFETY: `start` is page-aligned and inside the mapping we just

@@ -106,6 +106,9 @@ pub(crate) struct Extra {
     pub(crate) links: Vec<Link>,
     /// Panic message captured by the panic hook, reported if never joined.
     pub(crate) panic_message: Option<String>,
+    /// Id of the helper coroutine running this task's `on_finish`
+    /// callbacks, while it runs them.
+    pub(crate) links_runner: Option<u64>,
 }
 
 /// What the task will run, or what it produced.
@@ -126,6 +129,7 @@ const DETACHED: u8 = 4;
 const STARTED: u8 = 8;
 const RESIDENT: u8 = 16;
 const FRAMES: u8 = 32;
+const UNWINDING: u8 = 64;
 
 /// The task record. Kept small: a million of them may be parked at once.
 pub(crate) struct Task {
@@ -306,6 +310,38 @@ impl Task {
         self.set_flag(FRAMES, on)
     }
 
+    /// Mark that a panic or an interruption started unwinding this task
+    /// (set by the panic hook and by the runtime's own raises).
+    pub(crate) fn set_unwinding(&self) {
+        self.set_flag(UNWINDING, true)
+    }
+
+    /// Whether this task is unwinding now, so its destructors may be the
+    /// ones parking: such parks must never raise again (a second unwind out
+    /// of a destructor aborts the process).
+    ///
+    /// The thread's panic count is shared by every coroutine on the thread,
+    /// so it alone cannot say *which* task unwinds; the flag says this one
+    /// started to, and the count says an unwind is still going on. A flag
+    /// whose unwind was caught by the user's own `catch_unwind` is cleared
+    /// the next time this is asked while nothing unwinds.
+    #[cold]
+    pub(crate) fn is_unwinding(&self) -> bool {
+        if !self.flag(UNWINDING) {
+            return false;
+        }
+        if std::thread::panicking() {
+            return true;
+        }
+        self.set_flag(UNWINDING, false);
+        false
+    }
+
+    /// The unwind this task started has been caught.
+    pub(crate) fn clear_unwinding(&self) {
+        self.set_flag(UNWINDING, false)
+    }
+
     /// This task's bytes are the ones in its home region now.
     #[inline(always)]
     pub(crate) fn resident(&self) -> bool {
@@ -362,6 +398,11 @@ impl Task {
         self.joiners
             .get_or_init(|| Rc::new(WaitList::new()))
             .clone()
+    }
+
+    /// Entries on the joiners list (diagnostics and tests).
+    pub(crate) fn joiners_len(&self) -> usize {
+        self.joiners.get().map_or(0, |j| j.len())
     }
 
     /// Wake everyone joining this task.

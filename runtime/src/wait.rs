@@ -82,7 +82,11 @@ impl WaitList {
     ) -> Result<WaitResult, Interrupted> {
         let me = hub::unparker();
         self.q.borrow_mut().push_back(me.clone());
-        let guard = Remove { list: self, me };
+        let mut guard = Remove {
+            list: self,
+            me,
+            armed: true,
+        };
         let r = if unwind {
             hub::park(deadline, on)
         } else {
@@ -90,8 +94,11 @@ impl WaitList {
         };
         Ok(match r {
             Park::Notified => {
-                // The waker popped us already.
-                std::mem::forget(guard);
+                // The waker popped us already. (Disarm rather than forget
+                // the guard: forgetting it leaked its reference to the
+                // task record, so no task that was ever notified was
+                // freed.)
+                guard.armed = false;
                 WaitResult::Notified
             }
             Park::TimedOut => WaitResult::TimedOut, // guard removes us
@@ -143,10 +150,13 @@ impl WaitList {
 struct Remove<'a> {
     list: &'a WaitList,
     me: Unparker,
+    armed: bool,
 }
 
 impl Drop for Remove<'_> {
     fn drop(&mut self) {
-        self.list.remove(&self.me);
+        if self.armed {
+            self.list.remove(&self.me);
+        }
     }
 }

@@ -274,6 +274,17 @@ fn mappings() -> usize {
         .unwrap_or(0)
 }
 
+fn rss_kib() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
 /// Fault 9: hub threads created and ended by the hundred give their stack
 /// regions, guard pages and arena chunks back.
 #[test]
@@ -308,13 +319,19 @@ fn exited_hub_threads_give_their_stack_memory_back() {
         }
     };
     run_threads(5);
-    let before = mappings();
+    let (before, rss_before) = (mappings(), rss_kib());
     run_threads(200);
-    let after = mappings();
+    let (after, rss_after) = (mappings(), rss_kib());
     assert!(
         after < before + 50,
         "200 exited hub threads left {} mappings behind ({before} -> {after})",
         after.saturating_sub(before)
+    );
+    // Each hub touches at least a stack page and an arena page; 200 of them
+    // kept would be far above this bound (it was +566 MiB).
+    assert!(
+        rss_after < rss_before + 32 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
 }
 
@@ -507,4 +524,46 @@ fn many_remote_wakes_while_root_spins_all_arrive() {
             .sum();
         assert_eq!(s, (0..50).sum());
     });
+}
+
+/// A waiter woken through a wait-list used to keep a reference to its own
+/// task record for ever (its cleanup guard was forgotten instead of
+/// disarmed): every coroutine that was ever notified leaked its record.
+/// Rounds of notified waiters must not grow memory.
+#[test]
+fn notified_waiters_free_their_task_records() {
+    if !common::is_child() {
+        let out = common::run_child("notified_waiters_free_their_task_records");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let round = || {
+        let ev = Rc::new(green::sync::Event::new());
+        let hs: Vec<_> = (0..50_000)
+            .map(|_| {
+                let ev = ev.clone();
+                green::spawn(move || ev.wait())
+            })
+            .collect();
+        green::yield_now();
+        ev.set();
+        for r in green::joinall(hs) {
+            r.expect("waiter");
+        }
+    };
+    round();
+    let before = rss_kib();
+    for _ in 0..4 {
+        round();
+    }
+    let after = rss_kib();
+    // Leaking 200K records of ~200 B each would add ~40 MiB.
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB over 200K notified waiters"
+    );
 }

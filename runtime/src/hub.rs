@@ -106,6 +106,26 @@ pub(crate) struct Hub {
     /// switch).
     clock_ms: Cell<u32>,
     fd_ready: RefCell<Vec<(Rc<FdEntry>, bool, bool)>>,
+    /// Schedule perturbation for tests (`GREEN_PERTURB=<seed>`): the state
+    /// of a small PRNG, 0 when off.
+    perturb: Cell<u64>,
+}
+
+/// Environment variable that turns on schedule perturbation: a seed
+/// (decimal). Test-only: it randomises where woken tasks enter the ready
+/// queue and injects yields right after wakes, so stress tests explore many
+/// interleavings instead of the one FIFO order.
+pub const PERTURB_ENV: &str = "GREEN_PERTURB";
+
+fn perturb_seed() -> u64 {
+    let Some(v) = std::env::var_os(PERTURB_ENV) else {
+        return 0;
+    };
+    let seed: u64 = v.to_str().and_then(|s| s.trim().parse().ok()).unwrap_or(1);
+    // Each hub its own stream, reproducible per thread creation order.
+    static HUBS: AtomicUsize = AtomicUsize::new(0);
+    let n = HUBS.fetch_add(1, Ordering::Relaxed) as u64;
+    (seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1
 }
 
 /// The FIFO of tasks ready to run.
@@ -136,6 +156,11 @@ impl ReadyQueue {
     #[inline(always)]
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// Insert at `i` (schedule perturbation only).
+    fn insert(&self, i: usize, t: TaskRef) {
+        // SAFETY: as above.
+        unsafe { (*self.0.get()).insert(i, t) }
     }
 }
 
@@ -241,6 +266,7 @@ fn create() -> &'static Hub {
         epoch: Instant::now(),
         clock_ms: Cell::new(1),
         fd_ready: RefCell::new(Vec::new()),
+        perturb: Cell::new(perturb_seed()),
     });
     let p = Box::into_raw(hub);
     HUB.with(|h| h.set(p));
@@ -353,8 +379,58 @@ impl Hub {
         self.bump(task);
         task.wake.set(why);
         task.state.set(State::Ready);
-        self.ready.push(task.clone());
+        if self.perturb.get() != 0 {
+            self.push_perturbed(task.clone());
+        } else {
+            self.ready.push(task.clone());
+        }
         true
+    }
+
+    /// Next number of the perturbation PRNG (xorshift64).
+    #[cold]
+    fn perturb_next(&self) -> u64 {
+        let mut x = self.perturb.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.perturb.set(x);
+        x
+    }
+
+    /// Perturbation: a woken task enters the ready queue at a random place
+    /// one time in four, instead of at the back.
+    #[cold]
+    fn push_perturbed(&self, task: TaskRef) {
+        let r = self.perturb_next();
+        let n = self.ready.len();
+        if r % 4 == 0 && n > 0 {
+            self.ready.insert((r >> 8) as usize % (n + 1), task);
+        } else {
+            self.ready.push(task);
+        }
+    }
+
+    /// Perturbation: a task just woken by a notification may be delayed
+    /// once more (one time in three), as if it had been queued later: other
+    /// ready tasks run before it goes on. No interruption is checked here (a
+    /// kill or an expired frame stays pending for its next park), so a task
+    /// that was just handed something (a lock, an item) never loses it.
+    ///
+    /// Yields are injected only *after* a wake: a yield between a caller's
+    /// condition check and its registration on a wait-list would lose the
+    /// wake that the check was about.
+    #[cold]
+    fn perturb_after_wake(&self, task: &Task) {
+        if self.perturb_next() % 3 != 0 {
+            return;
+        }
+        task.state.set(State::Ready);
+        task.wake.set(WakeReason::Notified);
+        if task.is_root() {
+            self.ready.push(self.root.clone());
+        }
+        self.switch_out(task);
     }
 
     /// Core park: the current task (or root) sleeps until woken, its deadline,
@@ -413,7 +489,12 @@ impl Hub {
             return Err(Interrupt::Killed);
         }
         match task.wake.get() {
-            WakeReason::Notified => Ok(Park::Notified),
+            WakeReason::Notified => {
+                if self.perturb.get() != 0 {
+                    self.perturb_after_wake(task);
+                }
+                Ok(Park::Notified)
+            }
             WakeReason::Killed => Err(Interrupt::Killed),
             WakeReason::TimedOut => match owner {
                 Some(id) => Err(Interrupt::Elapsed(id)),

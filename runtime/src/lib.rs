@@ -59,6 +59,7 @@ pub mod xchan;
 
 pub use blocking::spawn_blocking;
 pub use cancel::{timeout, Elapsed, Interrupted};
+pub use hub::PERTURB_ENV;
 pub use join::{joinall, wait, JoinError, JoinHandle};
 pub use monitor::MONITOR_ENV;
 pub use run_info::{run_info, run_info_on_signal, CoroutineState, CoroutineStatus, RunInfo};

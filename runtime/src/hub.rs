@@ -404,7 +404,7 @@ impl Hub {
     fn push_perturbed(&self, task: TaskRef) {
         let r = self.perturb_next();
         let n = self.ready.len();
-        if r % 4 == 0 && n > 0 {
+        if r & 3 == 0 && n > 0 {
             self.ready.insert((r >> 8) as usize % (n + 1), task);
         } else {
             self.ready.push(task);
@@ -422,7 +422,7 @@ impl Hub {
     /// wake that the check was about.
     #[cold]
     fn perturb_after_wake(&self, task: &Task) {
-        if self.perturb_next() % 3 != 0 {
+        if self.perturb_next() % 3 > 0 {
             return;
         }
         task.state.set(State::Ready);

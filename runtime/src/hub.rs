@@ -422,7 +422,7 @@ impl Hub {
     /// wake that the check was about.
     #[cold]
     fn perturb_after_wake(&self, task: &Task) {
-        if self.perturb_next() % 3 > 0 {
+        if self.perturb_next() % 3 >= 1 {
             return;
         }
         task.state.set(State::Ready);

@@ -7,7 +7,27 @@
 //! finished job sends its result over a `green::xchan` channel, whose
 //! receiver wakes the caller's hub through the hub's mio `Waker`. This module
 //! never touches a hub's internals from a pool thread.
+//!
+//! Where a job runs depends on who submits it:
+//!
+//! - From a pool worker (a job that itself calls `spawn_blocking`, directly
+//!   or through `green::net` resolving a host name, or from a coroutine the
+//!   job started on the worker's own hub): inline, on that worker, at once.
+//!   A worker must never wait on the pool: once every worker held an outer
+//!   job, nothing would be left to run the inner ones and all would wait for
+//!   ever. The worker is a blocking thread already, so running the job there
+//!   costs nothing; such a call cannot be cut short by `kill` or
+//!   `green::timeout` (nothing else runs on that thread meanwhile) and
+//!   `spawn_blocking_no_unwind` then always returns `Ok`.
+//! - From any other thread, coroutine or root context (`main`, a plain
+//!   `std::thread`): on the pool, parking the caller. That thread is not a
+//!   pool worker, so its wait can never starve the pool; and parking keeps
+//!   its hub's other coroutines running, lets `kill` and `green::timeout`
+//!   end the wait, and shows the wait in run-info and deadlock reports.
+//!
+//! This module must never make a pool worker wait for another pool job.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -19,6 +39,16 @@ use crate::cancel::Interrupted;
 type Job = Box<dyn FnOnce() + Send>;
 
 const IDLE_EXIT: Duration = Duration::from_secs(10);
+
+thread_local! {
+    /// Set on the pool's own threads: jobs they submit run inline.
+    static POOL_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current thread is one of the blocking pool's workers.
+fn on_pool_worker() -> bool {
+    POOL_WORKER.with(|w| w.get())
+}
 
 struct Pool {
     state: Mutex<PoolState>,
@@ -90,6 +120,7 @@ fn submit(job: Job) {
 }
 
 fn worker() {
+    POOL_WORKER.with(|w| w.set(true));
     let p = pool();
     let mut st = lock(p);
     loop {
@@ -118,6 +149,10 @@ fn worker() {
 /// caller. If the caller is killed or its `green::timeout` expires first, it
 /// unwinds at once; `f` still runs to the end on its thread and its result is
 /// dropped there.
+///
+/// Called on a pool thread (from inside another `spawn_blocking` job), `f`
+/// runs inline on that thread instead: a pool thread never waits on the
+/// pool, so nested jobs cannot deadlock it (see the module docs).
 ///
 /// ```
 /// let n = green::spawn_blocking(|| std::fs::read_to_string("/proc/self/stat").map(|s| s.len()));
@@ -158,6 +193,12 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    if on_pool_worker() {
+        // Queuing here could wait for ever on workers that all wait the same
+        // way; this thread may block, so do the work now. A panic in `f`
+        // unwinds straight into the caller, as a forwarded one would.
+        return Ok(f());
+    }
     let (tx, rx) = crate::xchan::channel();
     submit(Box::new(move || {
         // If the caller left (killed, timed out), the result is dropped here.

@@ -32,6 +32,11 @@ struct Inner {
     tasks: RefCell<HashMap<u64, TaskRef>>,
     /// `join` callers, woken when `running` drops to zero.
     idle: WaitList,
+    /// `kill` callers waiting for a spawner that holds a granted slot to
+    /// start its member or give the slot back.
+    changed: WaitList,
+    /// `kill` calls in progress: members started meanwhile die at once.
+    killing: Cell<usize>,
 }
 
 impl Inner {
@@ -43,6 +48,25 @@ impl Inner {
                 self.idle.notify_all();
             }
         }
+        self.changed.notify_all();
+    }
+
+    /// Slots handed to spawners that have not started their member yet.
+    /// `running` counts every held slot; `tasks` every started member still
+    /// holding one, and a spawner starts its member without parking once it
+    /// has the slot, so the difference is exactly the granted, unstarted
+    /// ones.
+    fn granted_unstarted(&self) -> usize {
+        self.running.get().saturating_sub(self.tasks.borrow().len())
+    }
+}
+
+/// Marks a `kill` in progress for as long as it runs (it may unwind).
+struct Killing<'a>(&'a Inner);
+
+impl Drop for Killing<'_> {
+    fn drop(&mut self) {
+        self.0.killing.set(self.0.killing.get() - 1);
     }
 }
 
@@ -96,6 +120,8 @@ impl Pool {
                 slots: WaitQueue::new(),
                 tasks: RefCell::new(HashMap::new()),
                 idle: WaitList::new(),
+                changed: WaitList::new(),
+                killing: Cell::new(0),
             }),
         }
     }
@@ -213,6 +239,13 @@ impl Pool {
         let task = Task::new(id, None, hub.default_class(), Some(entry), at);
         let task = hub.spawn_task(task, None);
         self.inner.tasks.borrow_mut().insert(id, task.clone());
+        if self.inner.killing.get() > 0 {
+            // A spawner that got its slot from a dying member while `kill`
+            // runs: the member must not outlive that kill, so it dies before
+            // it ever runs (its slot comes back at once).
+            hub.request_kill(&task);
+        }
+        self.inner.changed.notify_all();
         JoinHandle::new(task)
     }
 
@@ -239,13 +272,19 @@ impl Pool {
     /// ran). A member calling this kills the others, not itself.
     ///
     /// Spawners that were parked waiting for a slot may get one as members
-    /// die; the members they start are killed too, until none is left.
+    /// die; the members they start are killed too, before they run, and
+    /// `kill` returns only once no slot is held (but the caller's own, if it
+    /// is a member): not by a member, nor by a spawner that was handed a
+    /// slot and has yet to start its member. A spawner that keeps spawning
+    /// while `kill` runs keeps it waiting until it stops.
     pub fn kill(&self) {
         let hub = hub();
         let me = hub.current().id;
+        let inner = &*self.inner;
+        inner.killing.set(inner.killing.get() + 1);
+        let _killing = Killing(inner);
         loop {
-            let members: Vec<TaskRef> = self
-                .inner
+            let members: Vec<TaskRef> = inner
                 .tasks
                 .borrow()
                 .values()
@@ -253,7 +292,14 @@ impl Pool {
                 .cloned()
                 .collect();
             if members.is_empty() {
-                return;
+                if inner.granted_unstarted() == 0 {
+                    return;
+                }
+                // A slot went to a spawner that has not run since: wait for
+                // it to start its member (killed at once) or give up the
+                // slot, then look again.
+                inner.changed.wait(None);
+                continue;
             }
             for t in &members {
                 hub.request_kill(t);

@@ -3,11 +3,17 @@
 //! runs the hub, from `main`); a send wakes it through the hub's mio
 //! `Waker` (a `RemoteUnparker`).
 //!
-//! The shared state is a `std::sync::Mutex`ed deque plus the receiver's
-//! current wake-up right. While a receiver waits and a sender is alive the
-//! hub does not report a deadlock (another thread may still send); once
-//! every sender is gone the receiver drains what is left and then gets
-//! `None`. This module never touches hub internals: it parks through `hub`.
+//! The shared state is a `std::sync::Mutex`ed deque plus a FIFO of parked
+//! receivers' wake-up rights. The `Receiver` is `Send + Sync` and `recv`
+//! takes `&self`, so any number of coroutines, on any number of hub
+//! threads, may wait on it at once: every waiter has its own entry, a send
+//! wakes the oldest one, and a waiter that leaves without an item (timeout,
+//! kill) takes its entry out and, if items are still queued, passes the wake
+//! on, so a wake meant for an item is never spent on a waiter that is gone.
+//! While a receiver waits and a sender is alive its hub does not report a
+//! deadlock (another thread may still send); once every sender is gone the
+//! waiters drain what is left and then get `None`. This module never touches
+//! hub internals: it parks through `hub`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -21,9 +27,28 @@ use crate::task::ParkedOn;
 
 struct State<T> {
     items: VecDeque<T>,
-    /// The receiver's wake-up right for its current park.
-    waiter: Option<RemoteUnparker>,
+    /// Parked receivers in arrival order, each with the wake-up right for
+    /// its current park, keyed so that the owner can take its own entry out.
+    waiters: VecDeque<(u64, RemoteUnparker)>,
+    next_key: u64,
     receiver_alive: bool,
+}
+
+impl<T> State<T> {
+    /// Take waiter `key`'s entry out, if no sender has taken it yet.
+    fn leave(&mut self, key: u64) -> Option<RemoteUnparker> {
+        let i = self.waiters.iter().position(|(k, _)| *k == key)?;
+        self.waiters.remove(i).map(|(_, w)| w)
+    }
+
+    /// The waiter to wake so that queued items do not sit unseen while
+    /// receivers sleep: the oldest one, if any item is left.
+    fn next_to_wake(&mut self) -> Option<RemoteUnparker> {
+        if self.items.is_empty() {
+            return None;
+        }
+        self.waiters.pop_front().map(|(_, w)| w)
+    }
 }
 
 struct Shared<T> {
@@ -43,7 +68,9 @@ pub struct Sender<T> {
     shared: Arc<Shared<T>>,
 }
 
-/// The receiving half, used from coroutines (or `main`) of one thread.
+/// The receiving half. It is `Send + Sync` when `T: Send`: share it (e.g.
+/// in an `Arc`) and several coroutines, on one or several threads, may
+/// `recv` at once; each item goes to exactly one of them.
 pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
 }
@@ -79,7 +106,8 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             items: VecDeque::new(),
-            waiter: None,
+            waiters: VecDeque::new(),
+            next_key: 0,
             receiver_alive: true,
         }),
         senders: AtomicUsize::new(1),
@@ -93,8 +121,8 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 impl<T> Sender<T> {
-    /// Queue `item` and wake the receiver. Never blocks; `Err` if the
-    /// receiver was dropped.
+    /// Queue `item` and wake the oldest waiting receiver. Never blocks;
+    /// `Err` if the receiver was dropped.
     pub fn send(&self, item: T) -> Result<(), SendError<T>> {
         let waiter = {
             let mut st = self.shared.lock();
@@ -102,8 +130,9 @@ impl<T> Sender<T> {
                 return Err(SendError(item));
             }
             st.items.push_back(item);
-            st.waiter.take()
+            st.waiters.pop_front().map(|(_, w)| w)
         };
+        // Woken outside the lock: the wake is a syscall on the hub's waker.
         if let Some(w) = waiter {
             w.unpark();
         }
@@ -123,9 +152,9 @@ impl<T> Clone for Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // Last sender: wake the receiver so it sees the end.
-            let w = self.shared.lock().waiter.take();
-            if let Some(w) = w {
+            // Last sender: wake every waiter so each sees the end.
+            let all = std::mem::take(&mut self.shared.lock().waiters);
+            for (_, w) in all {
                 w.unpark();
             }
         }
@@ -168,7 +197,7 @@ impl<T> Receiver<T> {
         unwind: bool,
     ) -> Result<Option<T>, Interrupted> {
         loop {
-            {
+            let key = {
                 let mut st = self.shared.lock();
                 if let Some(item) = st.items.pop_front() {
                     return Ok(Some(item));
@@ -177,17 +206,25 @@ impl<T> Receiver<T> {
                     return Ok(None);
                 }
                 // Registered under the lock: a send after this wakes us.
-                st.waiter = Some(hub::remote_unparker());
-            }
-            let clear = ClearWaiter(&self.shared);
+                let key = st.next_key;
+                st.next_key = key.wrapping_add(1);
+                st.waiters.push_back((key, hub::remote_unparker()));
+                key
+            };
+            let mut waiting = Waiting {
+                shared: &self.shared,
+                key,
+                done: false,
+            };
             let r = if unwind {
                 hub::park(deadline, ParkedOn::Remote)
             } else {
+                // An `Err` here drops `waiting`, which leaves the list.
                 hub::park_no_unwind(deadline, ParkedOn::Remote)?
             };
-            drop(clear);
-            if r == Park::TimedOut {
-                return Ok(self.try_recv());
+            let item = waiting.finish();
+            if item.is_some() || r == Park::TimedOut {
+                return Ok(item);
             }
         }
     }
@@ -203,14 +240,52 @@ impl<T> Receiver<T> {
     }
 }
 
-/// Drops a stale wake-up right after a park (woken, timed out or unwinding),
-/// so the hub stops counting it as pending cross-thread work.
-struct ClearWaiter<'a, T>(&'a Shared<T>);
+/// One receiver's registration for one park. However the park ends (woken,
+/// timed out, killed, an enclosing timeout), the entry leaves the waiter
+/// list, so the hub stops counting it as pending cross-thread work and no
+/// later send spends its wake on it. A sender may already have taken the
+/// entry and woken this waiter for an item: if the waiter then leaves
+/// without an item (unwinding) while items remain, it wakes the next one.
+struct Waiting<'a, T> {
+    shared: &'a Shared<T>,
+    key: u64,
+    /// Set by `finish`; the drop then has nothing left to do.
+    done: bool,
+}
 
-impl<T> Drop for ClearWaiter<'_, T> {
+impl<T> Waiting<'_, T> {
+    /// After a normal return from the park: leave the list and take an item
+    /// if one is there. No wake is passed on here: a parked waiter
+    /// registered only while the deque was empty, and every item queued
+    /// since woke a waiter of its own, so the items left are all spoken for.
+    fn finish(&mut self) -> Option<T> {
+        let (own, item) = {
+            let mut st = self.shared.lock();
+            (st.leave(self.key), st.items.pop_front())
+        };
+        // Dropped outside the lock: it pokes a hub's waker.
+        drop(own);
+        self.done = true;
+        item
+    }
+}
+
+impl<T> Drop for Waiting<'_, T> {
     fn drop(&mut self) {
-        let w = self.0.lock().waiter.take();
-        drop(w);
+        if self.done {
+            return;
+        }
+        let (own, next) = {
+            let mut st = self.shared.lock();
+            let own = st.leave(self.key);
+            // Leaving without an item: whatever wake we may have been given
+            // belongs to the next waiter.
+            (own, st.next_to_wake())
+        };
+        drop(own);
+        if let Some(w) = next {
+            w.unpark();
+        }
     }
 }
 

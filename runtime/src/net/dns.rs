@@ -3,8 +3,11 @@
 //!
 //! Numeric addresses are parsed in place. Host names go to glibc's
 //! `getaddrinfo` on the blocking pool (`spawn_blocking`), so only the
-//! asking coroutine waits. This module must never call `getaddrinfo` (or
-//! std's `ToSocketAddrs` on a host name) on the hub thread.
+//! asking coroutine waits; asked from a pool thread (inside a
+//! `spawn_blocking` job) the lookup runs right there, since a pool thread
+//! must never wait on the pool. This module must never call `getaddrinfo`
+//! (or std's `ToSocketAddrs` on a host name) on a hub thread other than a
+//! pool thread, and must not route lookups around `spawn_blocking`.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};

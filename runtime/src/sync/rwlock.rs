@@ -104,8 +104,13 @@ impl<T: ?Sized> RwLock<T> {
         if let Some(g) = self.try_read() {
             return Some(g);
         }
-        self.wait(READ, deadline)
-            .then_some(RwLockReadGuard { lock: self })
+        // Build the guard only once granted: a guard dropped after a failed
+        // wait would release a lock this caller never held.
+        if self.wait(READ, deadline) {
+            Some(RwLockReadGuard { lock: self })
+        } else {
+            None
+        }
     }
 
     /// Park until nobody holds the lock and no earlier waiter is ahead, then
@@ -137,8 +142,12 @@ impl<T: ?Sized> RwLock<T> {
         if let Some(g) = self.try_write() {
             return Some(g);
         }
-        self.wait(WRITE, deadline)
-            .then_some(RwLockWriteGuard { lock: self })
+        // As in `read_deadline`: no guard, hence no unlock, unless granted.
+        if self.wait(WRITE, deadline) {
+            Some(RwLockWriteGuard { lock: self })
+        } else {
+            None
+        }
     }
 
     /// Mutable access without locking (the borrow proves exclusivity).

@@ -556,14 +556,18 @@ fn notified_waiters_free_their_task_records() {
         }
     };
     round();
-    let before = rss_kib();
+    let (before, records) = (rss_kib(), green::rt::live_records());
     for _ in 0..4 {
         round();
     }
-    let after = rss_kib();
+    let (after, records_after) = (rss_kib(), green::rt::live_records());
+    assert_eq!(
+        records_after, records,
+        "task records leaked over 200K notified waiters"
+    );
     // Leaking 200K records of ~200 B each would add ~40 MiB.
     assert!(
-        after < before + 16 * 1024,
+        after < before + 24 * 1024,
         "RSS grew from {before} KiB to {after} KiB over 200K notified waiters"
     );
 }

@@ -136,9 +136,15 @@ fn mutex_run(seed: u64, ops: usize) {
         Box::new(move || {
             while w.tick() {
                 let h = how(&w, true);
-                let g = take(&w, h, &st.fifo, "Mutex", || m.try_lock(), || m.lock(), |d| {
-                    m.lock_timeout(d)
-                });
+                let g = take(
+                    &w,
+                    h,
+                    &st.fifo,
+                    "Mutex",
+                    || m.try_lock(),
+                    || m.lock(),
+                    |d| m.lock_timeout(d),
+                );
                 let Some(mut g) = g else {
                     w.pause();
                     continue;
@@ -182,12 +188,25 @@ fn rwlock_run(seed: u64, ops: usize, timed: bool) {
             assert!(wr <= 1, "two writers ({})", w.at());
             assert!(wr == 0 || r == 0, "a writer with readers ({})", w.at());
             if r > 0 {
-                assert!(!l.is_write_locked(), "readers inside a write lock ({})", w.at());
+                assert!(
+                    !l.is_write_locked(),
+                    "readers inside a write lock ({})",
+                    w.at()
+                );
                 assert!(l.reader_count() >= r, "reader count lost ({})", w.at());
             }
             if wr > 0 {
-                assert!(l.is_write_locked(), "writer inside, lock not write-locked ({})", w.at());
-                assert_eq!(l.reader_count(), 0, "readers counted under a writer ({})", w.at());
+                assert!(
+                    l.is_write_locked(),
+                    "writer inside, lock not write-locked ({})",
+                    w.at()
+                );
+                assert_eq!(
+                    l.reader_count(),
+                    0,
+                    "readers counted under a writer ({})",
+                    w.at()
+                );
             }
         }
     };
@@ -197,9 +216,15 @@ fn rwlock_run(seed: u64, ops: usize, timed: bool) {
             while w.tick() {
                 let h = how(&w, timed);
                 if w.chance(60) {
-                    let g = take(&w, h, &st.fifo, "RwLock", || l.try_read(), || l.read(), |d| {
-                        l.read_timeout(d)
-                    });
+                    let g = take(
+                        &w,
+                        h,
+                        &st.fifo,
+                        "RwLock",
+                        || l.try_read(),
+                        || l.read(),
+                        |d| l.read_timeout(d),
+                    );
                     let Some(g) = g else {
                         check();
                         w.pause();
@@ -211,9 +236,15 @@ fn rwlock_run(seed: u64, ops: usize, timed: bool) {
                     let _ = *g;
                     w.pause();
                 } else {
-                    let g = take(&w, h, &st.fifo, "RwLock", || l.try_write(), || l.write(), |d| {
-                        l.write_timeout(d)
-                    });
+                    let g = take(
+                        &w,
+                        h,
+                        &st.fifo,
+                        "RwLock",
+                        || l.try_write(),
+                        || l.write(),
+                        |d| l.write_timeout(d),
+                    );
                     let Some(mut g) = g else {
                         check();
                         w.pause();
@@ -265,7 +296,10 @@ fn rwlock_write_timeout_that_times_out_leaves_the_writer_alone() {
         let l = RwLock::new(());
         let g = l.write();
         assert!(l.write_timeout(Duration::from_millis(1)).is_none());
-        assert!(l.is_write_locked(), "a timed-out write_timeout unlocked the holder's lock");
+        assert!(
+            l.is_write_locked(),
+            "a timed-out write_timeout unlocked the holder's lock"
+        );
         assert!(l.try_read().is_none());
         drop(g);
     });
@@ -308,9 +342,15 @@ fn reentrant_run(seed: u64, ops: usize) {
             let me = green::current().expect("in a coroutine").id();
             while w.tick() {
                 let h = how(&w, true);
-                let g = take(&w, h, &st.fifo, "ReentrantMutex", || l.try_lock(), || l.lock(), |d| {
-                    l.lock_timeout(d)
-                });
+                let g = take(
+                    &w,
+                    h,
+                    &st.fifo,
+                    "ReentrantMutex",
+                    || l.try_lock(),
+                    || l.lock(),
+                    |d| l.lock_timeout(d),
+                );
                 let Some(g) = g else {
                     w.pause();
                     continue;
@@ -326,7 +366,9 @@ fn reentrant_run(seed: u64, ops: usize) {
                     let g = match w.below(3) {
                         0 => l.lock(),
                         1 => l.try_lock().expect("owner's try_lock"),
-                        _ => l.lock_timeout(Duration::ZERO).expect("owner's lock_timeout"),
+                        _ => l
+                            .lock_timeout(Duration::ZERO)
+                            .expect("owner's lock_timeout"),
                     };
                     st.depth.set(st.depth.get() + 1);
                     held.push((level(&st), g));
@@ -414,7 +456,11 @@ fn semaphore_run(seed: u64, ops: usize, bounded: bool) {
         let (s, st, w) = (s.clone(), st.clone(), w.clone());
         move || {
             let used = st.holders.get() + st.forgotten.get();
-            assert!(used <= st.permits.get(), "more holders than permits ({})", w.at());
+            assert!(
+                used <= st.permits.get(),
+                "more holders than permits ({})",
+                w.at()
+            );
             assert!(
                 s.available() + used <= st.permits.get(),
                 "permit created from nothing: available {} + used {used} > {} ({})",
@@ -429,7 +475,11 @@ fn semaphore_run(seed: u64, ops: usize, bounded: bool) {
         Box::new(move || {
             while w.tick() {
                 if st.forgotten.get() > 0 && w.chance(15) {
-                    assert!(s.release(), "releasing a forgotten permit failed ({})", w.at());
+                    assert!(
+                        s.release(),
+                        "releasing a forgotten permit failed ({})",
+                        w.at()
+                    );
                     st.forgotten.set(st.forgotten.get() - 1);
                     check();
                     continue;
@@ -437,7 +487,11 @@ fn semaphore_run(seed: u64, ops: usize, bounded: bool) {
                 if w.chance(3) {
                     match &*s {
                         Sem::Bounded(b) if b.available() == st.permits.get() => {
-                            assert!(b.release().is_err(), "bounded release over the limit ({})", w.at());
+                            assert!(
+                                b.release().is_err(),
+                                "bounded release over the limit ({})",
+                                w.at()
+                            );
                         }
                         Sem::Plain(p) if w.chance(30) => {
                             p.add_permits(1);
@@ -448,9 +502,15 @@ fn semaphore_run(seed: u64, ops: usize, bounded: bool) {
                     continue;
                 }
                 let h = how(&w, true);
-                let p = take(&w, h, &st.fifo, "Semaphore", || s.try_acquire(), || s.acquire(), |d| {
-                    s.acquire_timeout(d)
-                });
+                let p = take(
+                    &w,
+                    h,
+                    &st.fifo,
+                    "Semaphore",
+                    || s.try_acquire(),
+                    || s.acquire(),
+                    |d| s.acquire_timeout(d),
+                );
                 let Some(p) = p else {
                     w.pause();
                     continue;
@@ -490,7 +550,10 @@ fn semaphore_run(seed: u64, ops: usize, bounded: bool) {
         assert!(s.release());
     }
     assert_eq!(s.available(), st.permits.get());
-    assert!(s.release() != bounded, "bounded release past the limit accepted");
+    assert!(
+        s.release() != bounded,
+        "bounded release past the limit accepted"
+    );
 }
 
 #[test]
@@ -595,7 +658,7 @@ fn async_result_run(seed: u64, ops: usize) {
                     let rs = rounds.borrow();
                     rs[rs.len() - 1 - w.below(rs.len().min(3) as u64) as usize].clone()
                 };
-                let now = || r.1.borrow().clone();
+                let now = || *r.1.borrow();
                 match w.below(9) {
                     0 | 1 => {
                         let v = w.below(1000);
@@ -658,7 +721,12 @@ fn condvar_run(seed: u64, ops: usize) {
         move || {
             assert!(st.holders.get() <= 1, "two holders ({})", w.at());
             if let Some(g) = pair.0.try_lock() {
-                assert_eq!(*g, st.produced.get() - st.consumed.get(), "tokens ({})", w.at());
+                assert_eq!(
+                    *g,
+                    st.produced.get() - st.consumed.get(),
+                    "tokens ({})",
+                    w.at()
+                );
             }
         }
     };
@@ -668,7 +736,12 @@ fn condvar_run(seed: u64, ops: usize) {
             let (m, cv) = (&pair.0, &pair.1);
             let enter = || {
                 st.holders.set(st.holders.get() + 1);
-                assert_eq!(st.holders.get(), 1, "condvar re-took a held mutex ({})", w.at());
+                assert_eq!(
+                    st.holders.get(),
+                    1,
+                    "condvar re-took a held mutex ({})",
+                    w.at()
+                );
             };
             let leave = || st.holders.set(st.holders.get() - 1);
             while w.tick() {
@@ -765,10 +838,19 @@ fn barrier_run(seed: u64, ops: usize) {
                 let Some(r) = r else { continue };
                 if r.is_leader() {
                     // Everyone the barrier counted is still in the model.
-                    assert!(waiting.get() >= n, "round of {n} ended with {} ({})", waiting.get(), w.at());
+                    assert!(
+                        waiting.get() >= n,
+                        "round of {n} ended with {} ({})",
+                        waiting.get(),
+                        w.at()
+                    );
                     rounds.set(rounds.get() + 1);
                 } else {
-                    assert!(rounds.get() > r0, "woke before the round ended ({})", w.at());
+                    assert!(
+                        rounds.get() > r0,
+                        "woke before the round ended ({})",
+                        w.at()
+                    );
                 }
                 drop(_in);
                 w.pause();
@@ -791,13 +873,19 @@ fn barrier_run(seed: u64, ops: usize) {
         .collect();
     let leaders = green::joinall(hs)
         .into_iter()
-        .map(|r| r.expect("waiter").expect("a fresh round of n did not complete"))
+        .map(|r| {
+            r.expect("waiter")
+                .expect("a fresh round of n did not complete")
+        })
         .filter(|l| *l)
         .count();
     assert_eq!(leaders, 1);
     let b2 = b.clone();
     let lone = green::spawn(move || b2.wait());
-    assert!(!lone.join_timeout(Duration::from_millis(5)), "an arrival leaked into the next round");
+    assert!(
+        !lone.join_timeout(Duration::from_millis(5)),
+        "an arrival leaked into the next round"
+    );
     lone.kill();
 }
 

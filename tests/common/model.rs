@@ -68,11 +68,9 @@ pub fn total_ops(default: usize) -> usize {
 /// that runs are repeatable by default.
 pub fn first_seed(name: &str) -> u64 {
     env_u64("GREEN_SEED").unwrap_or_else(|| {
-        name.bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-            })
-            % 1_000_000
+        name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        }) % 1_000_000
     })
 }
 
@@ -248,7 +246,11 @@ pub fn drive(
             let old = std::mem::replace(&mut hs[i], spawn(i));
             if !plan.nowait || world.chance(50) {
                 old.kill();
-                assert!(old.is_finished(), "kill returned before the end ({})", world.at());
+                assert!(
+                    old.is_finished(),
+                    "kill returned before the end ({})",
+                    world.at()
+                );
                 check();
                 join_checked(old, world, "killed actor");
             } else {

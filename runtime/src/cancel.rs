@@ -15,7 +15,7 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::hub;
+use crate::sched;
 
 /// Unwinding payload of a killed task. Private to the runtime.
 pub(crate) struct KillSignal;
@@ -74,7 +74,7 @@ pub(crate) fn raise(kind: Interrupt) -> ! {
 /// task unwinds (`resume_unwind` skips the panic hook, which does that for
 /// ordinary panics), so parks in its destructors do not raise again.
 pub(crate) fn resume_unwind(p: Box<dyn std::any::Any + Send>) -> ! {
-    hub::mark_unwinding();
+    sched::mark_unwinding();
     panic::resume_unwind(p)
 }
 
@@ -116,14 +116,14 @@ pub fn timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
         // Beyond what a clock can express: no deadline at all.
         return Ok(f());
     };
-    let id = hub::push_frame(deadline);
+    let id = sched::push_frame(deadline);
     let r = panic::catch_unwind(AssertUnwindSafe(f));
-    hub::pop_frame(id);
+    sched::pop_frame(id);
     match r {
         Ok(v) => Ok(v),
         Err(p) => match p.downcast_ref::<ElapsedSignal>() {
             Some(ElapsedSignal(fid)) if *fid == id => {
-                hub::caught_unwind();
+                sched::caught_unwind();
                 Err(Elapsed)
             }
             _ => resume_unwind(p),

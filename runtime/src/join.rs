@@ -9,7 +9,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use crate::hub::{self, hub};
+use crate::sched::{self, hub};
 use crate::task::{Task, TaskRef};
 
 /// Why a coroutine did not produce its value.
@@ -303,7 +303,7 @@ pub fn wait<T: 'static>(
         // Register on every unfinished one; the first to finish wakes us.
         // The guard takes every entry off again however the park ends
         // (woken, timed out, killed, unwound by a timeout frame).
-        let me = hub::unparker();
+        let me = sched::unparker();
         let mut regs = Registrations {
             lists: Vec::new(),
             me: me.clone(),
@@ -313,9 +313,9 @@ pub fn wait<T: 'static>(
             j.push_external(me.clone());
             regs.lists.push(j);
         }
-        let r = hub::park(deadline, crate::task::ParkedOn::WaitList);
+        let r = sched::park(deadline, crate::task::ParkedOn::WaitList);
         drop(regs);
-        if r == hub::Park::TimedOut {
+        if r == sched::Park::TimedOut {
             return handles
                 .iter()
                 .enumerate()
@@ -329,7 +329,7 @@ pub fn wait<T: 'static>(
 /// `wait`'s entries on several joiner lists, removed when dropped.
 struct Registrations {
     lists: Vec<std::rc::Rc<crate::wait::WaitList>>,
-    me: hub::Unparker,
+    me: sched::Unparker,
 }
 
 impl Drop for Registrations {

@@ -22,10 +22,10 @@
 //! (copy-on-contention) without anyone noticing. There is deliberately no
 //! scoped spawn.
 
+mod arch;
 mod arena;
 mod blocking;
 mod cancel;
-mod hub;
 mod join;
 pub mod local;
 mod mmap;
@@ -39,6 +39,7 @@ mod report;
 pub mod rt;
 mod run_info;
 mod runtime;
+mod sched;
 mod spawn;
 mod stack;
 pub mod sync;
@@ -59,10 +60,11 @@ pub mod xchan;
 
 pub use blocking::spawn_blocking;
 pub use cancel::{timeout, Elapsed, Interrupted};
-pub use hub::PERTURB_ENV;
 pub use join::{joinall, wait, JoinError, JoinHandle};
 pub use monitor::MONITOR_ENV;
-pub use run_info::{run_info, run_info_on_signal, CoroutineState, CoroutineStatus, RunInfo};
+pub use report::{CoroutineState, CoroutineStatus, RunInfo};
+pub use run_info::{run_info, run_info_on_signal};
 pub use runtime::Runtime;
+pub use sched::PERTURB_ENV;
 pub use spawn::{current, sleep, spawn, spawn_later, yield_now, Builder, CoroutineInfo};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};

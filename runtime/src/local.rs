@@ -17,7 +17,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::hub::hub;
+use crate::sched::hub;
 use crate::task::Task;
 
 type Slots = Vec<Option<Box<dyn Any>>>;

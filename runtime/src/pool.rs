@@ -17,8 +17,8 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::hub::hub;
 use crate::join::{JoinError, JoinHandle};
+use crate::sched::hub;
 use crate::sync::waiter::WaitQueue;
 use crate::task::{Output, Task, TaskRef};
 use crate::wait::{WaitList, WaitResult};

@@ -10,13 +10,13 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 use crate::cancel::Interrupted;
-use crate::hub::{has_hub, hub};
+use crate::sched::{has_hub, hub};
 use crate::task::ParkedOn;
 use crate::wait::WaitResult;
 
 pub use crate::blocking::spawn_blocking_no_unwind;
-pub use crate::hub::{park, park_no_unwind, remote_unparker, unparker, Park as ParkResult};
-pub use crate::hub::{RemoteUnparker, Unparker};
+pub use crate::sched::{park, park_no_unwind, remote_unparker, unparker, Park as ParkResult};
+pub use crate::sched::{RemoteUnparker, Unparker};
 pub use crate::task::ParkedOn as Reason;
 
 /// Which readiness to wait for.

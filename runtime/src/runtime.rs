@@ -9,7 +9,7 @@
 use std::io;
 use std::time::Duration;
 
-use crate::hub::{self, HubConfig};
+use crate::sched::{self, HubConfig};
 
 /// Settings for the hub(s) that run a closure.
 ///
@@ -117,11 +117,11 @@ impl Runtime {
                     .into(),
             ));
         }
-        hub::configure(self.cfg)?;
+        sched::configure(self.cfg)?;
         let v = f();
         // Unwind what is left while the thread's thread-locals still live
         // (at thread exit the hub can only abandon them).
-        hub::kill_all();
+        sched::kill_all();
         Ok(v)
     }
 
@@ -153,9 +153,9 @@ impl Runtime {
                 let r = std::thread::Builder::new()
                     .name(format!("green-hub-{i}"))
                     .spawn_scoped(s, move || {
-                        hub::configure(cfg.clone())?;
+                        sched::configure(cfg.clone())?;
                         let v = f(i);
-                        hub::kill_all();
+                        sched::kill_all();
                         Ok::<T, io::Error>(v)
                     });
                 match r {

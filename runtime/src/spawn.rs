@@ -12,8 +12,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Interrupted;
-use crate::hub::{self, hub};
 use crate::join::JoinHandle;
+use crate::sched::{self, hub};
 use crate::task::{Output, ParkedOn};
 
 fn erase<F, T>(f: F) -> crate::task::Entry
@@ -43,7 +43,7 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    JoinHandle::new(hub::spawn_entry(
+    JoinHandle::new(sched::spawn_entry(
         erase(f),
         None,
         None,
@@ -67,7 +67,7 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    JoinHandle::new(hub::spawn_entry(
+    JoinHandle::new(sched::spawn_entry(
         erase(f),
         None,
         None,
@@ -136,11 +136,11 @@ impl Builder {
         T: 'static,
     {
         let class = match self.stack_size {
-            Some(size) => Some(hub::stack_class(size)?),
+            Some(size) => Some(sched::stack_class(size)?),
             None => None,
         };
         let name: Option<Rc<String>> = self.name.map(Rc::new);
-        Ok(JoinHandle::new(hub::spawn_entry(
+        Ok(JoinHandle::new(sched::spawn_entry(
             erase(f),
             name,
             class,
@@ -191,13 +191,13 @@ fn sleep_for(d: Duration) {
 pub(crate) fn sleep_until(deadline: Option<Instant>, unwind: bool) -> Result<(), Interrupted> {
     loop {
         let r = if unwind {
-            hub::park(deadline, ParkedOn::Timer)
+            sched::park(deadline, ParkedOn::Timer)
         } else {
-            hub::park_no_unwind(deadline, ParkedOn::Timer)?
+            sched::park_no_unwind(deadline, ParkedOn::Timer)?
         };
         // Nobody holds an unparker for a sleep, but stay robust to a stray
         // wake: only the deadline ends it.
-        if r == hub::Park::TimedOut || deadline.is_some_and(|at| Instant::now() >= at) {
+        if r == sched::Park::TimedOut || deadline.is_some_and(|at| Instant::now() >= at) {
             return Ok(());
         }
     }
@@ -224,7 +224,7 @@ impl CoroutineInfo {
 
 /// The running coroutine, or `None` outside one (e.g. in `main`).
 pub fn current() -> Option<CoroutineInfo> {
-    if !hub::has_hub() {
+    if !sched::has_hub() {
         return None;
     }
     let hub = hub();

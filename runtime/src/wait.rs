@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::cancel::Interrupted;
-use crate::hub::{self, Park, Unparker};
+use crate::sched::{self, Park, Unparker};
 use crate::task::ParkedOn;
 
 /// A FIFO list of parked tasks (or the thread's root context).
@@ -80,7 +80,7 @@ impl WaitList {
         on: ParkedOn,
         unwind: bool,
     ) -> Result<WaitResult, Interrupted> {
-        let me = hub::unparker();
+        let me = sched::unparker();
         self.q.borrow_mut().push_back(me.clone());
         let mut guard = Remove {
             list: self,
@@ -88,9 +88,9 @@ impl WaitList {
             armed: true,
         };
         let r = if unwind {
-            hub::park(deadline, on)
+            sched::park(deadline, on)
         } else {
-            hub::park_no_unwind(deadline, on)?
+            sched::park_no_unwind(deadline, on)?
         };
         Ok(match r {
             Park::Notified => {

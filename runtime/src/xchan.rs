@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::cancel::Interrupted;
-use crate::hub::{self, Park, RemoteUnparker};
+use crate::sched::{self, Park, RemoteUnparker};
 use crate::task::ParkedOn;
 
 struct State<T> {
@@ -208,7 +208,7 @@ impl<T> Receiver<T> {
                 // Registered under the lock: a send after this wakes us.
                 let key = st.next_key;
                 st.next_key = key.wrapping_add(1);
-                st.waiters.push_back((key, hub::remote_unparker()));
+                st.waiters.push_back((key, sched::remote_unparker()));
                 key
             };
             let mut waiting = Waiting {
@@ -217,10 +217,10 @@ impl<T> Receiver<T> {
                 done: false,
             };
             let r = if unwind {
-                hub::park(deadline, ParkedOn::Remote)
+                sched::park(deadline, ParkedOn::Remote)
             } else {
                 // An `Err` here drops `waiting`, which leaves the list.
-                hub::park_no_unwind(deadline, ParkedOn::Remote)?
+                sched::park_no_unwind(deadline, ParkedOn::Remote)?
             };
             let item = waiting.finish();
             if item.is_some() || r == Park::TimedOut {

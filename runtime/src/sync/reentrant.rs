@@ -36,7 +36,7 @@ pub struct ReentrantMutexGuard<'a, T: ?Sized> {
 }
 
 fn me() -> u64 {
-    crate::hub::hub().current().id
+    crate::sched::hub().current().id
 }
 
 impl<T> ReentrantMutex<T> {

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use crate::hub::{self, Park, Unparker};
+use crate::sched::{self, Park, Unparker};
 use crate::task::ParkedOn;
 
 /// One parked task and what is being handed to (or taken from) it.
@@ -84,7 +84,7 @@ impl<T> WaitQueue<T> {
         deadline: Option<Instant>,
         abandon: impl FnOnce(bool, Option<T>),
     ) -> Result<Option<T>, Option<T>> {
-        let unparker = hub::unparker();
+        let unparker = sched::unparker();
         let key = {
             let mut inner = self.inner.borrow_mut();
             let entry = inner.recs.vacant_entry();
@@ -104,7 +104,7 @@ impl<T> WaitQueue<T> {
             abandon: Some(abandon),
         };
         loop {
-            let r = hub::park(deadline, ParkedOn::WaitList);
+            let r = sched::park(deadline, ParkedOn::WaitList);
             {
                 let mut inner = self.inner.borrow_mut();
                 if inner.recs[key].granted {
@@ -119,7 +119,7 @@ impl<T> WaitQueue<T> {
             }
             // Only a grant unparks a waiter; stay robust anyway and park
             // again with a fresh wake-up right at the same place in line.
-            self.inner.borrow_mut().recs[key].unparker = hub::unparker();
+            self.inner.borrow_mut().recs[key].unparker = sched::unparker();
         }
     }
 

@@ -1,0 +1,314 @@
+//! A task's life: spawn, first run (stack and coroutine), resume, finish
+//! (result, `on_finish` callbacks, joiners), kill, and what happens to the
+//! tasks still alive when the work or the thread ends.
+
+use std::mem::ManuallyDrop;
+use std::panic::{self, Location};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use corosensei::CoroutineResult;
+
+use super::{has_hub, hub, t_location, Hub};
+use crate::cancel::KillSignal;
+use crate::join::JoinError;
+use crate::task::{Coro, CoroYielder, Entry, ParkedOn, State, Task, TaskRef, WakeReason};
+
+/// Spawn helper shared by `spawn`, `spawn_later` and `Builder`: a task of
+/// stack class `class` (the hub's default if `None`), run after `delay`.
+pub(crate) fn spawn_entry(
+    entry: Entry,
+    name: Option<Rc<String>>,
+    class: Option<u32>,
+    delay: Option<Duration>,
+    at: &'static Location<'static>,
+) -> TaskRef {
+    let hub = hub();
+    let class = class.unwrap_or(hub.default_class);
+    let task = Task::new(hub.next_task_id(), name, class, Some(entry), at);
+    hub.spawn_task(task, delay)
+}
+
+/// Kill every live coroutine of this thread's hub and wait for them.
+pub(crate) fn kill_all() {
+    if has_hub() {
+        hub().kill_all();
+    }
+}
+
+impl Hub {
+    /// Add a new task; it runs after `delay` (queued now if `None`).
+    pub(crate) fn spawn_task(&self, task: Task, delay: Option<Duration>) -> TaskRef {
+        let task = TaskRef::new(task);
+        let slot = self.tasks.borrow_mut().insert(task.clone());
+        task.set_slot(slot);
+        crate::monitor::task_spawned(&self.diag, &task);
+        match delay.filter(|d| !d.is_zero()) {
+            None => self.ready.push(task.clone()),
+            Some(d) => {
+                task.state.set(State::Parked);
+                task.set_parked_on(ParkedOn::Timer);
+                if let Some(at) = Instant::now().checked_add(d) {
+                    self.timers.borrow_mut().insert(at, task.clone());
+                }
+                // Else: never due; it waits to be killed.
+            }
+        }
+        task
+    }
+
+    /// Run one task until it parks, yields or finishes.
+    pub(super) fn resume(&self, task: TaskRef) {
+        if task.state.get() != State::Ready {
+            return; // finished (killed) while queued
+        }
+        if !task.has_coro() {
+            if task.kill_requested() {
+                self.finish_unstarted(&task, Err(JoinError::Killed));
+                return;
+            }
+            let stack = match self.stacks.borrow_mut().make_resident(&task) {
+                Ok(s) => s,
+                Err(e) => {
+                    let msg = format!("green: could not get a stack for the coroutine: {e}");
+                    self.finish_unstarted(&task, Err(JoinError::Panicked(Box::new(msg))));
+                    return;
+                }
+            };
+            let tp = task.as_ptr();
+            let entry = task.take_entry();
+            // The coroutine's whole base frame: no panic-catching layer of
+            // our own (corosensei's root catch hands panics to `resume`, and
+            // the loop's `run_pass` guard turns them into the join result),
+            // so a parked coroutine has fewer bytes to save.
+            let coro = Coro::with_stack(stack, move |y: &CoroYielder, ()| {
+                // SAFETY: the hub holds a reference to this task until it
+                // finishes, which is after this closure returns.
+                unsafe { (*tp).yielder.set(y as *const CoroYielder) };
+                match entry {
+                    Some(f) => {
+                        let out = f();
+                        // SAFETY: as above.
+                        if unsafe { (*tp).detached() } {
+                            // Nobody can take it: drop it here, in the
+                            // coroutine, where its `Drop` may block and a
+                            // panic is this coroutine's own (reported as
+                            // unjoined), never inside the hub's borrows.
+                            drop(out);
+                            Box::new(())
+                        } else {
+                            out
+                        }
+                    }
+                    None => Box::new(()),
+                }
+            });
+            // SAFETY: the task is not running; only the loop touches `coro`.
+            unsafe { *task.coro.get() = Some(ManuallyDrop::new(coro)) };
+            task.set_started();
+        } else if !task.resident() {
+            let r = self.stacks.borrow_mut().make_resident(&task);
+            debug_assert!(r.is_ok(), "a homed task always has its region");
+        }
+        task.state.set(State::Running);
+        self.current.set(task.as_ptr());
+        crate::monitor::beat(&self.diag, task.id);
+        crate::overflow::enter(&task);
+        // SAFETY: `coro` is Some (created above or on an earlier run) and
+        // the task's home region is resident.
+        let r = unsafe {
+            let c = (*task.coro.get()).as_mut().unwrap_unchecked();
+            c.resume(())
+        };
+        crate::overflow::leave();
+        self.current.set(self.root.as_ptr());
+        match r {
+            CoroutineResult::Yield(()) => {
+                task.set_last_run(self.clock_ms.get());
+                if task.state.get() == State::Ready {
+                    self.ready.push(task);
+                }
+            }
+            CoroutineResult::Return(out) => self.finish(&task, Ok(out)),
+        }
+    }
+
+    /// The running coroutine's panic (or kill, or stray timeout signal)
+    /// came out of `resume`: corosensei caught it at the coroutine's base
+    /// and re-raised it here, on the loop's stack. The coroutine is done.
+    #[cold]
+    pub(super) fn coroutine_panicked(&self, p: Box<dyn std::any::Any + Send>) {
+        let cur = self.current.get();
+        if std::ptr::eq(cur, self.root.as_ptr()) {
+            // Not a coroutine's panic: the hub itself failed. Let it out.
+            self.in_loop.set(false);
+            panic::resume_unwind(p);
+        }
+        crate::overflow::leave();
+        self.current.set(self.root.as_ptr());
+        // SAFETY: `cur` is the task `resume` was running; the slab still
+        // holds a reference to it.
+        let task = TaskRef::from_task(unsafe { &*cur });
+        let err = if p.is::<KillSignal>() {
+            JoinError::Killed
+        } else {
+            JoinError::Panicked(p)
+        };
+        self.finish(&task, Err(err));
+    }
+
+    /// A coroutine returned, panicked or was killed: free its stack, store
+    /// the result, then run its `on_finish` callbacks (in a coroutine of
+    /// their own, since they may block) before it counts as finished.
+    pub(super) fn finish(&self, task: &TaskRef, result: Result<crate::task::Output, JoinError>) {
+        // SAFETY: the coroutine has returned, so dropping it unwinds nothing
+        // and touches no stack memory; only the loop touches `coro`.
+        unsafe {
+            if let Some(mut c) = (*task.coro.get()).take() {
+                ManuallyDrop::drop(&mut c);
+            }
+        }
+        self.stacks.borrow_mut().release(task);
+        task.set_result(result);
+        let has_links = task
+            .extra
+            .borrow()
+            .as_ref()
+            .is_some_and(|e| !e.links.is_empty());
+        if !has_links {
+            self.complete(task);
+            return;
+        }
+        task.state.set(State::Finishing);
+        let t = task.clone();
+        let id = self.next_task_id();
+        task.with_extra(|e| e.links_runner = Some(id));
+        let runner: Entry = Box::new(move || {
+            crate::join::run_links(&t);
+            t.with_extra(|e| e.links_runner = None);
+            hub().complete(&t);
+            Box::new(()) as crate::task::Output
+        });
+        let runner = Task::new(id, None, self.default_class, Some(runner), t_location());
+        drop(self.spawn_task(runner, None));
+    }
+
+    /// The task is done for good: leave the slab, wake joiners, report an
+    /// unjoined panic.
+    pub(super) fn complete(&self, task: &TaskRef) {
+        task.state.set(State::Finished);
+        let slot = self.tasks.borrow_mut().try_remove(task.slot());
+        crate::monitor::task_ended(&self.diag, task);
+        task.notify_joiners();
+        if task.detached() {
+            crate::report::report_unjoined(task);
+            self.drop_detached_result(task);
+        }
+        // The table's reference goes last, outside the table's borrow.
+        drop(slot);
+    }
+
+    /// The handle went away while the task was finishing: nobody will take
+    /// its value, and the last reference to the record may be a stale timer
+    /// entry or a wait-list dropped inside the hub's borrows. Drop the
+    /// value in a coroutine of its own instead, where its `Drop` may block
+    /// and a panic in it is reported like any unjoined panic.
+    pub(super) fn drop_detached_result(&self, task: &TaskRef) {
+        let is_value =
+            matches!(&*task.out.borrow(), crate::task::Slot::Done(Ok(v)) if !v.is::<()>());
+        if !is_value {
+            return;
+        }
+        let Some(out) = task.take_result() else {
+            return;
+        };
+        let dropper: Entry = Box::new(move || {
+            drop(out);
+            Box::new(()) as crate::task::Output
+        });
+        let id = self.next_task_id();
+        let dropper = Task::new(id, None, self.default_class, Some(dropper), t_location());
+        let dropper = self.spawn_task(dropper, None);
+        dropper.set_detached(true);
+    }
+
+    /// A task that never ran ends (killed first, or no stack for it): the
+    /// same ending as any other, minus the coroutine.
+    pub(crate) fn finish_unstarted(
+        &self,
+        task: &TaskRef,
+        result: Result<crate::task::Output, JoinError>,
+    ) {
+        if task.state.get() == State::Parked {
+            self.bump(task);
+        }
+        drop(task.take_entry());
+        self.finish(task, result);
+    }
+
+    /// Ask a task to die: never-run tasks end now; parked ones wake and
+    /// unwind; running or ready ones unwind at their next park.
+    pub(crate) fn request_kill(&self, task: &TaskRef) {
+        match task.state.get() {
+            State::Finished | State::Finishing => {}
+            _ if !task.has_coro() => self.finish_unstarted(task, Err(JoinError::Killed)),
+            State::Parked => {
+                task.set_kill_requested(true);
+                let gen = task.gen.get();
+                self.wake(task, gen, WakeReason::Killed);
+            }
+            State::Ready | State::Running => task.set_kill_requested(true),
+        }
+    }
+
+    /// Thread exit (the hub's thread-local destructor): coroutines still
+    /// alive are abandoned, not unwound.
+    ///
+    /// Unwinding them here would run their destructors while the thread's
+    /// other thread-locals are being torn down, in an order Rust does not
+    /// let us choose; a destructor touching a thread-local that is already
+    /// gone panics during the unwind, and that aborts the process. So no user
+    /// code runs here: their records are leaked (never dropped), their stack
+    /// memory goes back to the kernel with the hub (nothing points into a
+    /// parked coroutine's stack), and a note says what happened.
+    /// `Runtime::run` unwinds leftovers properly, while thread-locals live.
+    pub(super) fn abandon(&self) {
+        let live = self.live_tasks();
+        let started = live.iter().filter(|t| t.started()).count();
+        if started > 0 {
+            let thread = std::thread::current();
+            eprintln!(
+                "green: thread '{}' ended with {started} coroutine(s) still alive; they were \
+                 abandoned without unwinding (their destructors did not run), since the \
+                 thread's other thread-locals may already be gone. Join or kill them before \
+                 the thread ends, or run the thread's work inside green::Runtime::run, which \
+                 unwinds them while thread-locals still live.",
+                thread.name().unwrap_or("<unnamed>")
+            );
+        }
+        for t in live {
+            // Leaked on purpose: dropping the record could run the user's
+            // closure's or result's destructors.
+            std::mem::forget(t);
+        }
+    }
+
+    /// Kill every live coroutine and wait until each has unwound (its
+    /// destructors ran). For the thread's root, when the work is done.
+    pub(crate) fn kill_all(&self) {
+        // A destructor may spawn more; give up after many rounds rather
+        // than loop for ever.
+        for _ in 0..100 {
+            let live = self.live_tasks();
+            if live.is_empty() {
+                return;
+            }
+            for t in &live {
+                self.request_kill(t);
+            }
+            for t in &live {
+                crate::join::wait_until_finished(t);
+            }
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The scheduler: one `Hub` per OS thread, with its ready queue, run loop,
+//! park and unpark, task lifecycle, cross-thread wakes and fd waits.
+//!
+//! One `Hub` per OS thread, created on first use. Coroutines are resumed from
+//! the thread's own stack (the *root* context, e.g. `main`), which runs the
+//! loop inline whenever it waits. The root is modelled as a pseudo-task with
+//! no coroutine, so every wait-list, timer and wake works the same for it:
+//! when the root is woken it is queued like any task, and the loop returns to
+//! it when its turn comes (exact FIFO, gevent order).
+//!
+//! Invariants kept here:
+//! - Every park has a generation; a wake names the generation it is for, and
+//!   anything else is ignored (no lost, no spurious wakeups).
+//! - Only the loop creates, resumes and drops coroutines, always from the root
+//!   stack, so code running in a region never touches another coroutine homed
+//!   in it (`stack.rs`).
+//! - Timers, I/O and cross-thread wakes are polled at least once every 128
+//!   switches, so a `sleep(ZERO)` loop (in a coroutine or on the root)
+//!   cannot starve them.
+//!
+//! The files of this module are split by concern:
+//!
+//! | file | owns |
+//! |---|---|
+//! | `mod.rs` | the `Hub` record, its settings, the thread-local that finds it, creation and teardown |
+//! | `ready.rs` | the FIFO of ready tasks |
+//! | `run.rs` | the run loop and its maintenance (timers, I/O, cross-thread wakes, deadlock detection) |
+//! | `park.rs` | park, wake, yield, `Unparker`, timeout frames, raising interruptions |
+//! | `lifecycle.rs` | spawn, first run and resume, finish, completion callbacks, kill, thread exit |
+//! | `remote.rs` | wakes from other threads (`RemoteUnparker`) |
+//! | `io.rs` | fd entries in the reactor |
+//! | `diag.rs` | snapshots for run-info and deadlock reports, the panic hook |
+//! | `perturb.rs` | test-only schedule perturbation |
+//!
+//! This is the one place in the crate where files import each other in a
+//! cycle, and on purpose: parking (`park.rs`) switches to the run loop
+//! (`run.rs`), and the loop resumes tasks that return into `park.rs`; the
+//! lifecycle runs inside the loop and parks when it joins. Everything below
+//! this module (task records, stacks, timers, reactor, reports) knows
+//! nothing of it, and everything above uses its functions, never a task's
+//! fields.
+//!
+//! This module must never block the thread except inside `Poll::poll` when
+//! nothing is ready.
+
+use std::cell::{Cell, RefCell};
+use std::panic::Location;
+use std::rc::Rc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::reactor::{FdEntry, Reactor};
+use crate::stack::{Stacks, DEFAULT_STACK_SIZE};
+use crate::task::{State, Task, TaskRef};
+use crate::task_table::TaskTable;
+use crate::timer::Timers;
+
+mod diag;
+mod io;
+mod lifecycle;
+mod park;
+mod perturb;
+mod ready;
+mod remote;
+mod run;
+
+pub(crate) use diag::snapshot;
+pub(crate) use lifecycle::{kill_all, spawn_entry};
+pub(crate) use park::{caught_unwind, mark_unwinding, pop_frame, push_frame};
+pub use park::{park, park_no_unwind, unparker, Park, Unparker};
+use perturb::perturb_seed;
+pub use perturb::PERTURB_ENV;
+use ready::ReadyQueue;
+use remote::Remote;
+pub use remote::{remote_unparker, RemoteUnparker};
+
+thread_local! {
+    static HUB: Cell<*const Hub> = const { Cell::new(std::ptr::null()) };
+    static CONFIG: RefCell<Option<HubConfig>> = const { RefCell::new(None) };
+    static GUARD: RefCell<Option<HubGuard>> = const { RefCell::new(None) };
+}
+
+/// Switches between non-blocking polls of timers and I/O while tasks are
+/// ready. Keeps `epoll_wait` and `Instant::now` off the switch path.
+const MAINTAIN_EVERY: u32 = 128;
+
+/// Settings a hub is created with (see `Runtime`).
+#[derive(Clone, Debug)]
+pub(crate) struct HubConfig {
+    pub(crate) stack_size: usize,
+    pub(crate) max_regions: Option<usize>,
+    pub(crate) poison_stacks: bool,
+    /// Blocked-loop monitor threshold; `None` defers to `GREEN_MONITOR_MS`.
+    pub(crate) monitor: Option<Duration>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            stack_size: DEFAULT_STACK_SIZE,
+            max_regions: None,
+            poison_stacks: false,
+            monitor: None,
+        }
+    }
+}
+
+pub(crate) struct Hub {
+    ready: ReadyQueue,
+    current: Cell<*const Task>,
+    root: TaskRef,
+    tasks: RefCell<TaskTable>,
+    pub(crate) timers: RefCell<Timers>,
+    reactor: RefCell<Reactor>,
+    pub(crate) stacks: RefCell<Stacks>,
+    default_class: u32,
+    next_id: Cell<u64>,
+    next_frame: Cell<u64>,
+    in_loop: Cell<bool>,
+    /// The clock as of the loop's last maintenance.
+    clock: Cell<Instant>,
+    since_maintain: Cell<u32>,
+    last_release: Cell<Instant>,
+    io_parked: Cell<usize>,
+    remote: Arc<Remote>,
+    /// Heartbeat and run-info requests shared with the monitor (`monitor.rs`).
+    pub(crate) diag: Arc<crate::monitor::HubDiag>,
+    /// Reference point for the tasks' compact `last_run` stamps.
+    epoch: Instant,
+    /// `clock` as milliseconds after `epoch`, plus one: what a suspending
+    /// task stamps as its `last_run` (computed once per maintenance, not per
+    /// switch).
+    clock_ms: Cell<u32>,
+    fd_ready: RefCell<Vec<(Rc<FdEntry>, bool, bool)>>,
+    /// Schedule perturbation for tests (`GREEN_PERTURB=<seed>`): the state
+    /// of a small PRNG, 0 when off.
+    perturb: Cell<u64>,
+}
+
+/// Tears the hub down when its thread exits.
+pub(super) struct HubGuard(*const Hub);
+
+impl Drop for HubGuard {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from Box::into_raw in `create` and is
+        // freed only here, once.
+        let hub = unsafe { &*self.0 };
+        hub.abandon();
+        HUB.with(|h| h.set(std::ptr::null()));
+        crate::overflow::set_stacks(std::ptr::null());
+        // SAFETY: no task is running (thread exit), the HUB pointer is
+        // cleared, so nobody can reach the hub any more.
+        drop(unsafe { Box::from_raw(self.0 as *mut Hub) });
+        crate::arena::release_thread();
+    }
+}
+
+/// The hub of this thread, created on first use.
+#[inline(always)]
+pub(crate) fn hub() -> &'static Hub {
+    let p = HUB.with(|h| h.get());
+    if p.is_null() {
+        return create();
+    }
+    // SAFETY: the pointer is set once per thread to a leaked Box that lives
+    // until the thread's TLS destructors run; coroutines of this thread only
+    // run while the hub exists.
+    unsafe { &*p }
+}
+
+/// Whether this thread already has a hub.
+pub(crate) fn has_hub() -> bool {
+    !HUB.with(|h| h.get()).is_null()
+}
+
+/// Set the configuration for this thread's hub; fails if it exists already.
+pub(crate) fn configure(cfg: HubConfig) -> std::io::Result<()> {
+    if has_hub() {
+        return Err(std::io::Error::other(
+            "green: this thread's hub is already running; configure it before the first spawn",
+        ));
+    }
+    CONFIG.with(|c| *c.borrow_mut() = Some(cfg));
+    Ok(())
+}
+
+#[cold]
+pub(super) fn create() -> &'static Hub {
+    let cfg = CONFIG.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    let reactor = match Reactor::new() {
+        Ok(r) => r,
+        Err(e) => panic!("green: cannot create the event loop (epoll): {e}"),
+    };
+    let budget = cfg
+        .max_regions
+        .unwrap_or_else(crate::stack::default_region_budget);
+    let mut stacks = Stacks::new(budget);
+    if cfg.poison_stacks {
+        stacks.set_poison(true);
+    }
+    let default_class = match stacks.class_for(cfg.stack_size) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    let reactor_waker = reactor.waker.clone();
+    let remote = Arc::new(Remote {
+        queue: Mutex::new(Vec::new()),
+        waker: reactor.waker.clone(),
+        pending: AtomicUsize::new(0),
+    });
+    let root = TaskRef::new(Task::new(0, None, default_class, None, Location::caller()));
+    root.state.set(State::Running);
+    let hub = Box::new(Hub {
+        ready: ReadyQueue::default(),
+        current: Cell::new(root.as_ptr()),
+        root,
+        tasks: RefCell::new(TaskTable::new()),
+        timers: RefCell::new(Timers::new()),
+        reactor: RefCell::new(reactor),
+        stacks: RefCell::new(stacks),
+        default_class,
+        next_id: Cell::new(1),
+        next_frame: Cell::new(1),
+        in_loop: Cell::new(false),
+        clock: Cell::new(Instant::now()),
+        since_maintain: Cell::new(0),
+        last_release: Cell::new(Instant::now()),
+        io_parked: Cell::new(0),
+        diag: crate::monitor::register(cfg.monitor, reactor_waker),
+        remote,
+        epoch: Instant::now(),
+        clock_ms: Cell::new(1),
+        fd_ready: RefCell::new(Vec::new()),
+        perturb: Cell::new(perturb_seed()),
+    });
+    let p = Box::into_raw(hub);
+    HUB.with(|h| h.set(p));
+    GUARD.with(|g| *g.borrow_mut() = Some(HubGuard(p)));
+    crate::overflow::install_for_thread();
+    // SAFETY: the hub was just leaked; its stack pools live until the hub's
+    // teardown, which clears the running task first.
+    crate::overflow::set_stacks(unsafe { (*p).stacks.as_ptr() });
+    diag::install_panic_hook();
+    // SAFETY: just stored; lives until the thread's TLS destructors.
+    unsafe { &*p }
+}
+
+/// Where internal helper coroutines (link runners) say they were spawned.
+#[track_caller]
+pub(super) fn t_location() -> &'static Location<'static> {
+    Location::caller()
+}
+
+/// The size class for a stack of `size` bytes on this hub (errors for sizes
+/// out of range).
+pub(crate) fn stack_class(size: usize) -> std::io::Result<u32> {
+    hub().stacks.borrow_mut().class_for(size)
+}
+
+impl Hub {
+    #[inline(always)]
+    pub(crate) fn current(&self) -> &Task {
+        // SAFETY: `current` always points at the root (owned by the hub) or
+        // at the running task, which the loop keeps alive while it runs.
+        unsafe { &*self.current.get() }
+    }
+
+    /// Whether the running coroutine is the one running `task`'s
+    /// `on_finish` callbacks.
+    pub(crate) fn runs_links_of(&self, task: &Task) -> bool {
+        task.state.get() == State::Finishing
+            && task
+                .extra
+                .borrow()
+                .as_ref()
+                .and_then(|e| e.links_runner)
+                .is_some_and(|id| id == self.current().id && self.in_coroutine())
+    }
+
+    pub(crate) fn in_coroutine(&self) -> bool {
+        !self.current().is_root()
+    }
+
+    pub(crate) fn default_class(&self) -> u32 {
+        self.default_class
+    }
+
+    pub(crate) fn next_task_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// Advance the loop's coarse clock (and the `last_run` stamp with it).
+    pub(super) fn set_clock(&self, now: Instant) {
+        self.clock.set(now);
+        let ms = now.saturating_duration_since(self.epoch).as_millis();
+        self.clock_ms
+            .set(u32::try_from(ms).unwrap_or(u32::MAX - 1).saturating_add(1));
+    }
+
+    /// The loop's clock and the epoch of `last_run` stamps (for run-info).
+    pub(crate) fn clock_and_epoch(&self) -> (Instant, Instant) {
+        (self.clock.get(), self.epoch)
+    }
+
+    /// Every live task, for diagnostics.
+    pub(crate) fn live_tasks(&self) -> Vec<TaskRef> {
+        self.tasks.borrow().iter().cloned().collect()
+    }
+}

@@ -1,0 +1,348 @@
+//! Parking and waking: the one park path (with its deadline, timeout frames
+//! and kill checks), yields, `Unparker`, and the raising of interruptions.
+//!
+//! A park that ends by kill or by an expired `timeout` frame unwinds from
+//! here (or reports it, on the no-unwind path for `extern "C"` frames); a
+//! park inside a destructor that runs during an unwind never raises again.
+
+use std::time::Instant;
+
+use super::{has_hub, hub, Hub};
+use crate::arch::stack_pointer;
+use crate::cancel::{Interrupt, Interrupted};
+use crate::task::{ParkedOn, State, Task, TaskRef, WakeReason};
+
+/// How a park ended (interruptions are reported separately).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Park {
+    /// Woken through an [`Unparker`] (or I/O readiness).
+    Notified,
+    /// The park's own deadline passed.
+    TimedOut,
+}
+
+/// An owned wake-up right for one park of one task (or the root).
+///
+/// Obtained with [`unparker`] *before* parking; valid only for the next park
+/// of that task. Waking a task that is no longer parked for that very park is
+/// a no-op, so stale wakes can never resume it at the wrong point.
+#[derive(Clone)]
+pub struct Unparker {
+    task: TaskRef,
+    gen: u32,
+}
+
+impl Unparker {
+    /// Wake the task if it is still parked for this park. Returns whether it
+    /// was woken.
+    pub fn unpark(&self) -> bool {
+        hub().wake(&self.task, self.gen, WakeReason::Notified)
+    }
+
+    /// True if both name the same park of the same task.
+    pub fn same_wait(&self, other: &Unparker) -> bool {
+        TaskRef::ptr_eq(&self.task, &other.task) && self.gen == other.gen
+    }
+
+    /// Whether the park this unparker belongs to is still going on.
+    pub fn is_waiting(&self) -> bool {
+        self.task.gen.get() == self.gen && self.task.state.get() != State::Finished
+    }
+}
+
+/// The unparker for the current task's next park.
+#[inline]
+pub fn unparker() -> Unparker {
+    let hub = hub();
+    let task = hub.current();
+    Unparker {
+        task: TaskRef::from_task(task),
+        gen: task.gen.get(),
+    }
+}
+
+/// Park the current task (or the root context) until an [`Unparker`] wakes
+/// it or `deadline` passes. Unwinds on `kill` and on an enclosing
+/// `green::timeout` that expires first.
+#[inline(always)]
+pub fn park(deadline: Option<Instant>, on: ParkedOn) -> Park {
+    match hub().park_inner(deadline, on) {
+        Ok(p) => p,
+        Err(i) => crate::cancel::raise(i),
+    }
+}
+
+/// Like [`park`], but reports kill and timeout-frame expiry as `Err`.
+///
+/// A kill reported here is remembered: the task unwinds at its next ordinary
+/// park. An expired frame fires again at the next ordinary park, too.
+#[inline]
+pub fn park_no_unwind(deadline: Option<Instant>, on: ParkedOn) -> Result<Park, Interrupted> {
+    let hub = hub();
+    hub.park_inner(deadline, on).map_err(|i| hub.interrupted(i))
+}
+
+pub(crate) fn push_frame(deadline: Instant) -> u64 {
+    hub().push_frame(deadline)
+}
+
+pub(crate) fn pop_frame(id: u64) {
+    hub().pop_frame(id)
+}
+
+/// The running task (or the root) starts unwinding (see
+/// `Task::is_unwinding`).
+pub(crate) fn mark_unwinding() {
+    if has_hub() {
+        hub().current().set_unwinding();
+    }
+}
+
+/// The running task's unwind was caught by a runtime frame (`timeout`).
+pub(crate) fn caught_unwind() {
+    hub().current().clear_unwinding();
+}
+
+impl Hub {
+    /// Bump the generation of a task that stops being parked.
+    pub(super) fn bump(&self, task: &Task) {
+        task.gen.set(task.gen.get().wrapping_add(1));
+        if task.timer_armed() {
+            task.set_timer_armed(false);
+            self.timers.borrow_mut().cancelled();
+        }
+        if matches!(task.parked_on(), ParkedOn::Fd(_)) {
+            self.io_parked.set(self.io_parked.get() - 1);
+        }
+        task.set_parked_on(ParkedOn::Yield);
+    }
+
+    /// Make a parked task ready if `gen` is its current park. Returns whether
+    /// it was woken.
+    pub(crate) fn wake(&self, task: &TaskRef, gen: u32, why: WakeReason) -> bool {
+        if task.state.get() != State::Parked || task.gen.get() != gen {
+            return false;
+        }
+        self.bump(task);
+        task.wake.set(why);
+        task.state.set(State::Ready);
+        if self.perturb.get() != 0 {
+            self.push_perturbed(task.clone());
+        } else {
+            self.ready.push(task.clone());
+        }
+        true
+    }
+
+    /// Core park: the current task (or root) sleeps until woken, its deadline,
+    /// an enclosing timeout frame, or kill.
+    #[inline(always)]
+    pub(crate) fn park_inner(
+        &self,
+        deadline: Option<Instant>,
+        on: ParkedOn,
+    ) -> Result<Park, Interrupt> {
+        let task = self.current();
+        let frame = if task.has_special() {
+            if task.is_unwinding() {
+                return self.park_unwinding(deadline, on);
+            }
+            if task.take_kill() {
+                return Err(Interrupt::Killed);
+            }
+            task.frame_deadline()
+        } else {
+            None
+        };
+        // The effective deadline, and the frame that owns it if not ours.
+        let (eff, owner) = match (deadline, frame) {
+            (Some(d), Some((f, id))) if f < d => (Some(f), Some(id)),
+            (None, Some((f, id))) => (Some(f), Some(id)),
+            (d, _) => (d, None),
+        };
+        if let Some(at) = eff {
+            // A deadline at or before the loop's last clock reading is due
+            // now; a later one that has already passed fires at the next
+            // maintenance, one pass later. Saves a clock read per park.
+            if at <= self.clock.get() {
+                return match owner {
+                    Some(id) => Err(Interrupt::Elapsed(id)),
+                    None => Ok(Park::TimedOut),
+                };
+            }
+            self.timers
+                .borrow_mut()
+                .insert(at, TaskRef::from_task(task));
+        }
+        if let ParkedOn::Fd(_) = on {
+            self.io_parked.set(self.io_parked.get() + 1);
+        }
+        task.set_parked_on(on);
+        task.state.set(State::Parked);
+        self.switch_out(task);
+        // Woken: the loop set us Running.
+        if task.has_special() && task.take_kill() || task.wake.get() == WakeReason::Killed {
+            if task.is_unwinding() {
+                // Killed again while a destructor of the first unwind
+                // parks: end this park early, raise nothing.
+                return Ok(Park::TimedOut);
+            }
+            return Err(Interrupt::Killed);
+        }
+        match task.wake.get() {
+            WakeReason::Notified => {
+                if self.perturb.get() != 0 {
+                    self.perturb_after_wake(task);
+                }
+                Ok(Park::Notified)
+            }
+            WakeReason::Killed => Err(Interrupt::Killed),
+            WakeReason::TimedOut => match owner {
+                Some(id) => Err(Interrupt::Elapsed(id)),
+                None => Ok(Park::TimedOut),
+            },
+        }
+    }
+
+    /// A park inside a destructor that runs while its task unwinds (from a
+    /// kill, a timeout or a panic). Raising here would be a panic out of a
+    /// destructor during cleanup, which aborts the process; so the park is
+    /// an ordinary one with its own deadline only: enclosing timeout frames
+    /// are ignored (the unwind is already on its way to them), and a kill
+    /// ends the park early instead of raising.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn park_unwinding(
+        &self,
+        deadline: Option<Instant>,
+        on: ParkedOn,
+    ) -> Result<Park, Interrupt> {
+        let task = self.current();
+        if task.take_kill() {
+            return Ok(Park::TimedOut);
+        }
+        if let Some(at) = deadline {
+            if at <= self.clock.get() {
+                return Ok(Park::TimedOut);
+            }
+            self.timers
+                .borrow_mut()
+                .insert(at, TaskRef::from_task(task));
+        }
+        if let ParkedOn::Fd(_) = on {
+            self.io_parked.set(self.io_parked.get() + 1);
+        }
+        task.set_parked_on(on);
+        task.state.set(State::Parked);
+        self.switch_out(task);
+        let killed = task.take_kill();
+        Ok(match task.wake.get() {
+            WakeReason::Notified if !killed => Park::Notified,
+            _ => Park::TimedOut,
+        })
+    }
+
+    /// Give up the CPU: a coroutine suspends to the loop; the root runs the
+    /// loop until it is its turn again.
+    #[inline(always)]
+    pub(super) fn switch_out(&self, task: &Task) {
+        if task.is_root() {
+            self.run_loop();
+        } else {
+            task.saved_sp.set(stack_pointer());
+            // SAFETY: the yielder was stored by this task's coroutine body and
+            // lives at a fixed place on its stack, which is resident because
+            // this task is the one running.
+            unsafe { (*task.yielder.get()).suspend(()) };
+        }
+    }
+
+    /// `sleep(ZERO)`: to the back of the ready queue.
+    ///
+    /// Inlined into the caller so that, once resumed, the coroutine carries
+    /// on without a `ret` that the return-stack predictor would miss; only
+    /// the common case (a coroutine with no pending kill and no timeout
+    /// frame) stays inline.
+    #[inline(always)]
+    pub(crate) fn yield_inner(&self) -> Result<(), Interrupt> {
+        let task = self.current();
+        if task.is_root() || task.has_special() {
+            return self.yield_slow();
+        }
+        task.state.set(State::Ready);
+        task.wake.set(WakeReason::Notified);
+        // The loop re-queues a task that suspends in state Ready.
+        self.switch_out(task);
+        if task.has_special() {
+            return self.after_yield_slow();
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn yield_slow(&self) -> Result<(), Interrupt> {
+        let task = self.current();
+        if task.has_special() && task.is_unwinding() {
+            // A destructor yielding during an unwind: yield, raise nothing.
+            task.take_kill();
+        } else if task.take_kill() {
+            return Err(Interrupt::Killed);
+        }
+        task.state.set(State::Ready);
+        task.wake.set(WakeReason::Notified);
+        if task.is_root() {
+            self.ready.push(self.root.clone());
+            self.run_loop();
+        } else {
+            self.switch_out(task);
+        }
+        self.after_yield_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn after_yield_slow(&self) -> Result<(), Interrupt> {
+        let task = self.current();
+        if task.has_special() && task.is_unwinding() {
+            task.take_kill();
+            return Ok(());
+        }
+        if task.take_kill() {
+            return Err(Interrupt::Killed);
+        }
+        if let Some((f, id)) = task.frame_deadline() {
+            if f <= Instant::now() {
+                return Err(Interrupt::Elapsed(id));
+            }
+        }
+        Ok(())
+    }
+
+    /// An interruption reported instead of unwound: a kill stays pending so
+    /// the task still unwinds at its next ordinary park.
+    pub(crate) fn interrupted(&self, i: Interrupt) -> Interrupted {
+        if i == Interrupt::Killed {
+            self.current().set_kill_requested(true);
+        }
+        i.into()
+    }
+
+    pub(crate) fn push_frame(&self, deadline: Instant) -> u64 {
+        let id = self.next_frame.get();
+        self.next_frame.set(id + 1);
+        let task = self.current();
+        task.with_extra(|e| e.frames.push((deadline, id)));
+        task.set_has_frames(true);
+        id
+    }
+
+    pub(crate) fn pop_frame(&self, id: u64) {
+        let task = self.current();
+        let left = task.with_extra(|e| {
+            e.frames.retain(|(_, f)| *f != id);
+            !e.frames.is_empty()
+        });
+        task.set_has_frames(left);
+    }
+}

@@ -1,0 +1,41 @@
+//! The FIFO of tasks ready to run (the root included when it waits).
+
+use std::collections::VecDeque;
+
+use crate::task::TaskRef;
+
+/// The FIFO of tasks ready to run.
+///
+/// An `UnsafeCell` instead of a `RefCell`: the borrow flag's store/load on
+/// every push and pop showed up on the switch path. Sound because the hub is
+/// single-threaded and no method lends out a reference or calls foreign code
+/// while it touches the deque.
+#[derive(Default)]
+pub(super) struct ReadyQueue(std::cell::UnsafeCell<VecDeque<TaskRef>>);
+
+impl ReadyQueue {
+    #[inline(always)]
+    pub(super) fn push(&self, t: TaskRef) {
+        // SAFETY: see the type's doc: no other access can be live.
+        unsafe { (*self.0.get()).push_back(t) }
+    }
+    #[inline(always)]
+    pub(super) fn pop(&self) -> Option<TaskRef> {
+        // SAFETY: as above.
+        unsafe { (*self.0.get()).pop_front() }
+    }
+    #[inline(always)]
+    pub(super) fn len(&self) -> usize {
+        // SAFETY: as above.
+        unsafe { (*self.0.get()).len() }
+    }
+    #[inline(always)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Insert at `i` (schedule perturbation only).
+    pub(super) fn insert(&self, i: usize, t: TaskRef) {
+        // SAFETY: as above.
+        unsafe { (*self.0.get()).insert(i, t) }
+    }
+}

@@ -1,0 +1,112 @@
+//! Wakes from other threads: a `RemoteUnparker` queues its wake here and
+//! pokes the reactor's waker; the loop drains the queue. While a right is
+//! outstanding (or its wake is queued) the hub keeps polling and never
+//! reports a deadlock.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::{hub, Hub};
+use crate::task::WakeReason;
+
+/// Cross-thread wakes: filled by other threads, drained by the loop.
+pub(crate) struct Remote {
+    pub(super) queue: Mutex<Vec<(usize, u64, u32)>>,
+    pub(super) waker: Arc<mio::Waker>,
+    /// Outstanding `RemoteUnparker`s: work another thread may still finish.
+    pub(super) pending: AtomicUsize,
+}
+
+impl Remote {
+    pub(super) fn queue_is_empty(&self) -> bool {
+        match self.queue.lock() {
+            Ok(q) => q.is_empty(),
+            Err(p) => p.into_inner().is_empty(),
+        }
+    }
+}
+
+/// A wake-up right for the current park that may be sent to another thread.
+///
+/// While one exists, the hub will not report a deadlock (the other thread may
+/// still deliver). Dropping it without `unpark` also wakes the hub's poller so
+/// it can re-check.
+pub struct RemoteUnparker {
+    remote: Arc<Remote>,
+    slot: usize,
+    id: u64,
+    gen: u32,
+    /// The wake sits in the hub's queue: the hub, not this right's `Drop`,
+    /// ends its pending count when it drains the queue. Until then the loop
+    /// keeps polling (a busy loop that stopped polling once the right was
+    /// gone used to strand the queued wake).
+    queued: bool,
+}
+
+impl RemoteUnparker {
+    /// Wake the task from any thread. Returns false if its hub is gone.
+    pub fn unpark(mut self) -> bool {
+        let ok = match self.remote.queue.lock() {
+            Ok(mut q) => {
+                q.push((self.slot, self.id, self.gen));
+                true
+            }
+            Err(_) => false,
+        };
+        self.queued = ok;
+        ok && self.remote.waker.wake().is_ok()
+    }
+}
+
+impl Drop for RemoteUnparker {
+    fn drop(&mut self) {
+        if self.queued {
+            return;
+        }
+        self.remote.pending.fetch_sub(1, Ordering::AcqRel);
+        // Let the loop re-evaluate (deliver the wake or report a deadlock).
+        let _ = self.remote.waker.wake();
+    }
+}
+
+/// A `Send` unparker for the current task's next park.
+pub fn remote_unparker() -> RemoteUnparker {
+    let hub = hub();
+    let task = hub.current();
+    hub.remote.pending.fetch_add(1, Ordering::AcqRel);
+    RemoteUnparker {
+        remote: hub.remote.clone(),
+        slot: task.slot(),
+        id: task.id,
+        gen: task.gen.get(),
+        queued: false,
+    }
+}
+
+impl Hub {
+    pub(super) fn drain_remote(&self) {
+        let items = match self.remote.queue.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        };
+        // Each queued wake kept its right counted as pending until now, so
+        // the loop kept polling for it (see `RemoteUnparker::unpark`).
+        if !items.is_empty() {
+            self.remote.pending.fetch_sub(items.len(), Ordering::AcqRel);
+        }
+        for (slot, id, gen) in items {
+            let t = if slot == usize::MAX {
+                Some(self.root.clone())
+            } else {
+                self.tasks
+                    .borrow()
+                    .get(slot)
+                    .filter(|t| t.id == id)
+                    .cloned()
+            };
+            if let Some(t) = t {
+                self.wake(&t, gen, WakeReason::Notified);
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The run loop: passes over the ready queue until the root's turn comes,
+//! with maintenance in between (timers, I/O readiness, cross-thread wakes,
+//! idle stack release) and the deadlock check when nothing can ever wake
+//! the waiting root.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{Hub, MAINTAIN_EVERY};
+use crate::task::{State, WakeReason};
+
+impl Hub {
+    /// Run coroutines until the root is popped from the ready queue.
+    pub(super) fn run_loop(&self) {
+        if self.in_loop.replace(true) {
+            self.in_loop.set(false);
+            panic!(
+                "green: cannot block here: the hub's loop is already running on this thread \
+                 (a destructor or callback run by the hub tried to wait)"
+            );
+        }
+        // One guard around the whole loop (not per resume or per pass), so
+        // the switch path pays nothing for it: a coroutine's re-raised panic
+        // lands here, becomes its join result, and the loop goes on. Any
+        // other panic (a deadlock report, a hub failure) goes on to the root.
+        loop {
+            match panic::catch_unwind(AssertUnwindSafe(|| self.run_until_root())) {
+                Ok(()) => return,
+                Err(p) => self.coroutine_panicked(p),
+            }
+        }
+    }
+
+    /// Passes over the ready queue, with maintenance in between, until the
+    /// root's turn comes.
+    pub(super) fn run_until_root(&self) {
+        loop {
+            let n = self.ready.len();
+            let root_turn = self.run_pass(n);
+            // Count the root's own turn as a switch too: a root that yields
+            // in a loop must reach maintenance like a yielding coroutine.
+            let since = self.since_maintain.get().saturating_add(n as u32);
+            if root_turn {
+                if since >= MAINTAIN_EVERY {
+                    self.since_maintain.set(0);
+                    // Not idle (the root is about to run), so this never
+                    // blocks and never reports a deadlock.
+                    if let Err(msg) = self.maintain(false) {
+                        panic!("{msg}");
+                    }
+                } else {
+                    self.since_maintain.set(since);
+                }
+                return;
+            }
+            let idle = self.ready.is_empty();
+            if idle || since >= MAINTAIN_EVERY {
+                self.since_maintain.set(0);
+                if let Err(msg) = self.maintain(idle) {
+                    crate::monitor::idle(&self.diag);
+                    self.in_loop.set(false);
+                    let root = &self.root;
+                    self.bump(root);
+                    root.state.set(State::Running);
+                    panic!("{msg}");
+                }
+            } else {
+                self.since_maintain.set(since);
+            }
+        }
+    }
+
+    /// Resume up to `n` ready tasks. Returns true when the root's turn came
+    /// (the loop then returns to it).
+    #[inline(always)]
+    pub(super) fn run_pass(&self, n: usize) -> bool {
+        for _ in 0..n {
+            let Some(t) = self.ready.pop() else { break };
+            if t.is_root() {
+                crate::monitor::idle(&self.diag);
+                self.in_loop.set(false);
+                t.state.set(State::Running);
+                return true;
+            }
+            self.resume(t);
+        }
+        false
+    }
+
+    /// Fire due timers, poll I/O (blocking only when `idle`), drain
+    /// cross-thread wakes. Returns a deadlock report if nothing can ever wake
+    /// the waiting root.
+    pub(super) fn maintain(&self, idle: bool) -> Result<(), String> {
+        if self.diag.take_dump_request() {
+            super::diag::print_requested(self);
+        }
+        let mut now = Instant::now();
+        self.fire_timers(now);
+        let idle = idle && self.ready.is_empty();
+        let timeout = if idle {
+            let next = self.timers.borrow_mut().next_deadline();
+            match next {
+                Some(at) => Some(at.saturating_duration_since(now)),
+                None => {
+                    if self.io_parked.get() == 0
+                        && self.remote.pending.load(Ordering::Acquire) == 0
+                        && self.remote.queue_is_empty()
+                    {
+                        return Err(super::diag::deadlock_message(self));
+                    }
+                    None
+                }
+            }
+        } else {
+            Some(Duration::ZERO)
+        };
+        let must_poll = idle
+            || self.reactor.borrow().registered() > 0
+            || self.remote.pending.load(Ordering::Relaxed) > 0;
+        if must_poll {
+            if timeout != Some(Duration::ZERO) {
+                crate::monitor::idle(&self.diag);
+            }
+            let mut ready = self.fd_ready.take();
+            let r = self.reactor.borrow_mut().poll(timeout, &mut ready);
+            if let Err(e) = r {
+                return Err(format!("green: the event loop failed: {e}"));
+            }
+            for (e, r, w) in ready.drain(..) {
+                if r {
+                    e.readers.notify_all();
+                }
+                if w {
+                    e.writers.notify_all();
+                }
+            }
+            *self.fd_ready.borrow_mut() = ready;
+            self.drain_remote();
+            now = Instant::now();
+            self.fire_timers(now);
+        }
+        if now.duration_since(self.last_release.get()) >= Duration::from_secs(1) {
+            self.last_release.set(now);
+            self.stacks.borrow_mut().release_idle(now);
+        }
+        Ok(())
+    }
+
+    pub(super) fn fire_timers(&self, now: Instant) {
+        self.set_clock(now);
+        let mut due = Vec::new();
+        self.timers.borrow_mut().expire(now, |t| due.push(t));
+        for t in due {
+            let gen = t.gen.get();
+            self.wake(&t, gen, WakeReason::TimedOut);
+        }
+    }
+}

@@ -34,7 +34,7 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use crate::cancel::Interrupted;
+use crate::interrupt::Interrupted;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -206,7 +206,7 @@ where
     }));
     match rx.recv_as(None, !no_unwind)? {
         Some(Ok(v)) => Ok(v),
-        Some(Err(p)) => crate::cancel::resume_unwind(p),
+        Some(Err(p)) => crate::sched::resume_unwind(p),
         None => panic!("green: the blocking pool dropped a job without running it"),
     }
 }

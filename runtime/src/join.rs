@@ -4,65 +4,13 @@
 //! A handle shares the task record (heap) with the hub; joining parks on the
 //! task's `joiners` wait-list. This module never resumes coroutines itself.
 
-use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use crate::sched::{self, hub};
+pub use crate::task::JoinError;
 use crate::task::{Task, TaskRef};
-
-/// Why a coroutine did not produce its value.
-pub enum JoinError {
-    /// It panicked; this is the panic payload.
-    Panicked(Box<dyn Any + Send>),
-    /// It was killed (before or while running).
-    Killed,
-}
-
-impl JoinError {
-    /// True for `Killed`.
-    pub fn is_killed(&self) -> bool {
-        matches!(self, JoinError::Killed)
-    }
-
-    /// The panic message, if the payload is a string.
-    pub fn panic_message(&self) -> Option<&str> {
-        match self {
-            JoinError::Panicked(p) => p
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(|s| s.as_str())),
-            JoinError::Killed => None,
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Panicked(_) => match self.panic_message() {
-                Some(m) => write!(f, "Panicked({m:?})"),
-                None => f.write_str("Panicked(..)"),
-            },
-            JoinError::Killed => f.write_str("Killed"),
-        }
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Panicked(_) => match self.panic_message() {
-                Some(m) => write!(f, "coroutine panicked: {m}"),
-                None => f.write_str("coroutine panicked"),
-            },
-            JoinError::Killed => f.write_str("coroutine was killed"),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
 
 /// An owned permission to join a coroutine (wait for its result).
 ///
@@ -116,7 +64,7 @@ impl<T: 'static> JoinHandle<T> {
         hub.request_kill(&self.task);
         if std::ptr::eq(hub.current(), self.task.as_ptr()) {
             hub.current().set_kill_requested(false);
-            crate::cancel::raise(crate::cancel::Interrupt::Killed);
+            crate::sched::raise(crate::interrupt::Interrupt::Killed);
         }
         wait_finished(&self.task, None);
     }
@@ -248,7 +196,7 @@ pub(crate) fn run_links(task: &Task) {
         };
         let Some(link) = next else { break };
         if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| link(task))) {
-            if !p.is::<crate::cancel::KillSignal>() {
+            if !p.is::<crate::interrupt::KillSignal>() {
                 eprintln!(
                     "green: an on_finish callback of coroutine '{}' (#{}) panicked",
                     task.display_name(),
@@ -329,7 +277,7 @@ pub fn wait<T: 'static>(
 /// `wait`'s entries on several joiner lists, removed when dropped.
 struct Registrations {
     lists: Vec<std::rc::Rc<crate::wait::WaitList>>,
-    me: sched::Unparker,
+    me: crate::task::Unparker,
 }
 
 impl Drop for Registrations {

@@ -25,7 +25,7 @@
 mod arch;
 mod arena;
 mod blocking;
-mod cancel;
+mod interrupt;
 mod join;
 pub mod local;
 mod mmap;
@@ -44,7 +44,7 @@ mod spawn;
 mod stack;
 pub mod sync;
 mod task;
-mod task_table;
+mod timeout;
 mod timer;
 
 #[cfg(test)]
@@ -59,7 +59,7 @@ pub mod wait;
 pub mod xchan;
 
 pub use blocking::spawn_blocking;
-pub use cancel::{timeout, Elapsed, Interrupted};
+pub use interrupt::{Elapsed, Interrupted};
 pub use join::{joinall, wait, JoinError, JoinHandle};
 pub use monitor::MONITOR_ENV;
 pub use report::{CoroutineState, CoroutineStatus, RunInfo};
@@ -68,3 +68,4 @@ pub use runtime::Runtime;
 pub use sched::PERTURB_ENV;
 pub use spawn::{current, sleep, spawn, spawn_later, yield_now, Builder, CoroutineInfo};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use timeout::timeout;

@@ -137,7 +137,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     let guard = if running.is_null() || stacks.is_null() {
         None
     } else {
-        unsafe { (*stacks).guard_of(&*running) }
+        unsafe { (*stacks).guard_of(&(*running).stack) }
     };
     if let Some((lo, hi, size)) = guard.filter(|(lo, hi, _)| addr >= *lo && addr < *hi) {
         let _ = (lo, hi);

@@ -9,15 +9,16 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Instant;
 
-use crate::cancel::Interrupted;
+use crate::interrupt::Interrupted;
 use crate::sched::{has_hub, hub};
 use crate::task::ParkedOn;
 use crate::wait::WaitResult;
 
 pub use crate::blocking::spawn_blocking_no_unwind;
+pub use crate::sched::RemoteUnparker;
 pub use crate::sched::{park, park_no_unwind, remote_unparker, unparker, Park as ParkResult};
-pub use crate::sched::{RemoteUnparker, Unparker};
 pub use crate::task::ParkedOn as Reason;
+pub use crate::task::Unparker;
 
 /// Which readiness to wait for.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -44,7 +45,7 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
     match wait_fd_inner(fd, interest, deadline, true) {
         Ok(r) => r,
         Err(i) => match i {
-            Interrupted::Killed => crate::cancel::raise(crate::cancel::Interrupt::Killed),
+            Interrupted::Killed => crate::sched::raise(crate::interrupt::Interrupt::Killed),
             // Unreachable with `unwind = true`; map defensively.
             Interrupted::Elapsed => Err(io::Error::from(io::ErrorKind::TimedOut)),
         },

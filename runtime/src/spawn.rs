@@ -11,7 +11,7 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::cancel::Interrupted;
+use crate::interrupt::Interrupted;
 use crate::join::JoinHandle;
 use crate::sched::{self, hub};
 use crate::task::{Output, ParkedOn};
@@ -155,7 +155,7 @@ impl Builder {
 #[inline(always)]
 pub fn yield_now() {
     if let Err(i) = hub().yield_inner() {
-        crate::cancel::raise(i)
+        crate::sched::raise(i)
     }
 }
 

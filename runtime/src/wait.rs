@@ -1,4 +1,6 @@
-//! The one wait-list every blocking primitive parks on.
+//! Parking on a `WaitList`, the one wait-list every blocking primitive
+//! parks on (the list's storage is `task/waiter.rs`; waking it is the
+//! scheduler's, `sched/park.rs`).
 //!
 //! FIFO, cancellable: a waiter that times out or is killed removes itself
 //! (through a drop guard, so unwinding cleans up too), and a wake only counts
@@ -7,21 +9,14 @@
 //! wakes zero while a live waiter exists.
 //!
 //! This module must never touch the reactor or the timers: it parks through
-//! `hub` with an optional deadline, like every primitive.
+//! the scheduler with an optional deadline, like every primitive.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::cancel::Interrupted;
-use crate::sched::{self, Park, Unparker};
+use crate::interrupt::Interrupted;
+use crate::sched::{self, Park};
 use crate::task::ParkedOn;
-
-/// A FIFO list of parked tasks (or the thread's root context).
-#[derive(Default)]
-pub struct WaitList {
-    q: RefCell<VecDeque<Unparker>>,
-}
+pub use crate::task::{Unparker, WaitList};
 
 /// How a wait on a [`WaitList`] ended.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -33,24 +28,6 @@ pub enum WaitResult {
 }
 
 impl WaitList {
-    /// An empty list.
-    pub const fn new() -> WaitList {
-        WaitList {
-            q: RefCell::new(VecDeque::new()),
-        }
-    }
-
-    /// Number of entries (including ones that already gave up but have not
-    /// been cleaned yet; only an upper bound on live waiters).
-    pub fn len(&self) -> usize {
-        self.q.borrow().len()
-    }
-
-    /// True when nobody waits.
-    pub fn is_empty(&self) -> bool {
-        self.q.borrow().is_empty()
-    }
-
     /// Park the current task (or the root context) at the back of the list
     /// until woken through it or until `deadline`.
     ///
@@ -81,7 +58,7 @@ impl WaitList {
         unwind: bool,
     ) -> Result<WaitResult, Interrupted> {
         let me = sched::unparker();
-        self.q.borrow_mut().push_back(me.clone());
+        self.push_back(me.clone());
         let mut guard = Remove {
             list: self,
             me,
@@ -105,44 +82,16 @@ impl WaitList {
         })
     }
 
-    /// Wake the first waiter that is still waiting. Returns false if none.
-    pub fn notify_one(&self) -> bool {
-        loop {
-            let next = self.q.borrow_mut().pop_front();
-            match next {
-                None => return false,
-                Some(u) => {
-                    if u.unpark() {
-                        return true;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Wake every waiter. Returns how many were woken.
-    pub fn notify_all(&self) -> usize {
-        let all = std::mem::take(&mut *self.q.borrow_mut());
-        all.into_iter().filter(|u| u.unpark()).count()
-    }
-
     /// Add a waiter that parks elsewhere (waiting on several lists at once).
     /// Pair with [`remove_external`](Self::remove_external) after the park.
     pub fn push_external(&self, u: Unparker) {
-        self.q.borrow_mut().push_back(u);
+        self.push_back(u);
     }
 
     /// Remove a waiter added with [`push_external`](Self::push_external), if
     /// it is still there.
     pub fn remove_external(&self, u: &Unparker) {
         self.remove(u)
-    }
-
-    fn remove(&self, me: &Unparker) {
-        let mut q = self.q.borrow_mut();
-        if let Some(i) = q.iter().position(|u| u.same_wait(me)) {
-            q.remove(i);
-        }
     }
 }
 

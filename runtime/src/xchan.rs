@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::cancel::Interrupted;
+use crate::interrupt::Interrupted;
 use crate::sched::{self, Park, RemoteUnparker};
 use crate::task::ParkedOn;
 

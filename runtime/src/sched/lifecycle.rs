@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use corosensei::CoroutineResult;
 
 use super::{has_hub, hub, t_location, Hub};
-use crate::cancel::KillSignal;
+use crate::interrupt::KillSignal;
 use crate::join::JoinError;
 use crate::task::{Coro, CoroYielder, Entry, ParkedOn, State, Task, TaskRef, WakeReason};
 
@@ -67,7 +67,7 @@ impl Hub {
                 self.finish_unstarted(&task, Err(JoinError::Killed));
                 return;
             }
-            let stack = match self.stacks.borrow_mut().make_resident(&task) {
+            let stack = match self.stacks.borrow_mut().make_resident(&task.stack) {
                 Ok(s) => s,
                 Err(e) => {
                     let msg = format!("green: could not get a stack for the coroutine: {e}");
@@ -106,8 +106,8 @@ impl Hub {
             // SAFETY: the task is not running; only the loop touches `coro`.
             unsafe { *task.coro.get() = Some(ManuallyDrop::new(coro)) };
             task.set_started();
-        } else if !task.resident() {
-            let r = self.stacks.borrow_mut().make_resident(&task);
+        } else if !task.stack.resident() {
+            let r = self.stacks.borrow_mut().make_resident(&task.stack);
             debug_assert!(r.is_ok(), "a homed task always has its region");
         }
         task.state.set(State::Running);
@@ -168,7 +168,7 @@ impl Hub {
                 ManuallyDrop::drop(&mut c);
             }
         }
-        self.stacks.borrow_mut().release(task);
+        self.stacks.borrow_mut().release(&task.stack);
         task.set_result(result);
         let has_links = task
             .extra
@@ -199,7 +199,9 @@ impl Hub {
         task.state.set(State::Finished);
         let slot = self.tasks.borrow_mut().try_remove(task.slot());
         crate::monitor::task_ended(&self.diag, task);
-        task.notify_joiners();
+        if let Some(j) = task.joiners_if_any() {
+            j.notify_all();
+        }
         if task.detached() {
             crate::report::report_unjoined(task);
             self.drop_detached_result(task);

@@ -52,8 +52,8 @@ use std::time::{Duration, Instant};
 
 use crate::reactor::{FdEntry, Reactor};
 use crate::stack::{Stacks, DEFAULT_STACK_SIZE};
+use crate::task::table::TaskTable;
 use crate::task::{State, Task, TaskRef};
-use crate::task_table::TaskTable;
 use crate::timer::Timers;
 
 mod diag;
@@ -67,8 +67,8 @@ mod run;
 
 pub(crate) use diag::snapshot;
 pub(crate) use lifecycle::{kill_all, spawn_entry};
-pub(crate) use park::{caught_unwind, mark_unwinding, pop_frame, push_frame};
-pub use park::{park, park_no_unwind, unparker, Park, Unparker};
+pub(crate) use park::{caught_unwind, pop_frame, push_frame, raise, resume_unwind};
+pub use park::{park, park_no_unwind, unparker, Park};
 use perturb::perturb_seed;
 pub use perturb::PERTURB_ENV;
 use ready::ReadyQueue;

@@ -5,12 +5,13 @@
 //! here (or reports it, on the no-unwind path for `extern "C"` frames); a
 //! park inside a destructor that runs during an unwind never raises again.
 
+use std::panic;
 use std::time::Instant;
 
 use super::{has_hub, hub, Hub};
 use crate::arch::stack_pointer;
-use crate::cancel::{Interrupt, Interrupted};
-use crate::task::{ParkedOn, State, Task, TaskRef, WakeReason};
+use crate::interrupt::{ElapsedSignal, Interrupt, Interrupted, KillSignal};
+use crate::task::{ParkedOn, State, Task, TaskRef, Unparker, WaitList, WakeReason};
 
 /// How a park ended (interruptions are reported separately).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -21,32 +22,28 @@ pub enum Park {
     TimedOut,
 }
 
-/// An owned wake-up right for one park of one task (or the root).
-///
-/// Obtained with [`unparker`] *before* parking; valid only for the next park
-/// of that task. Waking a task that is no longer parked for that very park is
-/// a no-op, so stale wakes can never resume it at the wrong point.
-#[derive(Clone)]
-pub struct Unparker {
-    task: TaskRef,
-    gen: u32,
-}
-
 impl Unparker {
     /// Wake the task if it is still parked for this park. Returns whether it
     /// was woken.
     pub fn unpark(&self) -> bool {
         hub().wake(&self.task, self.gen, WakeReason::Notified)
     }
+}
 
-    /// True if both name the same park of the same task.
-    pub fn same_wait(&self, other: &Unparker) -> bool {
-        TaskRef::ptr_eq(&self.task, &other.task) && self.gen == other.gen
+impl WaitList {
+    /// Wake the first waiter that is still waiting. Returns false if none.
+    pub fn notify_one(&self) -> bool {
+        while let Some(u) = self.pop_front() {
+            if u.unpark() {
+                return true;
+            }
+        }
+        false
     }
 
-    /// Whether the park this unparker belongs to is still going on.
-    pub fn is_waiting(&self) -> bool {
-        self.task.gen.get() == self.gen && self.task.state.get() != State::Finished
+    /// Wake every waiter. Returns how many were woken.
+    pub fn notify_all(&self) -> usize {
+        self.take_all().into_iter().filter(|u| u.unpark()).count()
     }
 }
 
@@ -55,10 +52,7 @@ impl Unparker {
 pub fn unparker() -> Unparker {
     let hub = hub();
     let task = hub.current();
-    Unparker {
-        task: TaskRef::from_task(task),
-        gen: task.gen.get(),
-    }
+    Unparker::new(TaskRef::from_task(task), task.gen.get())
 }
 
 /// Park the current task (or the root context) until an [`Unparker`] wakes
@@ -68,7 +62,7 @@ pub fn unparker() -> Unparker {
 pub fn park(deadline: Option<Instant>, on: ParkedOn) -> Park {
     match hub().park_inner(deadline, on) {
         Ok(p) => p,
-        Err(i) => crate::cancel::raise(i),
+        Err(i) => raise(i),
     }
 }
 
@@ -249,7 +243,7 @@ impl Hub {
         if task.is_root() {
             self.run_loop();
         } else {
-            task.saved_sp.set(stack_pointer());
+            task.stack.record_sp(stack_pointer());
             // SAFETY: the yielder was stored by this task's coroutine body and
             // lives at a fixed place on its stack, which is resident because
             // this task is the one running.
@@ -345,4 +339,20 @@ impl Hub {
         });
         task.set_has_frames(left);
     }
+}
+
+/// Raise the unwinding payload for an interruption seen at a park point.
+pub(crate) fn raise(kind: Interrupt) -> ! {
+    match kind {
+        Interrupt::Killed => resume_unwind(Box::new(KillSignal)),
+        Interrupt::Elapsed(id) => resume_unwind(Box::new(ElapsedSignal(id))),
+    }
+}
+
+/// `std::panic::resume_unwind`, telling the hub first that the current
+/// task unwinds (`resume_unwind` skips the panic hook, which does that for
+/// ordinary panics), so parks in its destructors do not raise again.
+pub(crate) fn resume_unwind(p: Box<dyn std::any::Any + Send>) -> ! {
+    mark_unwinding();
+    panic::resume_unwind(p)
 }

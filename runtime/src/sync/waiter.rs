@@ -22,8 +22,9 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use crate::sched::{self, Park, Unparker};
+use crate::sched::{self, Park};
 use crate::task::ParkedOn;
+use crate::task::Unparker;
 
 /// One parked task and what is being handed to (or taken from) it.
 struct Waiter<T> {

@@ -7,7 +7,6 @@
 //! heap (behind `Rc`), never on a coroutine stack, so waiters and timers may
 //! point at it while its coroutine is parked.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::mem::ManuallyDrop;
 use std::panic::Location;
@@ -18,18 +17,21 @@ use std::time::Instant;
 use corosensei::{Coroutine, Yielder};
 
 use crate::arena;
-use crate::join::JoinError;
-use crate::stack::RegionStack;
-use crate::wait::WaitList;
+
+pub(crate) mod outcome;
+pub(crate) mod table;
+pub(crate) mod waiter;
+
+use crate::stack::{RegionStack, StackState};
+pub use outcome::JoinError;
+pub(crate) use outcome::{Entry, Output};
+pub use waiter::{Unparker, WaitList};
 
 /// The single coroutine type used for every task, so the bytes the switch
 /// pushes below the recorded stack pointer are the same everywhere.
 pub(crate) type Coro = Coroutine<(), (), Output, RegionStack>;
 pub(crate) type CoroYielder = Yielder<(), ()>;
 
-/// What the user's closure returns, type-erased. `Box<()>` does not allocate.
-pub(crate) type Output = Box<dyn Any>;
-pub(crate) type Entry = Box<dyn FnOnce() -> Output>;
 pub(crate) type Link = Box<dyn FnOnce(&Task)>;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -127,7 +129,6 @@ const KILL: u8 = 1;
 const TIMER: u8 = 2;
 const DETACHED: u8 = 4;
 const STARTED: u8 = 8;
-const RESIDENT: u8 = 16;
 const FRAMES: u8 = 32;
 const UNWINDING: u8 = 64;
 
@@ -140,10 +141,6 @@ pub(crate) struct Task {
     pub(crate) spawned_at: &'static Location<'static>,
     /// Park generation: bumped on every wake, so stale wakes are ignored.
     pub(crate) gen: Cell<u32>,
-    /// Home region index within the stack pool, `u32::MAX` until first run.
-    pub(crate) home: Cell<u32>,
-    /// Index of the stack pool (size class) this task's stack comes from.
-    pub(crate) stack_class: u8,
     pub(crate) state: Cell<State>,
     flags: Cell<u8>,
     pub(crate) wake: Cell<WakeReason>,
@@ -152,13 +149,10 @@ pub(crate) struct Task {
     /// When it last suspended: milliseconds after the hub's epoch, plus one
     /// (0: never ran). Four bytes instead of an `Option<Instant>`'s sixteen.
     last_run: Cell<u32>,
-    /// Stack pointer recorded by the park path just before suspending.
-    pub(crate) saved_sp: Cell<usize>,
     pub(crate) yielder: Cell<*const CoroYielder>,
-    /// The used stack bytes while another task occupies the home region
-    /// (an arena block of `saved_len` bytes; null when resident).
-    pub(crate) saved_ptr: Cell<*mut u8>,
-    pub(crate) saved_len: Cell<u32>,
+    /// Home region, saved bytes and recorded stack pointer (only the
+    /// `stack` module reads or changes them).
+    pub(crate) stack: StackState,
     /// Created on first run (its home region must be resident then).
     pub(crate) coro: UnsafeCell<Option<ManuallyDrop<Coro>>>,
     pub(crate) out: RefCell<Slot>,
@@ -182,17 +176,13 @@ impl Task {
             id,
             spawned_at,
             gen: Cell::new(0),
-            home: Cell::new(u32::MAX),
-            stack_class: stack_class as u8,
             state: Cell::new(State::Ready),
             flags: Cell::new(0),
             wake: Cell::new(WakeReason::Notified),
             parked_on: Cell::new(ParkedOn::Yield.pack()),
             last_run: Cell::new(0),
-            saved_sp: Cell::new(0),
             yielder: Cell::new(std::ptr::null()),
-            saved_ptr: Cell::new(std::ptr::null_mut()),
-            saved_len: Cell::new(0),
+            stack: StackState::new(stack_class),
             coro: UnsafeCell::new(None),
             out: RefCell::new(match entry {
                 Some(e) => Slot::Entry(e),
@@ -342,15 +332,6 @@ impl Task {
         self.set_flag(UNWINDING, false)
     }
 
-    /// This task's bytes are the ones in its home region now.
-    #[inline(always)]
-    pub(crate) fn resident(&self) -> bool {
-        self.flag(RESIDENT)
-    }
-    pub(crate) fn set_resident(&self, on: bool) {
-        self.set_flag(RESIDENT, on)
-    }
-
     /// True once the coroutine object exists (the task has run at least once).
     pub(crate) fn has_coro(&self) -> bool {
         // SAFETY: `coro` is only mutated by the hub while this task is not
@@ -405,27 +386,14 @@ impl Task {
         self.joiners.get().map_or(0, |j| j.len())
     }
 
-    /// Wake everyone joining this task.
-    pub(crate) fn notify_joiners(&self) {
-        if let Some(j) = self.joiners.get() {
-            j.notify_all();
-        }
+    /// The wait-list of joiners, if anyone ever joined (waking it is the
+    /// scheduler's business).
+    pub(crate) fn joiners_if_any(&self) -> Option<&Rc<WaitList>> {
+        self.joiners.get()
     }
 
     pub(crate) fn display_name(&self) -> &str {
         self.name.as_ref().map_or("<unnamed>", |n| n.as_str())
-    }
-}
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        let p = self.saved_ptr.get();
-        if !p.is_null() {
-            // SAFETY: saved bytes were allocated from this thread's arena
-            // with `saved_len` bytes (see `stack.rs`), and nothing else
-            // points at them.
-            unsafe { arena::free(p, (self.saved_len.get() as usize).max(1)) };
-        }
     }
 }
 

@@ -16,8 +16,9 @@
 //!   pages back with `MADV_DONTNEED`.
 //!
 //! This module must never run user code, switch stacks or keep a pointer into
-//! a parked task's stack: the occupant pointer names a `Task` (heap), not its
-//! stack.
+//! a parked task's stack: the occupant pointer names a `StackState` (in the
+//! task record, in the heap), not its stack. It knows nothing of tasks
+//! beyond their `StackState`, and nothing of the scheduler.
 
 use std::cell::Cell;
 use std::io;
@@ -27,7 +28,10 @@ use std::time::{Duration, Instant};
 use corosensei::stack::{Stack, StackPointer};
 
 use crate::arena;
-use crate::task::Task;
+
+mod state;
+
+pub(crate) use state::StackState;
 
 /// Default usable stack size of a region.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -78,7 +82,7 @@ pub(crate) fn default_region_budget() -> usize {
     let used = std::fs::read_to_string("/proc/self/maps")
         .map(|s| s.lines().count())
         .unwrap_or(1000);
-    (max.saturating_sub(used) / 4 / 2).max(4)
+    (max.saturating_sub(used) / 4 / 2).clamp(4, state::MAX_REGIONS)
 }
 
 /// The stack handed to corosensei: just the bounds of the home region. The
@@ -108,7 +112,7 @@ struct Region {
     /// One past the highest usable address; the stack grows down from here.
     top: usize,
     /// Task whose bytes are in the region now, null if none.
-    occupant: Cell<*const Task>,
+    occupant: Cell<*const StackState>,
     /// Live tasks homed here.
     homed: Cell<u32>,
     /// When the region last became free, for page release.
@@ -162,7 +166,8 @@ impl Stacks {
         Stacks {
             pools: Vec::new(),
             clock: Instant::now(),
-            budget,
+            // A task's home is a 24-bit index (see `state.rs`).
+            budget: budget.min(state::MAX_REGIONS),
             poison: std::env::var_os("GREEN_STACK_POISON").is_some(),
         }
     }
@@ -212,15 +217,19 @@ impl Stacks {
 
     /// Gives the home region of `task` to it: assigns a home on first run and
     /// swaps bytes if another task occupies it. Returns the stack bounds.
-    pub(crate) fn make_resident(&mut self, task: &Task) -> io::Result<RegionStack> {
+    pub(crate) fn make_resident(&mut self, task: &StackState) -> io::Result<RegionStack> {
         let poison = self.poison;
-        let pool = &mut self.pools[task.stack_class as usize];
-        if task.home.get() == u32::MAX {
-            let home = pool.assign_home()?;
-            task.home.set(home);
-        }
-        pool.swap_in(task, poison);
-        let r = &pool.regions[task.home.get() as usize];
+        let pool = &mut self.pools[task.class()];
+        let home = match task.home() {
+            Some(h) => h,
+            None => {
+                let h = pool.assign_home()? as usize;
+                task.set_home(Some(h));
+                h
+            }
+        };
+        pool.swap_in(task, home, poison);
+        let r = &pool.regions[home];
         Ok(RegionStack {
             // SAFETY: region bounds are never zero (they come from mmap).
             base: unsafe { StackPointer::new_unchecked(r.top) },
@@ -232,22 +241,21 @@ impl Stacks {
     /// The guard page range of a task's home region and the region's usable
     /// size, for overflow reports. Reads plain fields only, so the overflow
     /// handler may call it on the faulting thread.
-    pub(crate) fn guard_of(&self, task: &Task) -> Option<(usize, usize, usize)> {
-        let pool = self.pools.get(task.stack_class as usize)?;
-        let r = pool.regions.get(task.home.get() as usize)?;
+    pub(crate) fn guard_of(&self, task: &StackState) -> Option<(usize, usize, usize)> {
+        let pool = self.pools.get(task.class())?;
+        let r = pool.regions.get(task.home()?)?;
         Some((r.map_start, r.limit, r.top - r.limit))
     }
 
     /// A task finished (its coroutine is done): it leaves its home.
-    pub(crate) fn release(&mut self, task: &Task) {
-        let home = task.home.get();
-        if home == u32::MAX {
+    pub(crate) fn release(&mut self, task: &StackState) {
+        let Some(home) = task.home() else {
             return;
-        }
-        task.home.set(u32::MAX);
+        };
+        task.set_home(None);
         free_saved(task);
-        let pool = &mut self.pools[task.stack_class as usize];
-        let r = &pool.regions[home as usize];
+        let pool = &mut self.pools[task.class()];
+        let r = &pool.regions[home];
         if std::ptr::eq(r.occupant.get(), task) {
             r.occupant.set(ptr::null());
         }
@@ -257,9 +265,9 @@ impl Stacks {
         if n == 0 {
             r.occupant.set(ptr::null());
             r.idle_since.set(Some(self.clock));
-            pool.free.push(home);
+            pool.free.push(home as u32);
             if !r.listed_idle.replace(true) {
-                pool.idle.push(home);
+                pool.idle.push(home as u32);
             }
         }
     }
@@ -290,12 +298,12 @@ impl Stacks {
 }
 
 /// Drop a task's saved stack bytes, if any.
-fn free_saved(task: &Task) {
-    let p = task.saved_ptr.replace(ptr::null_mut());
+fn free_saved(task: &StackState) {
+    let (p, len) = task.take_saved();
     if !p.is_null() {
         // SAFETY: allocated in `swap_in` from this thread's arena with
-        // `saved_len` bytes; the pointer was just cleared.
-        unsafe { arena::free(p, (task.saved_len.get() as usize).max(1)) };
+        // `len` bytes; the pointer was just cleared.
+        unsafe { arena::free(p, len.max(1)) };
     }
 }
 
@@ -364,10 +372,26 @@ impl StackPool {
         Ok(())
     }
 
-    /// Make `task`'s bytes the ones in its home region.
-    fn swap_in(&mut self, task: &Task, poison: bool) {
-        let r = &self.regions[task.home.get() as usize];
-        let me = task as *const Task;
+    /// Make `task`'s bytes the ones in its home region `home`.
+    ///
+    /// What is saved of a suspended occupant, and restored later:
+    ///
+    /// ```text
+    ///   top  +-----------------------+  <- region top (stack base; grows down)
+    ///        |  occupant's frames    |
+    ///        |  ...                  |   copied out: [sp - SAVE_MARGIN, top)
+    ///   sp   +-----------------------+  <- `saved_sp`, recorded right before
+    ///        |  what the switch      |     the suspend
+    ///        |  pushes (the margin)  |
+    ///        +-----------------------+  <- sp - SAVE_MARGIN (not below limit)
+    ///        |  free: never read     |   poisoned in tests after a copy-in
+    ///  limit +-----------------------+
+    ///        |  guard page (no access)|
+    ///        +-----------------------+  <- map_start
+    /// ```
+    fn swap_in(&mut self, task: &StackState, home: usize, poison: bool) {
+        let r = &self.regions[home];
+        let me = task as *const StackState;
         let occ = r.occupant.get();
         if occ == me {
             return;
@@ -377,22 +401,22 @@ impl StackPool {
             // clear themselves in `release`), suspended (only one task runs,
             // and it is not running now since the hub is switching).
             let occ = unsafe { &*occ };
-            let from = occ.saved_sp.get().saturating_sub(SAVE_MARGIN).max(r.limit);
-            debug_assert!(occ.saved_sp.get() > r.limit && occ.saved_sp.get() <= r.top);
+            let sp = occ.saved_sp();
+            let from = sp.saturating_sub(SAVE_MARGIN).max(r.limit);
+            debug_assert!(sp > r.limit && sp <= r.top);
             let len = r.top - from;
             let buf = arena::alloc(len.max(1));
             // SAFETY: [from, top) lies inside the region's writable part and
             // `buf` is a fresh block of at least `len` bytes.
             unsafe { ptr::copy_nonoverlapping(from as *const u8, buf, len) };
             self.copies += len as u64;
-            debug_assert!(occ.saved_ptr.get().is_null());
-            occ.saved_ptr.set(buf);
-            occ.saved_len.set(len as u32);
+            debug_assert!(occ.saved_ptr().is_null());
+            occ.set_saved(buf, len);
             occ.set_resident(false);
         }
-        let buf = task.saved_ptr.get();
+        let buf = task.saved_ptr();
         if !buf.is_null() {
-            let len = task.saved_len.get() as usize;
+            let len = task.saved_len();
             let from = r.top - len;
             // SAFETY: the buffer was saved from [from, top) of this same
             // region (a task's home never changes), so it fits exactly.

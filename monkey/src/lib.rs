@@ -98,7 +98,7 @@ macro_rules! hook_table {
 
 /// Every hook: its family, its libc name and its address, for the check in
 /// `patch` (which also keeps the linker from dropping any of them).
-fn hooks() -> [(Patch, &'static str, usize); 39] {
+fn hooks() -> [(Patch, &'static str, usize); 40] {
     hook_table! {
         SLEEP: sleep::sleep, sleep::usleep, sleep::nanosleep, sleep::clock_nanosleep,
             sleep::sched_yield;
@@ -107,7 +107,8 @@ fn hooks() -> [(Patch, &'static str, usize); 39] {
             io::recvfrom, io::recvmsg, io::send, io::sendto, io::sendmsg, io::sendfile,
             io::sendfile64, io::splice, io::__read_chk, io::__recv_chk, io::__recvfrom_chk,
             fd_ops::close, fd_ops::pipe, fd_ops::pipe2, fd_ops::socketpair, fd_ops::dup,
-            fd_ops::dup2, fd_ops::dup3, fd_ops::fcntl, fd_ops::ioctl;
+            fd_ops::dup2, fd_ops::dup3, fd_ops::fcntl, fd_ops::ioctl,
+            fd_ops::posix_spawn_file_actions_adddup2;
         POLL: poll::poll, poll::ppoll, poll::select;
         DNS: dns::getaddrinfo;
     }

@@ -181,7 +181,7 @@ pub fn patched() -> Patch {
 fn verify(families: Patch) -> Result<(), PatchError> {
     let _ = families;
     for (_, name, ours) in crate::hooks() {
-        let mut cname = [0u8; 32];
+        let mut cname = [0u8; 64];
         let n = name.len().min(cname.len() - 1);
         cname[..n].copy_from_slice(&name.as_bytes()[..n]);
         // SAFETY: `cname` is NUL-terminated; RTLD_DEFAULT is a valid handle.

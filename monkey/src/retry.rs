@@ -155,8 +155,8 @@ fn poll_thread(fd: c_int, dir: Interest, deadline: Option<Instant>) -> Result<()
 /// `accept` interrupted by the signal that just interrupted our `poll`.
 ///
 /// The signal is not known, only that a handler ran; so: restarted when
-/// every signal that can reach this thread (not blocked) and has a handler
-/// has `SA_RESTART`. With no such handler lacking it this is exact, and when
+/// every signal that can reach this thread (not blocked, not a fault of the
+/// thread itself) and has a handler has `SA_RESTART`. With no such handler lacking it this is exact, and when
 /// one lacks it the program must already cope with `EINTR` from blocking
 /// calls. Costs about 64 `sigaction` queries, on the `EINTR` path only.
 fn restarted_by_kernel() -> bool {
@@ -167,7 +167,19 @@ fn restarted_by_kernel() -> bool {
         return false;
     }
     for sig in 1..=libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        if matches!(
+            sig,
+            libc::SIGKILL
+                | libc::SIGSTOP
+                // Raised by a fault of the thread itself, which cannot happen
+                // while it sleeps in `poll` (std and the runtime catch
+                // SIGSEGV/SIGBUS for stack overflows, without SA_RESTART).
+                | libc::SIGSEGV
+                | libc::SIGBUS
+                | libc::SIGILL
+                | libc::SIGFPE
+                | libc::SIGTRAP
+        ) {
             continue;
         }
         // SAFETY: `blocked` is an initialised set; `sig` is in range.

@@ -102,7 +102,7 @@ fn accept_on_a_reused_fd_number_closed_on_another_thread_does_not_park_until_its
             (r, t.elapsed())
         });
         let c = connect_later(addr, Duration::from_millis(100));
-        let (r, took) = acc.join().expect("acceptor"); eprintln!("TOOK {took:?} {r:?}");
+        let (r, took) = acc.join().expect("acceptor");
         assert_eq!(r, Ok(()));
         assert!(
             took < Duration::from_secs(5),
@@ -149,7 +149,7 @@ fn green_net_accept_on_a_number_closed_by_a_raw_syscall_elsewhere_does_not_hang(
             (r.map(|r| r.map_err(|e| e.kind())), t.elapsed())
         });
         let c = connect_later(addr, Duration::from_millis(100));
-        let (r, took) = acc.join().expect("acceptor"); eprintln!("TOOK {took:?} {r:?}");
+        let (r, took) = acc.join().expect("acceptor");
         assert_eq!(r.ok(), Some(Ok(())), "accept never completed");
         assert!(took < Duration::from_secs(5), "accept took {took:?}");
         c.join().expect("client");

@@ -118,3 +118,14 @@ pub fn gettid() -> libc::pid_t {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::gettid() }
 }
+
+/// Give `sig` back to "ignored" (a pending one is dropped), so a test's
+/// handler does not outlive it: the hooks look at every disposition when a
+/// plain thread's wait is interrupted.
+pub fn ignore_signal(sig: libc::c_int) {
+    // SAFETY: an all-zero sigaction is valid; SIG_IGN needs nothing else.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = libc::SIG_IGN;
+    // SAFETY: valid action, no old action wanted.
+    assert_eq!(unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) }, 0);
+}

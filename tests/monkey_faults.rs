@@ -161,11 +161,7 @@ fn plain_thread_read_with_socket_timeout_fails_with_eintr_even_with_sa_restart()
     watchdog(60, || {
         green::monkey::patch_all();
         install_handler(libc::SIGUSR1, true);
-        let got = libc_and_hooked(
-            libc::SIGUSR1,
-            Delivery::Once,
-            Some(Duration::from_secs(5)),
-        );
+        let got = libc_and_hooked(libc::SIGUSR1, Delivery::Once, Some(Duration::from_secs(5)));
         assert_eq!(got, Err(ErrorKind::Interrupted), "signal(7): not restarted");
         ignore_signal(libc::SIGUSR1);
     })
@@ -223,7 +219,10 @@ fn user_nonblocking_read_gives_would_block_in_coroutines_and_plain_threads() {
             .join()
             .expect("plain reader");
         assert_eq!(r, Err(ErrorKind::WouldBlock));
-        assert!(t.elapsed() < Duration::from_secs(2), "a non-blocking read waited");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "a non-blocking read waited"
+        );
     })
 }
 

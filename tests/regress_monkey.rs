@@ -190,7 +190,11 @@ fn plain_thread_read_on_a_coroutine_used_socket_is_not_interrupted_by_an_sa_rest
         let r = rx
             .recv_timeout(Duration::from_secs(5))
             .expect("reader stuck");
-        assert_eq!(r, Ok(b"hello".to_vec()), "unpatched, the kernel restarts it");
+        assert_eq!(
+            r,
+            Ok(b"hello".to_vec()),
+            "unpatched, the kernel restarts it"
+        );
         reader.join().expect("reader");
     })
 }

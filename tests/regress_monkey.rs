@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use common::hang::watchdog;
 use common::net::setsockopt;
-use monkey_support::{install_handler, serial, signal_thread, wait_handled, SIGNALS_HANDLED};
+use monkey_support::{
+    ignore_signal, install_handler, serial, signal_thread, wait_handled, SIGNALS_HANDLED,
+};
 
 /// A coroutine connected to `addr` and parked in a read (so the hub holds a
 /// registration for its fd), and that fd's number. The stream is never
@@ -196,6 +198,7 @@ fn plain_thread_read_on_a_coroutine_used_socket_is_not_interrupted_by_an_sa_rest
             "unpatched, the kernel restarts it"
         );
         reader.join().expect("reader");
+        ignore_signal(libc::SIGUSR1);
     })
 }
 

@@ -11,6 +11,19 @@
 //! view of `O_NONBLOCK` for managed fds while the real fd stays
 //! non-blocking.
 //!
+//! Every close and every `dup2`/`dup3` onto a number, patched or not and on
+//! whatever thread, renews that number's close generation after the real
+//! call (`green::rt::fd_renewed`), and so does every fd handed out while
+//! patched: a hub on another thread that still holds a registration for the
+//! old file under that number registers again instead of waiting forever.
+//!
+//! An fd crossing into a child process gets the blocking mode the user asked
+//! for back (see `fd_table::hand_to_child`): through `posix_spawn`'s file
+//! actions (what std's `Command` uses when it can), and through a `dup2` or
+//! `dup3` onto 0–2 (what std's fork-and-exec path does in the child). The
+//! `dup2` onto 0–2 path does only raw syscalls and atomic stores: in a forked
+//! child nothing else is safe.
+//!
 //! `fcntl` and `ioctl` are variadic in C. Every command passes at most one
 //! word (an int or a pointer), and on the Linux ABIs we support (x86-64
 //! System V, AArch64 AAPCS) a variadic word travels exactly like a third
@@ -34,7 +47,11 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         rt::forget_fd(fd);
     }
     // SAFETY: the caller's contract is close's.
-    unsafe { real::close(fd) }
+    let r = unsafe { real::close(fd) };
+    // Even when it failed: Linux may have closed it anyway (EINTR), and a
+    // spurious renewal only costs a re-registration.
+    rt::fd_renewed(fd);
+    r
 }
 
 /// `newfd` is about to name what `oldfd` names (or stop naming anything).
@@ -53,6 +70,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     let new = unsafe { real::dup(fd) };
     if new >= 0 && enabled(Patch::SOCKET) {
         rt::forget_fd(new);
+        rt::fd_renewed(new);
         fd_table::copy(fd, new);
     }
     new
@@ -66,7 +84,15 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 pub unsafe extern "C" fn dup2(fd: c_int, newfd: c_int) -> c_int {
     if !enabled(Patch::SOCKET) || fd == newfd {
         // SAFETY: the caller's contract is dup2's.
-        return unsafe { real::dup2(fd, newfd) };
+        let r = unsafe { real::dup2(fd, newfd) };
+        if r >= 0 && fd != newfd {
+            rt::fd_renewed(r);
+        }
+        return r;
+    }
+    if newfd <= 2 {
+        // SAFETY: the caller's contract is dup2's.
+        return unsafe { onto_std_fd(fd, newfd, || real::dup2(fd, newfd)) };
     }
     if fd_valid(fd) {
         before_replace(newfd);
@@ -74,7 +100,27 @@ pub unsafe extern "C" fn dup2(fd: c_int, newfd: c_int) -> c_int {
     // SAFETY: the caller's contract is dup2's.
     let r = unsafe { real::dup2(fd, newfd) };
     if r >= 0 {
+        rt::fd_renewed(r);
         fd_table::copy(fd, r);
+    }
+    r
+}
+
+/// A dup onto 0–2: std's `Command` does this in a forked child right before
+/// `exec`, so only async-signal-safe work is allowed (raw syscalls, atomic
+/// stores; no hub, no allocation). Fds 0–2 are never managed or registered
+/// by the hooks, so their entry only needs clearing; the source, if we made
+/// it non-blocking behind the user, gets its blocking mode back first,
+/// because 0–2 are shared with whatever runs next.
+///
+/// # Safety
+/// `call` is the real dup call with the caller's (valid) arguments.
+unsafe fn onto_std_fd(fd: c_int, newfd: c_int, call: impl FnOnce() -> c_int) -> c_int {
+    fd_table::hand_to_child(fd);
+    let r = call();
+    if r >= 0 {
+        fd_table::clear(newfd);
+        rt::fd_renewed(newfd);
     }
     r
 }
@@ -87,7 +133,15 @@ pub unsafe extern "C" fn dup2(fd: c_int, newfd: c_int) -> c_int {
 pub unsafe extern "C" fn dup3(fd: c_int, newfd: c_int, flags: c_int) -> c_int {
     if !enabled(Patch::SOCKET) || fd == newfd {
         // SAFETY: the caller's contract is dup3's (EINVAL for equal fds).
-        return unsafe { real::dup3(fd, newfd, flags) };
+        let r = unsafe { real::dup3(fd, newfd, flags) };
+        if r >= 0 {
+            rt::fd_renewed(r);
+        }
+        return r;
+    }
+    if newfd <= 2 {
+        // SAFETY: the caller's contract is dup3's.
+        return unsafe { onto_std_fd(fd, newfd, || real::dup3(fd, newfd, flags)) };
     }
     if fd_valid(fd) {
         before_replace(newfd);
@@ -95,6 +149,7 @@ pub unsafe extern "C" fn dup3(fd: c_int, newfd: c_int, flags: c_int) -> c_int {
     // SAFETY: the caller's contract is dup3's.
     let r = unsafe { real::dup3(fd, newfd, flags) };
     if r >= 0 {
+        rt::fd_renewed(r);
         fd_table::copy(fd, r);
     }
     r
@@ -145,6 +200,7 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
             let new = unsafe { real::fcntl(fd, cmd, arg) };
             if new >= 0 {
                 rt::forget_fd(new);
+                rt::fd_renewed(new);
                 fd_table::copy(fd, new);
             }
             new
@@ -181,6 +237,7 @@ unsafe fn fresh_pair(fds: *const c_int) {
     for fd in [a, b] {
         fd_table::clear(fd);
         rt::forget_fd(fd);
+        rt::fd_renewed(fd);
     }
 }
 
@@ -232,4 +289,25 @@ pub unsafe extern "C" fn socketpair(
         unsafe { fresh_pair(fds) };
     }
     r
+}
+
+/// `posix_spawn_file_actions_adddup2(3)`: std's `Command` records here, in
+/// the parent and before the child exists, which fd becomes the child's
+/// stdin/stdout/stderr. A managed fd the user wants blocking gets its
+/// blocking mode back now (see `fd_table::hand_to_child`): the child shares
+/// the open file description and must not see `EAGAIN`.
+///
+/// # Safety
+/// Same contract as libc's `posix_spawn_file_actions_adddup2`.
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn_file_actions_adddup2(
+    actions: *mut libc::posix_spawn_file_actions_t,
+    fd: c_int,
+    newfd: c_int,
+) -> c_int {
+    if enabled(Patch::SOCKET) {
+        fd_table::hand_to_child(fd);
+    }
+    // SAFETY: the caller's contract is posix_spawn_file_actions_adddup2's.
+    unsafe { real::posix_spawn_file_actions_adddup2(actions, fd, newfd) }
 }

@@ -191,6 +191,46 @@ pub(crate) fn clear(fd: c_int) {
     }
 }
 
+/// `fd` is crossing into a child process (as its stdin/stdout/stderr, or
+/// through `posix_spawn`'s file actions): if we made it non-blocking behind a
+/// user who wants it blocking, give its open file description the blocking
+/// mode back and stop managing it, here and, being one description, in the
+/// child. Both processes then see the mode the user asked for; this process's
+/// coroutines block their thread on that fd from now on (it is shared with
+/// another process, which must not see `EAGAIN` from a "blocking" fd).
+///
+/// Async-signal-safe (a forked child calls it between `fork` and `exec`):
+/// raw `fcntl` syscalls and atomic stores only, no allocation, no lock.
+pub(crate) fn hand_to_child(fd: c_int) {
+    let Some(s) = slot(fd) else {
+        return;
+    };
+    let st = FdState::decode(s.state.load(Ordering::Acquire));
+    if !st.managed() || st.user_nonblock {
+        return; // never touched, or non-blocking as the user asked
+    }
+    // SAFETY: F_GETFL/F_SETFL read and write only the description's flags;
+    // the raw syscall allocates nothing and is not hooked.
+    unsafe {
+        let flags = libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL);
+        if flags < 0 {
+            return; // not open: nothing crosses
+        }
+        let flags = flags as c_int & !libc::O_NONBLOCK;
+        if libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, flags) < 0 {
+            return;
+        }
+    }
+    s.state.store(
+        FdState {
+            kind: Kind::Other,
+            user_nonblock: false,
+        }
+        .encode(),
+        Ordering::Release,
+    );
+}
+
 /// Update the user's `O_NONBLOCK` view of a managed fd.
 pub(crate) fn set_user_nonblock(fd: c_int, on: bool) {
     if let Some(s) = slot(fd) {

@@ -58,13 +58,32 @@
 //!   path only when `green::rt::in_coroutine()` is true, and the runtime's
 //!   own fds (epoll, eventfd) and fds 0–2 are never managed.
 //!
+//! - Outside coroutines a hook behaves like libc, signals included: a
+//!   blocking call on a managed fd interrupted by a handler with
+//!   `SA_RESTART` goes on waiting (the kernel would restart it), without one
+//!   it fails with `EINTR`, and with a socket timeout set it fails with
+//!   `EINTR` either way, as the kernel's does.
+//!
 //! ## Limits
 //! - A socket or pipe used by a coroutine is non-blocking for real (its user
-//!   view is kept). An fd shared with another process (inherited, or passed
-//!   to a child) sees that too; fds 0–2 are never touched.
+//!   view is kept); fds 0–2 are never touched. Another process sharing the
+//!   fd would see that, so an fd handed to a child gets the mode the user
+//!   asked for back first: through std's `Command` (`posix_spawn` file
+//!   actions, or `dup2` onto 0–2 in a forked child) or any `dup2`/`dup3`
+//!   onto 0–2. That fd number is no longer managed afterwards: coroutines of
+//!   this process block their thread on it. Not covered: other fds naming
+//!   the same open file (a `dup` made earlier keeps being treated as
+//!   non-blocking, and its reads block the thread), and an fd inherited by a
+//!   child under its own number (plain `fork`/`exec` without a dup).
 //! - `close` wakes waiters of the closing thread's hub only; an fd closed on
 //!   another OS thread while a coroutine waits on it behaves as in the kernel
-//!   (the waiter is not woken until its timeout).
+//!   (the waiter is not woken until its timeout, or until its hub next waits
+//!   on that number). A reused fd number never inherits the old file's
+//!   state, whoever closed it: every close, `dup2`/`dup3` and new fd renews
+//!   the number for every hub (`green::rt::fd_renewed`).
+//! - Outside coroutines, when some signal handler lacks `SA_RESTART` and
+//!   others have it, an interrupted blocking call on a managed fd fails with
+//!   `EINTR` whichever signal came (the hooks cannot tell which one ran).
 //! - A blocking write may return a short count (POSIX allows it).
 //! - Socket timeouts are cached per fd: one set through a `dup` of the fd is
 //!   not seen by the original.
@@ -98,7 +117,7 @@ macro_rules! hook_table {
 
 /// Every hook: its family, its libc name and its address, for the check in
 /// `patch` (which also keeps the linker from dropping any of them).
-fn hooks() -> [(Patch, &'static str, usize); 39] {
+fn hooks() -> [(Patch, &'static str, usize); 40] {
     hook_table! {
         SLEEP: sleep::sleep, sleep::usleep, sleep::nanosleep, sleep::clock_nanosleep,
             sleep::sched_yield;
@@ -107,7 +126,8 @@ fn hooks() -> [(Patch, &'static str, usize); 39] {
             io::recvfrom, io::recvmsg, io::send, io::sendto, io::sendmsg, io::sendfile,
             io::sendfile64, io::splice, io::__read_chk, io::__recv_chk, io::__recvfrom_chk,
             fd_ops::close, fd_ops::pipe, fd_ops::pipe2, fd_ops::socketpair, fd_ops::dup,
-            fd_ops::dup2, fd_ops::dup3, fd_ops::fcntl, fd_ops::ioctl;
+            fd_ops::dup2, fd_ops::dup3, fd_ops::fcntl, fd_ops::ioctl,
+            fd_ops::posix_spawn_file_actions_adddup2;
         POLL: poll::poll, poll::ppoll, poll::select;
         DNS: dns::getaddrinfo;
     }

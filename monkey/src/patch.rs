@@ -128,6 +128,13 @@ pub(crate) fn enabled(family: Patch) -> bool {
 /// coroutine instead of blocking the thread. Outside coroutines nothing
 /// changes. Calling it again is harmless.
 ///
+/// A socket or pipe a coroutine used is non-blocking for real from then on
+/// (`F_GETFL` still shows the user's mode). When it is handed to a child
+/// process as its stdin/stdout/stderr (std's `Command`, or any `dup2` onto
+/// 0–2) it gets the user's blocking mode back and stops being managed: the
+/// child must not see `EAGAIN`, so this process's coroutines then block
+/// their thread on it. See the crate docs' *Limits*.
+///
 /// # Panics
 /// If the hooks are not what the process resolves libc's names to (see
 /// [`PatchError`]): patching would silently do nothing otherwise.
@@ -181,7 +188,7 @@ pub fn patched() -> Patch {
 fn verify(families: Patch) -> Result<(), PatchError> {
     let _ = families;
     for (_, name, ours) in crate::hooks() {
-        let mut cname = [0u8; 32];
+        let mut cname = [0u8; 64];
         let n = name.len().min(cname.len() - 1);
         cname[..n].copy_from_slice(&name.as_bytes()[..n]);
         // SAFETY: `cname` is NUL-terminated; RTLD_DEFAULT is a valid handle.

@@ -123,6 +123,7 @@ real_fns! {
     dup3(fd: c_int, new: c_int, flags: c_int) -> c_int;
     setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
     getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int;
+    posix_spawn_file_actions_adddup2(actions: *mut libc::posix_spawn_file_actions_t, fd: c_int, new: c_int) -> c_int;
 }
 
 /// Slots for the two variadic functions, which the macro cannot spell.

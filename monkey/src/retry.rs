@@ -6,7 +6,11 @@
 //! Outside coroutines this is only reached for fds we made non-blocking
 //! behind a user who wants them blocking (an fd created in a coroutine and
 //! used from a plain thread): a real `poll` then gives back the blocking
-//! behaviour the user asked for.
+//! behaviour the user asked for, signals included. The kernel never restarts
+//! an interrupted `poll`, but it would restart the blocking `read` the user
+//! asked for when the handler has `SA_RESTART` (and no socket timeout is
+//! set): so an `EINTR` from our `poll` is passed on only when libc's call
+//! would have failed with it too (see `restarted_by_kernel`).
 //!
 //! Never unwinds: kill and an enclosing `green::timeout` come back as errno
 //! values from `green::rt::wait_fd_no_unwind`. errno is set last.
@@ -124,17 +128,79 @@ fn poll_thread(fd: c_int, dir: Interest, deadline: Option<Instant>) -> Result<()
         events,
         revents: 0,
     };
-    let ms = match deadline {
-        None => -1,
-        Some(at) => ms_until(at),
-    };
-    // SAFETY: one valid pollfd.
-    let r = unsafe { real::poll(&mut p, 1, ms) };
-    match r {
-        0 => Err(libc::EAGAIN),
-        n if n > 0 => Ok(()),
-        _ => Err(real::errno()),
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(at) => ms_until(at),
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { real::poll(&mut p, 1, ms) };
+        return match r {
+            0 => Err(libc::EAGAIN),
+            n if n > 0 => Ok(()),
+            _ => {
+                let e = real::errno();
+                // A socket with its own timeout is never restarted by the
+                // kernel (signal(7)): the deadline is that timeout.
+                if e == libc::EINTR && deadline.is_none() && restarted_by_kernel() {
+                    continue;
+                }
+                Err(e)
+            }
+        };
     }
+}
+
+/// Whether the kernel would have restarted a blocking `read`/`write`/
+/// `accept` interrupted by the signal that just interrupted our `poll`.
+///
+/// The signal is not known, only that a handler ran; so: restarted when
+/// every signal that can reach this thread (not blocked, not a fault of the
+/// thread itself) and has a handler has `SA_RESTART`. With no such handler lacking it this is exact, and when
+/// one lacks it the program must already cope with `EINTR` from blocking
+/// calls. Costs about 64 `sigaction` queries, on the `EINTR` path only.
+fn restarted_by_kernel() -> bool {
+    // SAFETY: an all-zero sigset_t is a valid value to overwrite.
+    let mut blocked: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new set only reads the mask into `blocked`.
+    if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut blocked) } != 0 {
+        return false;
+    }
+    for sig in 1..=libc::SIGRTMAX() {
+        if matches!(
+            sig,
+            libc::SIGKILL
+                | libc::SIGSTOP
+                // Raised by a fault of the thread itself, which cannot happen
+                // while it sleeps in `poll` (std and the runtime catch
+                // SIGSEGV/SIGBUS for stack overflows, without SA_RESTART).
+                | libc::SIGSEGV
+                | libc::SIGBUS
+                | libc::SIGILL
+                | libc::SIGFPE
+                | libc::SIGTRAP
+        ) {
+            continue;
+        }
+        // SAFETY: `blocked` is an initialised set; `sig` is in range.
+        if unsafe { libc::sigismember(&blocked, sig) } == 1 {
+            continue;
+        }
+        // SAFETY: an all-zero sigaction is a valid value to overwrite.
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new action only reads the disposition; glibc
+        // refuses its own internal signals with EINVAL, skipped below.
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut act) } != 0 {
+            continue;
+        }
+        if act.sa_sigaction == libc::SIG_DFL || act.sa_sigaction == libc::SIG_IGN {
+            continue; // no handler runs, so it cannot have interrupted us
+        }
+        if act.sa_flags & libc::SA_RESTART == 0 {
+            return false;
+        }
+    }
+    true
 }
 
 /// Milliseconds from now to `at`, rounded up, clamped to `c_int`.

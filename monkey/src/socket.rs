@@ -5,7 +5,8 @@
 //! the fd table with the user's view (`SOCK_NONBLOCK` or not). Outside, the
 //! real call runs and the fd's table entry is reset (its number may have
 //! belonged to something closed behind our back); it is looked at lazily if
-//! a coroutine ever uses it. `getsockopt` needs no hook: the kernel keeps the
+//! a coroutine ever uses it. Either way the number's close generation is
+//! renewed, so no hub keeps a registration made for an earlier file. `getsockopt` needs no hook: the kernel keeps the
 //! real option values because `setsockopt` always passes through.
 
 use std::time::Instant;
@@ -21,6 +22,7 @@ use crate::{real, retry};
 /// registration for its number, then record it as a managed socket.
 pub(crate) fn adopt_socket(fd: c_int, user_nonblock: bool) {
     rt::forget_fd(fd);
+    rt::fd_renewed(fd);
     fd_table::set(
         fd,
         FdState {
@@ -45,6 +47,9 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int
         let fd = unsafe { real::socket(domain, ty, proto) };
         if fd >= 0 {
             fd_table::clear(fd);
+            // Hubs may hold a registration for a file this number named
+            // before (closed behind their back): make them register again.
+            rt::fd_renewed(fd);
         }
         return fd;
     }
@@ -174,6 +179,7 @@ pub unsafe extern "C" fn accept4(
             }
         } else {
             fd_table::clear(new);
+            rt::fd_renewed(new);
         }
     }
     new

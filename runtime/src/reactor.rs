@@ -7,12 +7,22 @@
 //! never wakes the new owner's waiters. Closing goes through [`Reactor::forget`],
 //! which wakes every waiter of that fd so nobody hangs on a dead fd.
 //!
+//! The kernel drops a closed file from every epoll set by itself, so an fd
+//! closed on *another* thread (or by code that never told this hub) leaves a
+//! stale entry behind, and a new file that later gets the same number would
+//! inherit it without ever being registered. Hence the process-wide close
+//! generations ([`fd_renewed`]): every path that closes, replaces or hands
+//! out an fd number bumps its generation, each entry remembers the generation
+//! it was registered under, and [`Reactor::entry`] re-registers an entry
+//! whose generation moved on. The check is two atomic loads, no syscall.
+//!
 //! This module never parks and never runs user code: waiting is done by the
 //! caller on the entry's wait-lists through `hub`.
 
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,12 +41,23 @@ pub(crate) struct FdEntry {
     pub(crate) writers: WaitList,
 }
 
+/// One slot of the reactor's table: the token generation, the fd's close
+/// generation when it was registered, and the entry.
+struct Slot {
+    token_gen: u32,
+    close_gen: u32,
+    entry: Rc<FdEntry>,
+}
+
 pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
-    fds: Vec<Option<(u32, Rc<FdEntry>)>>,
+    fds: Vec<Option<Slot>>,
     next_gen: u32,
     registered: usize,
+    /// The process that made the epoll set: a forked child shares that set
+    /// with its parent and must never remove the parent's registrations.
+    pid: libc::pid_t,
     pub(crate) waker: Arc<Waker>,
 }
 
@@ -50,6 +71,8 @@ impl Reactor {
             fds: Vec::new(),
             next_gen: 1,
             registered: 0,
+            // SAFETY: getpid has no preconditions.
+            pid: unsafe { libc::getpid() },
             waker,
         })
     }
@@ -59,47 +82,97 @@ impl Reactor {
         self.registered
     }
 
-    /// The entry for `fd`, registering it with the poller on first use.
+    /// The entry for `fd`, registering it with the poller on first use, and
+    /// again when the fd number was closed or replaced anywhere in the
+    /// process since (its close generation moved on).
     pub(crate) fn entry(&mut self, fd: RawFd) -> io::Result<Rc<FdEntry>> {
         if fd < 0 {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
         let i = fd as usize;
-        if let Some(Some((_, e))) = self.fds.get(i) {
-            return Ok(e.clone());
+        if let Some(Some(slot)) = self.fds.get(i) {
+            if close_gen(fd).unwrap_or(0) == slot.close_gen {
+                return Ok(slot.entry.clone());
+            }
+            self.drop_stale(fd);
         }
         if self.fds.len() <= i {
             self.fds.resize_with(i + 1, || None);
         }
-        let gen = self.next_gen;
+        // Read the generation before registering: a close racing with the
+        // registration bumps it after the real close, so the entry is seen
+        // as stale next time instead of silently watching a dead file.
+        let close_gen = close_gen_slot(fd).map_or(0, |g| g.load(Ordering::Acquire));
+        let token_gen = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
-        let token = Token(((gen as usize) << 32) | i);
-        self.poll.registry().register(
-            &mut SourceFd(&fd),
-            token,
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        let token = Token(((token_gen as usize) << 32) | i);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        let reg = self.poll.registry();
+        match reg.register(&mut SourceFd(&fd), token, interest) {
+            Ok(()) => {}
+            // Registered already under an older token (a generation bump
+            // without a real close): take it over with the new token.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                reg.reregister(&mut SourceFd(&fd), token, interest)?
+            }
+            Err(e) => return Err(e),
+        }
         let e = Rc::new(FdEntry {
             closed: std::cell::Cell::new(false),
             readers: WaitList::new(),
             writers: WaitList::new(),
         });
-        self.fds[i] = Some((gen, e.clone()));
+        self.fds[i] = Some(Slot {
+            token_gen,
+            close_gen,
+            entry: e.clone(),
+        });
         self.registered += 1;
         Ok(e)
+    }
+
+    /// Drop the entry of `fd` whose number was closed or replaced since it
+    /// was registered. Its waiters are woken as if the fd became ready: each
+    /// retries its own call and sees what the number means now (or parks
+    /// again on a fresh entry). A close error would be wrong when the bump
+    /// raced with a registration of the new file.
+    fn drop_stale(&mut self, fd: RawFd) {
+        let Some(slot) = self.fds.get_mut(fd as usize).and_then(Option::take) else {
+            return;
+        };
+        self.registered -= 1;
+        // Usually ENOENT (the kernel dropped the dead file); if the number
+        // names a file we still have registered, remove it so the fresh
+        // registration starts clean.
+        self.deregister(fd);
+        // Waking only queues tasks (ready queue, timers); it never touches
+        // the reactor, so doing it under the caller's borrow is fine.
+        slot.entry.readers.notify_all();
+        slot.entry.writers.notify_all();
     }
 
     /// Forget `fd` before it is closed: deregister, and hand back its entry so
     /// the caller can wake its waiters (they see `closed`).
     pub(crate) fn forget(&mut self, fd: RawFd) -> Option<Rc<FdEntry>> {
         let slot = self.fds.get_mut(fd as usize)?;
-        let (_, e) = slot.take()?;
+        let e = slot.take()?.entry;
         self.registered -= 1;
+        self.deregister(fd);
+        e.closed.set(true);
+        Some(e)
+    }
+
+    /// Remove `fd` from the epoll set, unless this is a forked child: the
+    /// set is its parent's too (`close` or `dup2` in a child between `fork`
+    /// and `exec` would otherwise unregister the parent's live fds).
+    fn deregister(&self, fd: RawFd) {
+        // SAFETY: getpid has no preconditions.
+        if unsafe { libc::getpid() } != self.pid {
+            return;
+        }
         // The fd may already be gone from epoll (closed elsewhere); either
         // way it is no longer ours, so the error is irrelevant.
         let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-        e.closed.set(true);
-        Some(e)
     }
 
     /// Wait for events up to `timeout`, returning the entries to wake
@@ -123,8 +196,9 @@ impl Reactor {
             let t = ev.token().0;
             let fd = t & 0xFFFF_FFFF;
             let gen = (t >> 32) as u32;
-            if let Some(Some((g, e))) = self.fds.get(fd) {
-                if *g != gen {
+            if let Some(Some(slot)) = self.fds.get(fd) {
+                let e = &slot.entry;
+                if slot.token_gen != gen {
                     continue; // stale: that fd number belongs to someone else now
                 }
                 let err = ev.is_error();
@@ -134,5 +208,89 @@ impl Reactor {
             }
         }
         Ok(woke)
+    }
+}
+
+/// Close generations: one counter per fd number, process-wide, in chunks
+/// allocated on first registration and never freed (like fds, they are
+/// shared by every thread).
+const GEN_CHUNK_BITS: u32 = 12;
+const GEN_CHUNK_LEN: usize = 1 << GEN_CHUNK_BITS;
+const GEN_CHUNKS: usize = 1 << 12; // 16M fds; larger ones are never registered.
+
+type GenChunk = [AtomicU32; GEN_CHUNK_LEN];
+
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_GEN_CHUNK: AtomicPtr<GenChunk> = AtomicPtr::new(std::ptr::null_mut());
+static CLOSE_GENS: [AtomicPtr<GenChunk>; GEN_CHUNKS] = [NO_GEN_CHUNK; GEN_CHUNKS];
+
+#[inline]
+fn gen_split(fd: RawFd) -> Option<(usize, usize)> {
+    let fd = usize::try_from(fd).ok()?;
+    let hi = fd >> GEN_CHUNK_BITS;
+    (hi < GEN_CHUNKS).then_some((hi, fd & (GEN_CHUNK_LEN - 1)))
+}
+
+/// The close-generation counter of `fd` if its chunk exists (no allocation).
+#[inline]
+fn close_gen(fd: RawFd) -> Option<u32> {
+    let (hi, lo) = gen_split(fd)?;
+    let p = CLOSE_GENS[hi].load(Ordering::Acquire);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: chunks are installed once, fully initialised, and never freed.
+    Some(unsafe { &(*p)[lo] }.load(Ordering::Acquire))
+}
+
+/// The close-generation counter of `fd`, allocating its chunk if needed
+/// (only on the registration path). `None` for fds too large to register.
+fn close_gen_slot(fd: RawFd) -> Option<&'static AtomicU32> {
+    let (hi, lo) = gen_split(fd)?;
+    let mut p = CLOSE_GENS[hi].load(Ordering::Acquire);
+    if p.is_null() {
+        let layout = std::alloc::Layout::new::<GenChunk>();
+        // Zeroed straight on the heap (16 KiB would strain a small coroutine
+        // stack if built there first).
+        // SAFETY: the layout is non-zero-sized; all-zero bytes are valid
+        // `AtomicU32`s, so the chunk is initialised.
+        let fresh = unsafe { std::alloc::alloc_zeroed(layout) } as *mut GenChunk;
+        if fresh.is_null() {
+            return None; // out of memory: registered without a generation
+        }
+        p = match CLOSE_GENS[hi].compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(existing) => {
+                // SAFETY: `fresh` was allocated above with this layout and
+                // never shared.
+                unsafe { std::alloc::dealloc(fresh.cast(), layout) };
+                existing
+            }
+        };
+    }
+    // SAFETY: as in `close_gen`.
+    Some(unsafe { &(*p)[lo] })
+}
+
+/// The number `fd` was just closed, replaced (`dup2`) or handed out fresh:
+/// whatever any hub registered under it is stale. One atomic add; allocates
+/// nothing, takes no lock and touches no thread-local, so it may be called
+/// from any thread, before `main`, during thread teardown, and in a forked
+/// child. A number whose chunk does not exist yet was never registered, so
+/// there is nothing to invalidate.
+#[inline]
+pub(crate) fn fd_renewed(fd: RawFd) {
+    let Some((hi, lo)) = gen_split(fd) else {
+        return;
+    };
+    let p = CLOSE_GENS[hi].load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: as in `close_gen`.
+        unsafe { &(*p)[lo] }.fetch_add(1, Ordering::AcqRel);
     }
 }

@@ -104,6 +104,21 @@ pub fn forget_fd(fd: RawFd) {
     }
 }
 
+/// Tell every hub that the number `fd` was just closed, replaced (`dup2`,
+/// `dup3`) or handed out fresh, on any thread: a registration any hub still
+/// holds for it belongs to a file that is gone (the kernel drops closed files
+/// from epoll by itself), and the next wait on that number registers again.
+///
+/// Cheap (one atomic add) and safe anywhere: it allocates nothing, takes no
+/// lock and touches no thread-local, so a `close` hook may call it before
+/// `main`, during thread teardown or in a forked child. Call it *after* the
+/// close: a registration racing with it is then seen as stale, never kept.
+/// A spurious call only costs the next waiter a re-registration.
+#[inline]
+pub fn fd_renewed(fd: RawFd) {
+    crate::reactor::fd_renewed(fd);
+}
+
 /// Park until `deadline` without unwinding. `Ok` when the time came.
 pub fn sleep_until_no_unwind(deadline: Option<Instant>) -> Result<(), Interrupted> {
     crate::spawn::sleep_until(deadline, false)

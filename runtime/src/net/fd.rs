@@ -10,6 +10,11 @@
 //! `EAGAIN`. Before the fd is closed (drop, `into_inner`) it is forgotten by
 //! the reactor, which wakes anyone still parked on it with an error.
 //!
+//! A new `GreenFd` and a dropped one both renew the fd number's close
+//! generation (`green::rt::fd_renewed`): a hub that still holds a
+//! registration for an earlier file under that number (closed on another
+//! thread, behind its back) registers again instead of waiting forever.
+//!
 //! Never: keep the fd registered after it is closed, or park without having
 //! seen `EAGAIN` first (edge-triggered readiness would be lost).
 
@@ -95,6 +100,8 @@ impl<S: AsRawFd> GreenFd<S> {
     /// Take over `sock` whose fd is already non-blocking.
     pub(crate) fn from_nonblocking(sock: S) -> GreenFd<S> {
         let fd = sock.as_raw_fd();
+        // Whatever was registered under this number before is another file.
+        rt::fd_renewed(fd);
         GreenFd {
             sock: ManuallyDrop::new(sock),
             fd,
@@ -309,6 +316,9 @@ impl<S: AsRawFd> Drop for GreenFd<S> {
         rt::forget_fd(self.fd);
         // SAFETY: dropped exactly once, here; `into_inner` skips this Drop.
         unsafe { ManuallyDrop::drop(&mut self.sock) };
+        // After the close, so other hubs' registrations under this number
+        // are seen as stale even if they raced with it.
+        rt::fd_renewed(self.fd);
     }
 }
 

@@ -89,11 +89,14 @@ impl Hub {
                     Some(f) => {
                         let out = f();
                         // SAFETY: as above.
-                        if unsafe { (*tp).detached() } {
-                            // Nobody can take it: drop it here, in the
-                            // coroutine, where its `Drop` may block and a
-                            // panic is this coroutine's own (reported as
-                            // unjoined), never inside the hub's borrows.
+                        let t = unsafe { &*tp };
+                        if t.detached() && !t.has_links() {
+                            // Nobody can take it and no callback will read
+                            // it: drop it here, in the coroutine, where its
+                            // `Drop` may block and a panic is this
+                            // coroutine's own (reported as unjoined), never
+                            // inside the hub's borrows. (With callbacks, it
+                            // is dropped after them: `drop_detached_result`.)
                             drop(out);
                             Box::new(())
                         } else {
@@ -170,12 +173,7 @@ impl Hub {
         }
         self.stacks.borrow_mut().release(&task.stack);
         task.set_result(result);
-        let has_links = task
-            .extra
-            .borrow()
-            .as_ref()
-            .is_some_and(|e| !e.links.is_empty());
-        if !has_links {
+        if !task.has_links() {
             self.complete(task);
             return;
         }

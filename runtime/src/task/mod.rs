@@ -367,6 +367,14 @@ impl Task {
         f(e.get_or_insert_with(Default::default))
     }
 
+    /// Whether `on_finish` callbacks are waiting to run.
+    pub(crate) fn has_links(&self) -> bool {
+        self.extra
+            .borrow()
+            .as_ref()
+            .is_some_and(|e| !e.links.is_empty())
+    }
+
     /// Earliest deadline among this task's `timeout()` frames, with its id.
     pub(crate) fn frame_deadline(&self) -> Option<(Instant, u64)> {
         let e = self.extra.borrow();

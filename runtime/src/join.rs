@@ -36,7 +36,7 @@ impl<T: 'static> JoinHandle<T> {
     /// From a coroutine this parks; from outside one it runs the hub until
     /// the coroutine finishes (or reports a deadlock if it never can).
     pub fn join(self) -> Result<T, JoinError> {
-        wait_finished(&self.task, None);
+        sched::wait_finished(&self.task, None);
         self.take()
     }
 
@@ -44,7 +44,7 @@ impl<T: 'static> JoinHandle<T> {
     /// finished; false leaves it running.
     pub fn join_timeout(&self, d: Duration) -> bool {
         let deadline = Instant::now().checked_add(d);
-        wait_finished(&self.task, deadline)
+        sched::wait_finished(&self.task, deadline)
     }
 
     /// Whether the coroutine has finished (returned, panicked or killed).
@@ -66,7 +66,7 @@ impl<T: 'static> JoinHandle<T> {
             hub.current().set_kill_requested(false);
             crate::sched::raise(crate::interrupt::Interrupt::Killed);
         }
-        wait_finished(&self.task, None);
+        sched::wait_finished(&self.task, None);
     }
 
     /// Ask the coroutine to die without waiting for it.
@@ -155,54 +155,6 @@ impl<T> Drop for JoinHandle<T> {
         self.task.set_detached(true);
         if self.task.is_finished() {
             crate::report::report_unjoined(&self.task);
-        }
-    }
-}
-
-/// Park until `task` finished or `deadline`; returns whether it finished.
-///
-/// A task's `on_finish` callbacks run before it counts as finished; a
-/// callback that waits for its own task (kills or joins it) would wait for
-/// itself, so for the coroutine running those callbacks the task counts as
-/// finished already (its result is stored).
-fn wait_finished(task: &Task, deadline: Option<Instant>) -> bool {
-    if task.is_finished() || hub().runs_links_of(task) {
-        return true;
-    }
-    let joiners = task.joiners();
-    while !task.is_finished() {
-        if joiners.wait(deadline) == crate::wait::WaitResult::TimedOut {
-            return task.is_finished();
-        }
-    }
-    true
-}
-
-/// Park until `task` has finished (no deadline).
-pub(crate) fn wait_until_finished(task: &Task) {
-    wait_finished(task, None);
-}
-
-/// Run a finished task's `on_finish` callbacks in order. A panicking
-/// callback is reported and the rest still run.
-pub(crate) fn run_links(task: &Task) {
-    loop {
-        let next = {
-            let mut e = task.extra.borrow_mut();
-            match e.as_mut() {
-                Some(e) if !e.links.is_empty() => Some(e.links.remove(0)),
-                _ => None,
-            }
-        };
-        let Some(link) = next else { break };
-        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| link(task))) {
-            if !p.is::<crate::interrupt::KillSignal>() {
-                eprintln!(
-                    "green: an on_finish callback of coroutine '{}' (#{}) panicked",
-                    task.display_name(),
-                    task.id
-                );
-            }
         }
     }
 }

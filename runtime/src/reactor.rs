@@ -16,8 +16,9 @@
 //! it was registered under, and [`Reactor::entry`] re-registers an entry
 //! whose generation moved on. The check is two atomic loads, no syscall.
 //!
-//! This module never parks and never runs user code: waiting is done by the
-//! caller on the entry's wait-lists through `hub`.
+//! This module never parks, never runs user code and never names the
+//! scheduler: it is generic over what waits on an fd (`FdWaiters`), which
+//! the scheduler supplies and wakes.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -29,30 +30,33 @@ use std::time::Duration;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::wait::WaitList;
-
 /// Token of the cross-thread waker.
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 
-/// One registered fd.
-pub(crate) struct FdEntry {
-    pub(crate) closed: std::cell::Cell<bool>,
-    pub(crate) readers: WaitList,
-    pub(crate) writers: WaitList,
+/// What the reactor keeps per registered fd: whatever waits on it. The
+/// scheduler supplies it (its wait-lists); the reactor only creates one per
+/// registration and says when its fd stops being what it was.
+pub(crate) trait FdWaiters: Default {
+    /// The fd number was closed or replaced behind this hub's back: wake
+    /// every waiter so it retries and sees what the number means now.
+    fn renewed(&self);
+    /// The fd is being closed by this hub (`Reactor::forget`).
+    fn closed(&self);
 }
 
 /// One slot of the reactor's table: the token generation, the fd's close
 /// generation when it was registered, and the entry.
-struct Slot {
+struct Slot<E> {
     token_gen: u32,
     close_gen: u32,
-    entry: Rc<FdEntry>,
+    entry: Rc<E>,
 }
 
-pub(crate) struct Reactor {
+/// The poller and the table of registered fds, each with its waiters `E`.
+pub(crate) struct Reactor<E> {
     poll: Poll,
     events: Events,
-    fds: Vec<Option<Slot>>,
+    fds: Vec<Option<Slot<E>>>,
     next_gen: u32,
     registered: usize,
     /// The process that made the epoll set: a forked child shares that set
@@ -61,8 +65,8 @@ pub(crate) struct Reactor {
     pub(crate) waker: Arc<Waker>,
 }
 
-impl Reactor {
-    pub(crate) fn new() -> io::Result<Reactor> {
+impl<E: FdWaiters> Reactor<E> {
+    pub(crate) fn new() -> io::Result<Reactor<E>> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
         Ok(Reactor {
@@ -85,7 +89,7 @@ impl Reactor {
     /// The entry for `fd`, registering it with the poller on first use, and
     /// again when the fd number was closed or replaced anywhere in the
     /// process since (its close generation moved on).
-    pub(crate) fn entry(&mut self, fd: RawFd) -> io::Result<Rc<FdEntry>> {
+    pub(crate) fn entry(&mut self, fd: RawFd) -> io::Result<Rc<E>> {
         if fd < 0 {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
@@ -117,11 +121,7 @@ impl Reactor {
             }
             Err(e) => return Err(e),
         }
-        let e = Rc::new(FdEntry {
-            closed: std::cell::Cell::new(false),
-            readers: WaitList::new(),
-            writers: WaitList::new(),
-        });
+        let e = Rc::new(E::default());
         self.fds[i] = Some(Slot {
             token_gen,
             close_gen,
@@ -147,18 +147,17 @@ impl Reactor {
         self.deregister(fd);
         // Waking only queues tasks (ready queue, timers); it never touches
         // the reactor, so doing it under the caller's borrow is fine.
-        slot.entry.readers.notify_all();
-        slot.entry.writers.notify_all();
+        slot.entry.renewed();
     }
 
     /// Forget `fd` before it is closed: deregister, and hand back its entry so
     /// the caller can wake its waiters (they see `closed`).
-    pub(crate) fn forget(&mut self, fd: RawFd) -> Option<Rc<FdEntry>> {
+    pub(crate) fn forget(&mut self, fd: RawFd) -> Option<Rc<E>> {
         let slot = self.fds.get_mut(fd as usize)?;
         let e = slot.take()?.entry;
         self.registered -= 1;
         self.deregister(fd);
-        e.closed.set(true);
+        e.closed();
         Some(e)
     }
 
@@ -180,7 +179,7 @@ impl Reactor {
     pub(crate) fn poll(
         &mut self,
         timeout: Option<Duration>,
-        ready: &mut Vec<(Rc<FdEntry>, bool, bool)>,
+        ready: &mut Vec<(Rc<E>, bool, bool)>,
     ) -> io::Result<bool> {
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}

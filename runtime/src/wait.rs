@@ -14,18 +14,8 @@
 use std::time::Instant;
 
 use crate::interrupt::Interrupted;
-use crate::sched::{self, Park};
 use crate::task::ParkedOn;
-pub use crate::task::{Unparker, WaitList};
-
-/// How a wait on a [`WaitList`] ended.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub enum WaitResult {
-    /// Another task woke this one through the list.
-    Notified,
-    /// The deadline passed first.
-    TimedOut,
-}
+pub use crate::task::{Unparker, WaitList, WaitResult};
 
 impl WaitList {
     /// Park the current task (or the root context) at the back of the list
@@ -48,40 +38,6 @@ impl WaitList {
         self.wait_as(deadline, ParkedOn::WaitList, false)
     }
 
-    /// The one wait path: join the back of the list, park as `on`, and leave
-    /// the list however the park ends (a notifier already popped us; a
-    /// timeout, kill or unwind removes us through the guard).
-    pub(crate) fn wait_as(
-        &self,
-        deadline: Option<Instant>,
-        on: ParkedOn,
-        unwind: bool,
-    ) -> Result<WaitResult, Interrupted> {
-        let me = sched::unparker();
-        self.push_back(me.clone());
-        let mut guard = Remove {
-            list: self,
-            me,
-            armed: true,
-        };
-        let r = if unwind {
-            sched::park(deadline, on)
-        } else {
-            sched::park_no_unwind(deadline, on)?
-        };
-        Ok(match r {
-            Park::Notified => {
-                // The waker popped us already. (Disarm rather than forget
-                // the guard: forgetting it leaked its reference to the
-                // task record, so no task that was ever notified was
-                // freed.)
-                guard.armed = false;
-                WaitResult::Notified
-            }
-            Park::TimedOut => WaitResult::TimedOut, // guard removes us
-        })
-    }
-
     /// Add a waiter that parks elsewhere (waiting on several lists at once).
     /// Pair with [`remove_external`](Self::remove_external) after the park.
     pub fn push_external(&self, u: Unparker) {
@@ -92,20 +48,5 @@ impl WaitList {
     /// it is still there.
     pub fn remove_external(&self, u: &Unparker) {
         self.remove(u)
-    }
-}
-
-/// Removes a waiter that did not get notified (timeout, kill, unwinding).
-struct Remove<'a> {
-    list: &'a WaitList,
-    me: Unparker,
-    armed: bool,
-}
-
-impl Drop for Remove<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.list.remove(&self.me);
-        }
     }
 }

@@ -11,8 +11,8 @@ use corosensei::CoroutineResult;
 
 use super::{has_hub, hub, t_location, Hub};
 use crate::interrupt::KillSignal;
-use crate::join::JoinError;
 use crate::task::{Coro, CoroYielder, Entry, ParkedOn, State, Task, TaskRef, WakeReason};
+use crate::task::{JoinError, WaitResult};
 
 /// Spawn helper shared by `spawn`, `spawn_later` and `Builder`: a task of
 /// stack class `class` (the hub's default if `None`), run after `delay`.
@@ -182,7 +182,7 @@ impl Hub {
         let id = self.next_task_id();
         task.with_extra(|e| e.links_runner = Some(id));
         let runner: Entry = Box::new(move || {
-            crate::join::run_links(&t);
+            run_links(&t);
             t.with_extra(|e| e.links_runner = None);
             hub().complete(&t);
             Box::new(()) as crate::task::Output
@@ -307,7 +307,50 @@ impl Hub {
                 self.request_kill(t);
             }
             for t in &live {
-                crate::join::wait_until_finished(t);
+                wait_finished(t, None);
+            }
+        }
+    }
+}
+
+/// Park until `task` finished or `deadline`; returns whether it finished.
+///
+/// A task's `on_finish` callbacks run before it counts as finished; a
+/// callback that waits for its own task (kills or joins it) would wait for
+/// itself, so for the coroutine running those callbacks the task counts as
+/// finished already (its result is stored).
+pub(crate) fn wait_finished(task: &Task, deadline: Option<Instant>) -> bool {
+    if task.is_finished() || hub().runs_links_of(task) {
+        return true;
+    }
+    let joiners = task.joiners();
+    while !task.is_finished() {
+        if joiners.wait_as(deadline, ParkedOn::WaitList, true) == Ok(WaitResult::TimedOut) {
+            return task.is_finished();
+        }
+    }
+    true
+}
+
+/// Run a finished task's `on_finish` callbacks in order. A panicking
+/// callback is reported and the rest still run.
+pub(crate) fn run_links(task: &Task) {
+    loop {
+        let next = {
+            let mut e = task.extra.borrow_mut();
+            match e.as_mut() {
+                Some(e) if !e.links.is_empty() => Some(e.links.remove(0)),
+                _ => None,
+            }
+        };
+        let Some(link) = next else { break };
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| link(task))) {
+            if !p.is::<crate::interrupt::KillSignal>() {
+                eprintln!(
+                    "green: an on_finish callback of coroutine '{}' (#{}) panicked",
+                    task.display_name(),
+                    task.id
+                );
             }
         }
     }

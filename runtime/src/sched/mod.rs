@@ -50,7 +50,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::reactor::{FdEntry, Reactor};
+use crate::reactor::Reactor;
 use crate::stack::{Stacks, DEFAULT_STACK_SIZE};
 use crate::task::table::TaskTable;
 use crate::task::{State, Task, TaskRef};
@@ -58,6 +58,7 @@ use crate::timer::Timers;
 
 mod diag;
 mod io;
+pub(crate) use io::FdEntry;
 mod lifecycle;
 mod park;
 mod perturb;
@@ -66,7 +67,7 @@ mod remote;
 mod run;
 
 pub(crate) use diag::snapshot;
-pub(crate) use lifecycle::{kill_all, spawn_entry};
+pub(crate) use lifecycle::{kill_all, spawn_entry, wait_finished};
 pub(crate) use park::{caught_unwind, pop_frame, push_frame, raise, resume_unwind};
 pub use park::{park, park_no_unwind, unparker, Park};
 use perturb::perturb_seed;
@@ -112,7 +113,7 @@ pub(crate) struct Hub {
     root: TaskRef,
     tasks: RefCell<TaskTable>,
     pub(crate) timers: RefCell<Timers>,
-    reactor: RefCell<Reactor>,
+    reactor: RefCell<Reactor<FdEntry>>,
     pub(crate) stacks: RefCell<Stacks>,
     default_class: u32,
     next_id: Cell<u64>,

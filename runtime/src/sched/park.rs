@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::{has_hub, hub, Hub};
 use crate::arch::stack_pointer;
 use crate::interrupt::{ElapsedSignal, Interrupt, Interrupted, KillSignal};
-use crate::task::{ParkedOn, State, Task, TaskRef, Unparker, WaitList, WakeReason};
+use crate::task::{ParkedOn, State, Task, TaskRef, Unparker, WaitList, WaitResult, WakeReason};
 
 /// How a park ended (interruptions are reported separately).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -31,6 +31,40 @@ impl Unparker {
 }
 
 impl WaitList {
+    /// The one wait path: join the back of the list, park as `on`, and leave
+    /// the list however the park ends (a notifier already popped us; a
+    /// timeout, kill or unwind removes us through the guard).
+    pub(crate) fn wait_as(
+        &self,
+        deadline: Option<Instant>,
+        on: ParkedOn,
+        unwind: bool,
+    ) -> Result<WaitResult, Interrupted> {
+        let me = unparker();
+        self.push_back(me.clone());
+        let mut guard = Remove {
+            list: self,
+            me,
+            armed: true,
+        };
+        let r = if unwind {
+            park(deadline, on)
+        } else {
+            park_no_unwind(deadline, on)?
+        };
+        Ok(match r {
+            Park::Notified => {
+                // The waker popped us already. (Disarm rather than forget
+                // the guard: forgetting it leaked its reference to the
+                // task record, so no task that was ever notified was
+                // freed.)
+                guard.armed = false;
+                WaitResult::Notified
+            }
+            Park::TimedOut => WaitResult::TimedOut, // guard removes us
+        })
+    }
+
     /// Wake the first waiter that is still waiting. Returns false if none.
     pub fn notify_one(&self) -> bool {
         while let Some(u) = self.pop_front() {
@@ -355,4 +389,19 @@ pub(crate) fn raise(kind: Interrupt) -> ! {
 pub(crate) fn resume_unwind(p: Box<dyn std::any::Any + Send>) -> ! {
     mark_unwinding();
     panic::resume_unwind(p)
+}
+
+/// Removes a waiter that did not get notified (timeout, kill, unwinding).
+struct Remove<'a> {
+    list: &'a WaitList,
+    me: Unparker,
+    armed: bool,
+}
+
+impl Drop for Remove<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.list.remove(&self.me);
+        }
+    }
 }

@@ -1,13 +1,19 @@
 //! One coroutine's record: identity, state, park generation, result slot and
-//! cancellation flags.
+//! cancellation flags; and the waiter data that refers to it (`Unparker`,
+//! `WaitList` storage).
 //!
-//! This module owns the `Task` struct and nothing else. It never switches
-//! stacks and never touches the ready queue: `hub.rs` drives the state
-//! machine, `stack.rs` owns the stack fields' meaning. A `Task` lives in the
-//! heap (behind `Rc`), never on a coroutine stack, so waiters and timers may
-//! point at it while its coroutine is parked.
+//! This module owns records, never behaviour: it never parks, never switches
+//! stacks, never touches the ready queue and never names the scheduler
+//! (`sched/` drives the state machine; `stack/` owns the meaning of the
+//! stack fields). A `Task` lives in the heap (an arena block behind
+//! `TaskRef`), never on a coroutine stack, so waiters and timers may point
+//! at it while its coroutine is parked.
+//!
+//! Submodules: `outcome` (what a task ends with: `JoinError`), `table` (the
+//! hub's table of live tasks).
 
 use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::ptr::NonNull;
@@ -20,12 +26,10 @@ use crate::arena;
 
 pub(crate) mod outcome;
 pub(crate) mod table;
-pub(crate) mod waiter;
 
 use crate::stack::{RegionStack, StackState};
 pub use outcome::JoinError;
 pub(crate) use outcome::{Entry, Output};
-pub use waiter::{Unparker, WaitList};
 
 /// The single coroutine type used for every task, so the bytes the switch
 /// pushes below the recorded stack pointer are the same everywhere.
@@ -468,4 +472,101 @@ impl std::ops::Deref for TaskRef {
         // SAFETY: the record lives while any TaskRef does.
         unsafe { self.0.as_ref() }
     }
+}
+
+// ---------------------------------------------------------------- waiters
+//
+// Waiter data lives with the task record because each refers to the other
+// (a task's joiners are a `WaitList`; an `Unparker` names a task). Plain
+// data on purpose: waking (`Unparker::unpark`, `WaitList::notify_*`) and
+// parking on a list (`WaitList::wait_as`) are the scheduler's
+// (`sched/park.rs`); the public waiting API is `wait.rs`'s.
+
+/// An owned wake-up right for one park of one task (or the root).
+///
+/// Obtained with `green::rt::unparker` *before* parking; valid only for the
+/// next park of that task. Waking a task that is no longer parked for that
+/// very park is a no-op, so stale wakes can never resume it at the wrong
+/// point.
+#[derive(Clone)]
+pub struct Unparker {
+    pub(crate) task: TaskRef,
+    pub(crate) gen: u32,
+}
+
+impl Unparker {
+    pub(crate) fn new(task: TaskRef, gen: u32) -> Unparker {
+        Unparker { task, gen }
+    }
+
+    /// True if both name the same park of the same task.
+    pub fn same_wait(&self, other: &Unparker) -> bool {
+        TaskRef::ptr_eq(&self.task, &other.task) && self.gen == other.gen
+    }
+
+    /// Whether the park this unparker belongs to is still going on.
+    pub fn is_waiting(&self) -> bool {
+        self.task.gen.get() == self.gen && self.task.state.get() != State::Finished
+    }
+}
+
+/// A FIFO list of parked tasks (or the thread's root context).
+///
+/// Every blocking primitive parks on one: see `wait.rs` for parking on it
+/// and `sched/park.rs` for waking it.
+#[derive(Default)]
+pub struct WaitList {
+    q: RefCell<VecDeque<Unparker>>,
+}
+
+impl WaitList {
+    /// An empty list.
+    pub const fn new() -> WaitList {
+        WaitList {
+            q: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// Number of entries (including ones that already gave up but have not
+    /// been cleaned yet; only an upper bound on live waiters).
+    pub fn len(&self) -> usize {
+        self.q.borrow().len()
+    }
+
+    /// True when nobody waits.
+    pub fn is_empty(&self) -> bool {
+        self.q.borrow().is_empty()
+    }
+
+    /// Add a waiter at the back.
+    pub(crate) fn push_back(&self, u: Unparker) {
+        self.q.borrow_mut().push_back(u);
+    }
+
+    /// Take the first waiter, if any.
+    pub(crate) fn pop_front(&self) -> Option<Unparker> {
+        self.q.borrow_mut().pop_front()
+    }
+
+    /// Take every waiter, in order.
+    pub(crate) fn take_all(&self) -> VecDeque<Unparker> {
+        std::mem::take(&mut *self.q.borrow_mut())
+    }
+
+    /// Remove the entry for the same park as `me`, if it is still there.
+    pub(crate) fn remove(&self, me: &Unparker) {
+        let mut q = self.q.borrow_mut();
+        if let Some(i) = q.iter().position(|u| u.same_wait(me)) {
+            q.remove(i);
+        }
+    }
+}
+
+/// How a wait on a [`WaitList`] ended.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum WaitResult {
+    /// Another task woke this one through the list.
+    Notified,
+    /// The deadline passed first.
+    TimedOut,
 }

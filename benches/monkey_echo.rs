@@ -14,6 +14,9 @@
 //!
 //! `cargo bench --bench monkey_echo`
 
+// `criterion_group!` with a config makes an undocumented public function.
+#![allow(missing_docs)]
+
 mod common;
 
 use std::cell::RefCell;

@@ -269,6 +269,7 @@ fn socket_made_nonblocking_at_creation_stays_nonblocking() {
             assert!(fd >= 0);
             // SAFETY: F_GETFL takes no argument.
             let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            // SAFETY: an all-zero sockaddr_in is a valid value.
             let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
             addr.sin_family = libc::AF_INET as libc::sa_family_t;
             addr.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
@@ -714,10 +715,8 @@ fn fds_closed_behind_our_back_leave_nothing_stale_for_new_pipes_and_pairs() {
             for _ in 0..50 {
                 let mut fds = [0; 2];
                 // SAFETY: a valid two-int array.
-                assert_eq!(
-                    unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK) },
-                    0
-                );
+                let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK) };
+                assert_eq!(rc, 0);
                 // Looked at in a coroutine: managed, non-blocking to the user.
                 // SAFETY: an empty non-blocking pipe; a valid buffer.
                 let r = unsafe { libc::read(fds[0], [0u8; 1].as_mut_ptr().cast(), 1) };

@@ -159,9 +159,12 @@ fn yield_now_and_zero_sleeps_yield_to_the_next_coroutine() {
             }),
             want
         );
-        // SAFETY: plain call.
         assert_eq!(
-            interleaves(|| assert_eq!(unsafe { libc::usleep(0) }, 0)),
+            interleaves(|| {
+                // SAFETY: plain call.
+                let rc = unsafe { libc::usleep(0) };
+                assert_eq!(rc, 0)
+            }),
             want
         );
     });

@@ -131,12 +131,12 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     let addr = unsafe { (*info).si_addr() } as usize;
     let running = RUNNING.with(|r| r.get());
     let stacks = STACKS.with(|s| s.get());
-    // SAFETY: `running` is the task the loop resumed and `stacks` the pools
-    // of this thread's hub; both outlive the resume, and neither is being
-    // mutated while the coroutine (the faulting code) runs.
     let guard = if running.is_null() || stacks.is_null() {
         None
     } else {
+        // SAFETY: `running` is the task the loop resumed and `stacks` the
+        // pools of this thread's hub; both outlive the resume, and neither
+        // is being mutated while the coroutine (the faulting code) runs.
         unsafe { (*stacks).guard_of(&(*running).stack) }
     };
     if let Some((lo, hi, size)) = guard.filter(|(lo, hi, _)| addr >= *lo && addr < *hi) {

@@ -127,8 +127,6 @@ pub fn ignore_signal(sig: libc::c_int) {
     let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
     act.sa_sigaction = libc::SIG_IGN;
     // SAFETY: valid action, no old action wanted.
-    assert_eq!(
-        unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) },
-        0
-    );
+    let rc = unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) };
+    assert_eq!(rc, 0);
 }

@@ -6,8 +6,10 @@
 //! it), so it is released however the coroutine ends: return, panic, kill,
 //! or kill before it ever ran (the unrun closure is dropped). Spawners
 //! waiting for a slot are served first-in-first-out through the hand-off
-//! queue, like a semaphore. This module never resumes coroutines itself;
-//! it spawns and parks through the hub like any user code.
+//! queue, like a semaphore. This module never resumes coroutines itself:
+//! it spawns members through the scheduler's one spawn entry
+//! (`sched::spawn_with`, so the member's guard knows its id), and kills and
+//! parks through the scheduler's functions.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -18,9 +20,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::join::{JoinError, JoinHandle};
-use crate::sched::hub;
+use crate::sched::{self, hub};
 use crate::sync::waiter::WaitQueue;
-use crate::task::{Output, Task, TaskRef};
+use crate::task::{Output, TaskRef};
 use crate::wait::{WaitList, WaitResult};
 
 struct Inner {
@@ -227,18 +229,21 @@ impl Pool {
         T: 'static,
     {
         let hub = hub();
-        let id = hub.next_task_id();
-        let member = Member {
-            inner: self.inner.clone(),
-            id,
-        };
-        let entry: crate::task::Entry = Box::new(move || {
-            let _member = member;
-            Box::new(f()) as Output
-        });
-        let task = Task::new(id, None, hub.default_class(), Some(entry), at);
-        let task = hub.spawn_task(task, None);
-        self.inner.tasks.borrow_mut().insert(id, task.clone());
+        let inner = self.inner.clone();
+        let task = sched::spawn_with(
+            move |id| {
+                let member = Member { inner, id };
+                Box::new(move || {
+                    let _member = member;
+                    Box::new(f()) as Output
+                })
+            },
+            None,
+            None,
+            None,
+            at,
+        );
+        self.inner.tasks.borrow_mut().insert(task.id, task.clone());
         if self.inner.killing.get() > 0 {
             // A spawner that got its slot from a dying member while `kill`
             // runs: the member must not outlive that kill, so it dies before

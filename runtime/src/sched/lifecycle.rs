@@ -23,9 +23,23 @@ pub(crate) fn spawn_entry(
     delay: Option<Duration>,
     at: &'static Location<'static>,
 ) -> TaskRef {
+    spawn_with(|_| entry, name, class, delay, at)
+}
+
+/// The one way to make a task: `make(id)` builds its closure knowing the
+/// id the task will have (a pool's member guard records it), then the task
+/// is queued (or armed to start after `delay`).
+pub(crate) fn spawn_with(
+    make: impl FnOnce(u64) -> Entry,
+    name: Option<Rc<String>>,
+    class: Option<u32>,
+    delay: Option<Duration>,
+    at: &'static Location<'static>,
+) -> TaskRef {
     let hub = hub();
     let class = class.unwrap_or(hub.default_class);
-    let task = Task::new(hub.next_task_id(), name, class, Some(entry), at);
+    let id = hub.next_task_id();
+    let task = Task::new(id, name, class, Some(make(id)), at);
     hub.spawn_task(task, delay)
 }
 

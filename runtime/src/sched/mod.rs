@@ -67,7 +67,7 @@ mod remote;
 mod run;
 
 pub(crate) use diag::snapshot;
-pub(crate) use lifecycle::{kill_all, spawn_entry, wait_finished};
+pub(crate) use lifecycle::{kill_all, spawn_entry, spawn_with, wait_finished};
 pub(crate) use park::{caught_unwind, pop_frame, push_frame, raise, resume_unwind};
 pub use park::{park, park_no_unwind, unparker, Park};
 use perturb::perturb_seed;
@@ -281,10 +281,6 @@ impl Hub {
 
     pub(crate) fn in_coroutine(&self) -> bool {
         !self.current().is_root()
-    }
-
-    pub(crate) fn default_class(&self) -> u32 {
-        self.default_class
     }
 
     pub(crate) fn next_task_id(&self) -> u64 {

@@ -293,3 +293,118 @@ pub(crate) fn fd_renewed(fd: RawFd) {
         unsafe { &(*p)[lo] }.fetch_add(1, Ordering::AcqRel);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[derive(Default)]
+    struct Counts {
+        renewed: Cell<u32>,
+        closed: Cell<bool>,
+    }
+
+    impl FdWaiters for Counts {
+        fn renewed(&self) {
+            self.renewed.set(self.renewed.get() + 1);
+        }
+        fn closed(&self) {
+            self.closed.set(true);
+        }
+    }
+
+    fn pipe() -> (RawFd, RawFd) {
+        let mut fds = [0; 2];
+        // SAFETY: a valid two-int array.
+        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        assert_eq!(rc, 0);
+        (fds[0], fds[1])
+    }
+
+    fn close(fd: RawFd) {
+        // SAFETY: closing an fd this test owns.
+        unsafe { libc::close(fd) };
+    }
+
+    /// A fresh pipe whose read end takes over the number `at` (atomically:
+    /// tests run in parallel, so waiting for the kernel to hand the number
+    /// out again could race with other tests' fds). Returns the write end.
+    fn pipe_at(at: RawFd) -> RawFd {
+        let (rd, wr) = pipe();
+        // SAFETY: both fds are this test's; dup2 replaces `at` in one step.
+        assert_eq!(unsafe { libc::dup2(rd, at) }, at);
+        close(rd);
+        wr
+    }
+
+    fn poll_now(r: &mut Reactor<Counts>) -> Vec<(Rc<Counts>, bool, bool)> {
+        let mut ready = Vec::new();
+        r.poll(Some(Duration::ZERO), &mut ready).expect("poll");
+        ready
+    }
+
+    #[test]
+    fn readiness_reaches_the_entry_of_its_fd() {
+        let mut r: Reactor<Counts> = Reactor::new().expect("reactor");
+        let (rd, wr) = pipe();
+        let e = r.entry(rd).expect("register");
+        assert_eq!(r.registered(), 1);
+        // Same entry while nothing changed.
+        assert!(Rc::ptr_eq(&e, &r.entry(rd).expect("again")));
+        // SAFETY: writing one byte from a valid buffer.
+        assert_eq!(unsafe { libc::write(wr, b"x".as_ptr().cast(), 1) }, 1);
+        let ready = poll_now(&mut r);
+        assert!(ready
+            .iter()
+            .any(|(x, rd_ok, _)| Rc::ptr_eq(x, &e) && *rd_ok));
+        close(rd);
+        close(wr);
+    }
+
+    #[test]
+    fn forgotten_fd_gets_a_fresh_entry_and_old_tokens_are_ignored() {
+        let mut r: Reactor<Counts> = Reactor::new().expect("reactor");
+        let (rd, wr) = pipe();
+        let old = r.entry(rd).expect("register");
+        let gone = r.forget(rd).expect("forget");
+        assert!(gone.closed.get());
+        assert_eq!(r.registered(), 0);
+        close(wr);
+        // The number now names a new pipe: a new entry, a new token.
+        let wr2 = pipe_at(rd);
+        let rd2 = rd;
+        let new = r.entry(rd2).expect("register again");
+        assert!(!Rc::ptr_eq(&old, &new));
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::write(wr2, b"y".as_ptr().cast(), 1) }, 1);
+        let ready = poll_now(&mut r);
+        assert!(ready.iter().all(|(x, _, _)| !Rc::ptr_eq(x, &old)));
+        assert!(ready.iter().any(|(x, _, _)| Rc::ptr_eq(x, &new)));
+        close(rd2);
+        close(wr2);
+    }
+
+    #[test]
+    fn a_close_elsewhere_renews_the_entry_and_wakes_its_waiters() {
+        let mut r: Reactor<Counts> = Reactor::new().expect("reactor");
+        let (rd, wr) = pipe();
+        let old = r.entry(rd).expect("register");
+        // Replaced behind the reactor's back (another thread, a raw dup2):
+        // whoever closes or replaces a number bumps its generation.
+        let wr2 = pipe_at(rd);
+        fd_renewed(rd);
+        let rd2 = rd;
+        let new = r.entry(rd2).expect("re-register");
+        assert!(!Rc::ptr_eq(&old, &new), "a stale entry was reused");
+        assert_eq!(old.renewed.get(), 1, "the old entry's waiters were woken");
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::write(wr2, b"z".as_ptr().cast(), 1) }, 1);
+        assert!(poll_now(&mut r)
+            .iter()
+            .any(|(x, rd_ok, _)| Rc::ptr_eq(x, &new) && *rd_ok));
+        close(rd2);
+        close(wr);
+        close(wr2);
+    }
+}

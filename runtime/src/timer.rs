@@ -13,55 +13,70 @@
 //! instead: O(1) to arm and O(1) to fire. Only out-of-order deadlines pay
 //! for the heap; the two are merged when firing.
 //!
-//! This module only decides *which* (task, generation) pairs are due; it never
-//! changes task state itself — `hub.rs` does that.
+//! This module only decides *which* (target, generation) pairs are due; it
+//! never changes what it wakes. It is generic over the target (the
+//! scheduler's tasks, through `TimerTarget`) and imports nothing of the
+//! crate.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::task::{State, TaskRef};
+/// What a timer entry wakes: something whose waits are numbered, so an
+/// entry armed for an earlier wait is recognised as stale (and skipped)
+/// without being searched for and removed.
+pub(crate) trait TimerTarget {
+    /// The number of the wait going on now.
+    fn generation(&self) -> u32;
+    /// Whether the wait numbered `gen` is still going on.
+    fn waiting_at(&self, gen: u32) -> bool;
+}
 
-struct Entry {
+struct Entry<T> {
     when: Instant,
     seq: u64,
     gen: u32,
-    task: TaskRef,
+    target: T,
 }
 
-impl Entry {
+impl<T: TimerTarget> Entry<T> {
     fn key(&self) -> (Instant, u64) {
         (self.when, self.seq)
     }
     fn live(&self) -> bool {
-        self.task.gen.get() == self.gen && self.task.state.get() == State::Parked
+        self.target.waiting_at(self.gen)
     }
 }
 
-#[derive(Default)]
-pub(crate) struct Timers {
-    heap: Vec<Entry>,
+/// The deadlines of a hub: a FIFO run for in-order deadlines and a 4-ary
+/// heap for the rest, with lazy cancellation.
+pub(crate) struct Timers<T> {
+    heap: Vec<Entry<T>>,
     /// Entries armed in deadline order, oldest first.
-    run: VecDeque<Entry>,
+    run: VecDeque<Entry<T>>,
     seq: u64,
     /// Entries known to be stale (cancelled) but still in the heap.
     dead: usize,
 }
 
-impl Timers {
-    pub(crate) fn new() -> Timers {
-        Timers::default()
+impl<T: TimerTarget> Timers<T> {
+    pub(crate) fn new() -> Timers<T> {
+        Timers {
+            heap: Vec::new(),
+            run: VecDeque::new(),
+            seq: 0,
+            dead: 0,
+        }
     }
 
-    /// Arm a wake for `task` at `when`, valid for its current generation.
-    pub(crate) fn insert(&mut self, when: Instant, task: TaskRef) {
-        let gen = task.gen.get();
-        task.set_timer_armed(true);
+    /// Arm a wake for `target` at `when`, valid for its current wait.
+    pub(crate) fn insert(&mut self, when: Instant, target: T) {
+        let gen = target.generation();
         self.seq += 1;
         let e = Entry {
             when,
             seq: self.seq,
             gen,
-            task,
+            target,
         };
         if self.run.back().is_none_or(|last| last.when <= when) {
             self.run.push_back(e);
@@ -81,7 +96,7 @@ impl Timers {
         }
     }
 
-    fn peek(&self, from_run: bool) -> &Entry {
+    fn peek(&self, from_run: bool) -> &Entry<T> {
         if from_run {
             &self.run[0]
         } else {
@@ -89,7 +104,7 @@ impl Timers {
         }
     }
 
-    fn pop(&mut self, from_run: bool) -> Entry {
+    fn pop(&mut self, from_run: bool) -> Entry<T> {
         if from_run {
             self.run.pop_front().expect("run is not empty")
         } else {
@@ -97,7 +112,7 @@ impl Timers {
         }
     }
 
-    /// An armed entry became stale (its task woke another way). O(1).
+    /// An armed entry became stale (its target woke another way). O(1).
     pub(crate) fn cancelled(&mut self) {
         self.dead += 1;
         if self.dead > 1024 && self.dead * 2 > self.heap.len() + self.run.len() {
@@ -119,7 +134,7 @@ impl Timers {
     }
 
     /// Pop every live entry due at `now`, in order, calling `fire` on each.
-    pub(crate) fn expire(&mut self, now: Instant, mut fire: impl FnMut(TaskRef)) {
+    pub(crate) fn expire(&mut self, now: Instant, mut fire: impl FnMut(T)) {
         while let Some(src) = self.earliest() {
             let top = self.peek(src);
             if !top.live() {
@@ -131,8 +146,7 @@ impl Timers {
                 break;
             }
             let e = self.pop(src);
-            e.task.set_timer_armed(false);
-            fire(e.task);
+            fire(e.target);
         }
     }
 
@@ -148,7 +162,7 @@ impl Timers {
         }
     }
 
-    fn pop_top(&mut self) -> Entry {
+    fn pop_top(&mut self) -> Entry<T> {
         let last = self.heap.len() - 1;
         self.heap.swap(0, last);
         let e = self.heap.pop().expect("heap is not empty");
@@ -190,5 +204,113 @@ impl Timers {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    /// A target whose wait number the test moves by hand.
+    #[derive(Clone)]
+    struct Waiter {
+        name: u32,
+        gen: Rc<Cell<u32>>,
+        parked: Rc<Cell<bool>>,
+    }
+
+    impl Waiter {
+        fn new(name: u32) -> Waiter {
+            Waiter {
+                name,
+                gen: Rc::new(Cell::new(0)),
+                parked: Rc::new(Cell::new(true)),
+            }
+        }
+        /// Its wait ended another way (the timer entry goes stale).
+        fn wake_elsewhere(&self) {
+            self.gen.set(self.gen.get() + 1);
+        }
+    }
+
+    impl TimerTarget for Waiter {
+        fn generation(&self) -> u32 {
+            self.gen.get()
+        }
+        fn waiting_at(&self, gen: u32) -> bool {
+            self.parked.get() && self.gen.get() == gen
+        }
+    }
+
+    fn fired(t: &mut Timers<Waiter>, now: Instant) -> Vec<u32> {
+        let mut v = Vec::new();
+        t.expire(now, |w| v.push(w.name));
+        v
+    }
+
+    #[test]
+    fn fifo_run_and_heap_merge_in_deadline_order_ties_in_arming_order() {
+        let base = Instant::now();
+        let ms = |n| base + Duration::from_millis(n);
+        let mut t = Timers::new();
+        // In order: the FIFO run. Out of order: the heap.
+        for (name, at) in [(1, 10), (2, 20), (3, 20), (4, 5), (5, 15), (6, 30), (7, 5)] {
+            t.insert(ms(at), Waiter::new(name));
+        }
+        assert_eq!(t.next_deadline(), Some(ms(5)));
+        assert_eq!(fired(&mut t, ms(4)), Vec::<u32>::new());
+        assert_eq!(fired(&mut t, ms(20)), [4, 7, 1, 5, 2, 3]);
+        assert_eq!(fired(&mut t, ms(100)), [6]);
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn stale_entries_never_fire_and_do_not_hide_live_ones() {
+        let base = Instant::now();
+        let ms = |n| base + Duration::from_millis(n);
+        let mut t = Timers::new();
+        let a = Waiter::new(1);
+        let b = Waiter::new(2);
+        t.insert(ms(10), a.clone());
+        t.insert(ms(5), b.clone()); // heap
+        a.wake_elsewhere();
+        t.cancelled();
+        // Re-armed for its next wait: only the new entry counts.
+        t.insert(ms(30), a.clone());
+        assert_eq!(t.next_deadline(), Some(ms(5)));
+        b.wake_elsewhere();
+        t.cancelled();
+        assert_eq!(t.next_deadline(), Some(ms(30)));
+        assert_eq!(fired(&mut t, ms(100)), [1]);
+    }
+
+    #[test]
+    fn many_cancellations_compact_and_keep_order() {
+        let base = Instant::now();
+        let mut t = Timers::new();
+        let mut live = Vec::new();
+        // Arm-then-cancel loops, as timed I/O does, with some that stay.
+        for i in 0..5000u32 {
+            let w = Waiter::new(i);
+            // Alternate directions so both the run and the heap fill up.
+            let at = if i % 2 == 0 { 10_000 + i } else { 10_000 - i };
+            t.insert(base + Duration::from_micros(u64::from(at)), w.clone());
+            if i % 7 == 0 {
+                live.push((at, i));
+            } else {
+                w.wake_elsewhere();
+                t.cancelled();
+            }
+        }
+        assert!(
+            t.heap.len() + t.run.len() < 5000,
+            "stale entries were never compacted"
+        );
+        live.sort();
+        let want: Vec<u32> = live.iter().map(|&(_, i)| i).collect();
+        assert_eq!(fired(&mut t, base + Duration::from_secs(1)), want);
     }
 }

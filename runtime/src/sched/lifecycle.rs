@@ -63,7 +63,7 @@ impl Hub {
                 task.state.set(State::Parked);
                 task.set_parked_on(ParkedOn::Timer);
                 if let Some(at) = Instant::now().checked_add(d) {
-                    self.timers.borrow_mut().insert(at, task.clone());
+                    self.arm_timer(at, task.clone());
                 }
                 // Else: never due; it waits to be killed.
             }

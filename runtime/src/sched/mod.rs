@@ -54,7 +54,7 @@ use crate::reactor::Reactor;
 use crate::stack::{Stacks, DEFAULT_STACK_SIZE};
 use crate::task::table::TaskTable;
 use crate::task::{State, Task, TaskRef};
-use crate::timer::Timers;
+use crate::timer::{TimerTarget, Timers};
 
 mod diag;
 mod io;
@@ -75,6 +75,17 @@ pub use perturb::PERTURB_ENV;
 use ready::ReadyQueue;
 use remote::Remote;
 pub use remote::{remote_unparker, RemoteUnparker};
+
+/// Timers wake tasks: an entry is live while its task is still parked in
+/// the park it was armed for.
+impl TimerTarget for TaskRef {
+    fn generation(&self) -> u32 {
+        self.gen.get()
+    }
+    fn waiting_at(&self, gen: u32) -> bool {
+        self.gen.get() == gen && self.state.get() == State::Parked
+    }
+}
 
 thread_local! {
     static HUB: Cell<*const Hub> = const { Cell::new(std::ptr::null()) };
@@ -112,7 +123,7 @@ pub(crate) struct Hub {
     current: Cell<*const Task>,
     root: TaskRef,
     tasks: RefCell<TaskTable>,
-    pub(crate) timers: RefCell<Timers>,
+    pub(crate) timers: RefCell<Timers<TaskRef>>,
     reactor: RefCell<Reactor<FdEntry>>,
     pub(crate) stacks: RefCell<Stacks>,
     default_class: u32,
@@ -260,6 +271,12 @@ pub(crate) fn stack_class(size: usize) -> std::io::Result<u32> {
 }
 
 impl Hub {
+    /// Arm a timer that wakes `task`'s current park at `at`.
+    pub(super) fn arm_timer(&self, at: Instant, task: TaskRef) {
+        task.set_timer_armed(true);
+        self.timers.borrow_mut().insert(at, task);
+    }
+
     #[inline(always)]
     pub(crate) fn current(&self) -> &Task {
         // SAFETY: `current` always points at the root (owned by the hub) or

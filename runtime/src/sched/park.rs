@@ -198,9 +198,7 @@ impl Hub {
                     None => Ok(Park::TimedOut),
                 };
             }
-            self.timers
-                .borrow_mut()
-                .insert(at, TaskRef::from_task(task));
+            self.arm_timer(at, TaskRef::from_task(task));
         }
         if let ParkedOn::Fd(_) = on {
             self.io_parked.set(self.io_parked.get() + 1);
@@ -253,9 +251,7 @@ impl Hub {
             if at <= self.clock.get() {
                 return Ok(Park::TimedOut);
             }
-            self.timers
-                .borrow_mut()
-                .insert(at, TaskRef::from_task(task));
+            self.arm_timer(at, TaskRef::from_task(task));
         }
         if let ParkedOn::Fd(_) = on {
             self.io_parked.set(self.io_parked.get() + 1);

@@ -150,7 +150,10 @@ impl Hub {
     pub(super) fn fire_timers(&self, now: Instant) {
         self.set_clock(now);
         let mut due = Vec::new();
-        self.timers.borrow_mut().expire(now, |t| due.push(t));
+        self.timers.borrow_mut().expire(now, |t| {
+            t.set_timer_armed(false);
+            due.push(t)
+        });
         for t in due {
             let gen = t.gen.get();
             self.wake(&t, gen, WakeReason::TimedOut);

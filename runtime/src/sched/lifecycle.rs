@@ -2,7 +2,6 @@
 //! (result, `on_finish` callbacks, joiners), kill, and what happens to the
 //! tasks still alive when the work or the thread ends.
 
-use std::mem::ManuallyDrop;
 use std::panic::{self, Location};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -97,8 +96,9 @@ impl Hub {
             // so a parked coroutine has fewer bytes to save.
             let coro = Coro::with_stack(stack, move |y: &CoroYielder, ()| {
                 // SAFETY: the hub holds a reference to this task until it
-                // finishes, which is after this closure returns.
-                unsafe { (*tp).yielder.set(y as *const CoroYielder) };
+                // finishes, which is after this closure returns; `y` is this
+                // body's own yielder, recorded before anything suspends.
+                unsafe { (*tp).coro.set_yielder(y) };
                 match entry {
                     Some(f) => {
                         let out = f();
@@ -120,8 +120,9 @@ impl Hub {
                     None => Box::new(()),
                 }
             });
-            // SAFETY: the task is not running; only the loop touches `coro`.
-            unsafe { *task.coro.get() = Some(ManuallyDrop::new(coro)) };
+            // SAFETY: the task has never run, so the slot is empty; the
+            // loop is between resumes, so nothing else touches it.
+            unsafe { task.coro.install(coro) };
             task.set_started();
         } else if !task.stack.resident() {
             let r = self.stacks.borrow_mut().make_resident(&task.stack);
@@ -131,12 +132,10 @@ impl Hub {
         self.current.set(task.as_ptr());
         crate::monitor::beat(&self.diag, task.id);
         crate::overflow::enter(&task);
-        // SAFETY: `coro` is Some (created above or on an earlier run) and
-        // the task's home region is resident.
-        let r = unsafe {
-            let c = (*task.coro.get()).as_mut().unwrap_unchecked();
-            c.resume(())
-        };
+        // SAFETY: the coroutine exists (created above or on an earlier
+        // run), is not running, and its home region was made resident just
+        // above; this is the loop, on the root stack.
+        let r = unsafe { task.coro.resume() };
         crate::overflow::leave();
         self.current.set(self.root.as_ptr());
         match r {
@@ -178,13 +177,9 @@ impl Hub {
     /// the result, then run its `on_finish` callbacks (in a coroutine of
     /// their own, since they may block) before it counts as finished.
     pub(super) fn finish(&self, task: &TaskRef, result: Result<crate::task::Output, JoinError>) {
-        // SAFETY: the coroutine has returned, so dropping it unwinds nothing
-        // and touches no stack memory; only the loop touches `coro`.
-        unsafe {
-            if let Some(mut c) = (*task.coro.get()).take() {
-                ManuallyDrop::drop(&mut c);
-            }
-        }
+        // SAFETY: the coroutine has returned (or panicked out of its body),
+        // so dropping it unwinds nothing; this is the loop, between resumes.
+        unsafe { task.coro.drop_returned() };
         self.stacks.borrow_mut().release(&task.stack);
         task.set_result(result);
         if !task.has_links() {

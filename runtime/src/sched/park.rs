@@ -274,10 +274,9 @@ impl Hub {
             self.run_loop();
         } else {
             task.stack.record_sp(stack_pointer());
-            // SAFETY: the yielder was stored by this task's coroutine body and
-            // lives at a fixed place on its stack, which is resident because
-            // this task is the one running.
-            unsafe { (*task.yielder.get()).suspend(()) };
+            // SAFETY: this task is the one running (it is not the root), so
+            // we are inside its coroutine, whose body recorded its yielder.
+            unsafe { task.coro.suspend() };
         }
     }
 

@@ -12,29 +12,23 @@
 //! Submodules: `outcome` (what a task ends with: `JoinError`), `table` (the
 //! hub's table of live tasks).
 
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::time::Instant;
 
-use corosensei::{Coroutine, Yielder};
-
 use crate::arena;
 
+pub(crate) mod coro;
 pub(crate) mod outcome;
 pub(crate) mod table;
 
-use crate::stack::{RegionStack, StackState};
+use crate::stack::StackState;
+pub(crate) use coro::{Coro, CoroSlot, CoroYielder};
 pub use outcome::JoinError;
 pub(crate) use outcome::{Entry, Output};
-
-/// The single coroutine type used for every task, so the bytes the switch
-/// pushes below the recorded stack pointer are the same everywhere.
-pub(crate) type Coro = Coroutine<(), (), Output, RegionStack>;
-pub(crate) type CoroYielder = Yielder<(), ()>;
 
 pub(crate) type Link = Box<dyn FnOnce(&Task)>;
 
@@ -153,12 +147,11 @@ pub(crate) struct Task {
     /// When it last suspended: milliseconds after the hub's epoch, plus one
     /// (0: never ran). Four bytes instead of an `Option<Instant>`'s sixteen.
     last_run: Cell<u32>,
-    pub(crate) yielder: Cell<*const CoroYielder>,
     /// Home region, saved bytes and recorded stack pointer (only the
     /// `stack` module reads or changes them).
     pub(crate) stack: StackState,
-    /// Created on first run (its home region must be resident then).
-    pub(crate) coro: UnsafeCell<Option<ManuallyDrop<Coro>>>,
+    /// The coroutine (from the first run) and its yielder.
+    pub(crate) coro: CoroSlot,
     pub(crate) out: RefCell<Slot>,
     pub(crate) name: Option<Rc<String>>,
     /// Who waits for this task to finish; made on first join that parks.
@@ -185,9 +178,8 @@ impl Task {
             wake: Cell::new(WakeReason::Notified),
             parked_on: Cell::new(ParkedOn::Yield.pack()),
             last_run: Cell::new(0),
-            yielder: Cell::new(std::ptr::null()),
             stack: StackState::new(stack_class),
-            coro: UnsafeCell::new(None),
+            coro: CoroSlot::new(),
             out: RefCell::new(match entry {
                 Some(e) => Slot::Entry(e),
                 None => Slot::Running,
@@ -338,9 +330,7 @@ impl Task {
 
     /// True once the coroutine object exists (the task has run at least once).
     pub(crate) fn has_coro(&self) -> bool {
-        // SAFETY: `coro` is only mutated by the hub while this task is not
-        // running; reading whether it is `Some` never overlaps that.
-        unsafe { (*self.coro.get()).is_some() }
+        self.coro.exists()
     }
 
     /// Take the closure out (first run, or dropping a never-run task).

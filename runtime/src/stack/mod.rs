@@ -92,9 +92,19 @@ pub(crate) struct RegionStack {
     limit: StackPointer,
 }
 
-// SAFETY: `base`/`limit` bound a mapped, writable region owned by the pool,
-// which outlives every coroutine created on it (regions are never unmapped
-// while a task is homed there).
+// SAFETY: corosensei's contract for `Stack`: the stack has a guard page
+// that catches overflows, at least `MIN_STACK_SIZE` usable bytes, a
+// 16-aligned `base`, and a `limit` that *includes* the guard pages.
+// - `base` is the region's top: page-aligned, so 16-aligned.
+// - `limit` is the start of the mapping, below the guard page (the region
+//   layout is `[map_start, +guard) PROT_NONE`, then `[limit, top)` usable);
+//   page-aligned too. corosensei only uses it for trap handlers and
+//   sanitizers, which this crate does not enable, but it is the contract.
+// - Usable bytes are at least `MIN_STACK_SIZE` (16 KiB, see `class_for`),
+//   above corosensei's 4 KiB minimum.
+// - The memory is owned by the pool and outlives every coroutine created on
+//   it: regions are unmapped only when the hub is dropped, after which no
+//   coroutine of it is ever resumed or dropped.
 unsafe impl Stack for RegionStack {
     fn base(&self) -> StackPointer {
         self.base
@@ -233,8 +243,9 @@ impl Stacks {
         Ok(RegionStack {
             // SAFETY: region bounds are never zero (they come from mmap).
             base: unsafe { StackPointer::new_unchecked(r.top) },
-            // SAFETY: as above.
-            limit: unsafe { StackPointer::new_unchecked(r.limit) },
+            // SAFETY: as above. The limit includes the guard page, as
+            // corosensei's `Stack::limit` requires.
+            limit: unsafe { StackPointer::new_unchecked(r.map_start) },
         })
     }
 

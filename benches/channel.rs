@@ -97,7 +97,7 @@ fn green_park_floor(n: u64) -> Duration {
                     o.unpark();
                 }
                 if i + 1 < rounds {
-                    green::rt::park(None, green::rt::Reason::WaitList);
+                    green::rt::park(None, green::rt::ParkedOn::WaitList);
                 }
             }
             t.elapsed()

@@ -62,8 +62,8 @@ fn pool_is_lazy_bounded_and_idle_threads_exit() {
         for _ in 0..200 {
             assert_eq!(green::spawn_blocking(|| 1), 1);
             let at = Instant::now() + Duration::from_millis(1);
-            let r = green::rt::park(Some(at), green::rt::Reason::Timer);
-            assert_eq!(r, green::rt::ParkResult::TimedOut, "a stale wake arrived");
+            let r = green::rt::park(Some(at), green::rt::ParkedOn::Timer);
+            assert_eq!(r, green::rt::Park::TimedOut, "a stale wake arrived");
         }
         tx.send(()).unwrap();
     });

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use green::rt::Reason;
+use green::rt::ParkedOn;
 use green::wait::WaitList;
 use green::{Builder, CoroutineState};
 
@@ -380,11 +380,11 @@ fn run_info_describes_every_live_coroutine() {
 
     assert_eq!(info.len(), 7, "{info}");
     let state = |id| info.get(id).unwrap().state;
-    assert_eq!(state(ids[0]), CoroutineState::Parked(Reason::Timer));
-    assert_eq!(state(ids[1]), CoroutineState::Parked(Reason::WaitList));
-    assert_eq!(state(ids[2]), CoroutineState::Parked(Reason::Fd(fd)));
-    assert_eq!(state(ids[3]), CoroutineState::Parked(Reason::Remote));
-    assert_eq!(state(ids[4]), CoroutineState::Parked(Reason::WaitList));
+    assert_eq!(state(ids[0]), CoroutineState::Parked(ParkedOn::Timer));
+    assert_eq!(state(ids[1]), CoroutineState::Parked(ParkedOn::WaitList));
+    assert_eq!(state(ids[2]), CoroutineState::Parked(ParkedOn::Fd(fd)));
+    assert_eq!(state(ids[3]), CoroutineState::Parked(ParkedOn::Remote));
+    assert_eq!(state(ids[4]), CoroutineState::Parked(ParkedOn::WaitList));
     assert_eq!(state(inspector_id), CoroutineState::Running);
 
     let s = info.get(ids[0]).unwrap();

@@ -371,9 +371,9 @@ fn stale_unparker_never_wakes_a_later_park() {
         // First park ends by timeout, so the unparker above is stale.
         let r = green::rt::park(
             Some(Instant::now() + Duration::from_millis(5)),
-            green::rt::Reason::WaitList,
+            green::rt::ParkedOn::WaitList,
         );
-        assert_eq!(r, green::rt::ParkResult::TimedOut);
+        assert_eq!(r, green::rt::Park::TimedOut);
         let t = Instant::now();
         green::sleep(Duration::from_millis(40));
         t.elapsed()

@@ -114,7 +114,7 @@ impl<T> Remote<T> {
                 }
                 g.1 = Some(green::rt::remote_unparker());
             }
-            green::rt::park(None, green::rt::Reason::Remote);
+            green::rt::park(None, green::rt::ParkedOn::Remote);
         }
     }
 }

@@ -94,7 +94,7 @@ pub struct CoroutineStatus {
 /// let info = green::run_info();
 /// let napper = info.get(h.id()).unwrap();
 /// assert_eq!(napper.name.as_deref(), Some("napper"));
-/// assert_eq!(napper.state, green::CoroutineState::Parked(green::rt::Reason::Timer));
+/// assert_eq!(napper.state, green::CoroutineState::Parked(green::rt::ParkedOn::Timer));
 /// println!("{info}");
 /// h.kill();
 /// ```

@@ -3,7 +3,11 @@
 //! "wait for this fd", "sleep until", "yield", with variants that never
 //! unwind (for `extern "C"` frames).
 //!
-//! Nothing here exposes hub internals; every wait parks through `hub`.
+//! Every wait here parks through the scheduler's functions (`sched`), and
+//! the only hub state it reads is what the scheduler hands out as plain
+//! numbers: whether a coroutine runs, and the stack counters of
+//! [`stack_stats`] (read through the scheduler's `stack_counters`). It never
+//! touches a task's fields.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -11,14 +15,12 @@ use std::time::Instant;
 
 use crate::interrupt::Interrupted;
 use crate::sched::{has_hub, hub};
-use crate::task::ParkedOn;
 use crate::wait::WaitResult;
 
 pub use crate::blocking::spawn_blocking_no_unwind;
 pub use crate::sched::RemoteUnparker;
-pub use crate::sched::{park, park_no_unwind, remote_unparker, unparker, Park as ParkResult};
-pub use crate::task::ParkedOn as Reason;
-pub use crate::task::Unparker;
+pub use crate::sched::{park, park_no_unwind, remote_unparker, unparker, Park};
+pub use crate::task::{ParkedOn, Unparker};
 
 /// Which readiness to wait for.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -151,13 +153,10 @@ pub struct StackStats {
 /// assert!(s.bytes_copied > 0, "three coroutines shared one region");
 /// ```
 pub fn stack_stats() -> StackStats {
-    if !has_hub() {
-        return StackStats::default();
-    }
-    let st = hub().stacks.borrow();
+    let (regions_mapped, bytes_copied) = crate::sched::stack_counters();
     StackStats {
-        regions_mapped: st.mapped_regions(),
-        bytes_copied: st.copied_bytes(),
+        regions_mapped,
+        bytes_copied,
     }
 }
 

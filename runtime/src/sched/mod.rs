@@ -324,3 +324,13 @@ impl Hub {
         self.tasks.borrow().iter().cloned().collect()
     }
 }
+
+/// Stack regions mapped and bytes copied so far on this thread's hub
+/// (zeros if it has none), for `rt::stack_stats`.
+pub(crate) fn stack_counters() -> (usize, u64) {
+    if !has_hub() {
+        return (0, 0);
+    }
+    let st = hub().stacks.borrow();
+    (st.mapped_regions(), st.copied_bytes())
+}

@@ -212,8 +212,8 @@ fn main() {
         g2m / gm
     );
     println!(
-        "goals (BASELINES W5, reference machine): one hub >= Go 2 procs (~150k req/s); \
-         N hubs >= 1.2x that (~180k). BASELINES has std threads at 0.88x Go 2 procs, so \
+        "goals (docs/peers.md, W5): one hub >= Go 2 procs (~150k req/s); \
+         N hubs >= 1.2x that (~180k). There std threads ran at 0.88x Go 2 procs, so \
          here that is green 1 hub >= {:.0} and 2 hubs >= {:.0} req/s. The client shares \
          the 2 cores: with 2 server hubs three busy threads compete for them.",
         sm / 0.88,

@@ -1,5 +1,5 @@
-//! A million coroutines on a stock kernel: the four workloads of
-//! BASELINES.md, each in a fresh child process so peak RSS does not mix.
+//! A million coroutines on a stock kernel: the workloads W2–W4 of
+//! docs/peers.md, each in a fresh child process so peak RSS does not mix.
 //!
 //! ```text
 //! cargo run --release --example million            # all workloads, 1M each

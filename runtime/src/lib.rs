@@ -27,6 +27,7 @@ mod arena;
 mod blocking;
 mod interrupt;
 mod join;
+mod lock;
 pub mod local;
 mod mmap;
 mod monitor;

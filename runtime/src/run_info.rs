@@ -17,6 +17,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
+use crate::lock::lock;
 use crate::report::{thread_label, RunInfo};
 use crate::sched;
 
@@ -93,7 +94,7 @@ pub fn run_info_on_signal(signal: i32) -> io::Result<()> {
 /// Create the pipe and its reader thread once.
 fn ensure_pipe_thread() -> io::Result<()> {
     static SETUP: Mutex<()> = Mutex::new(());
-    let _g = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = lock(&SETUP);
     if PIPE_W.load(Ordering::Acquire) >= 0 {
         return Ok(());
     }

@@ -35,9 +35,7 @@ pub(crate) fn wait_timeout<'a, T>(
     guard: MutexGuard<'a, T>,
     d: Duration,
 ) -> (MutexGuard<'a, T>, bool) {
-    let (guard, r) = cv
-        .wait_timeout(guard, d)
-        .unwrap_or_else(|e| e.into_inner());
+    let (guard, r) = cv.wait_timeout(guard, d).unwrap_or_else(|e| e.into_inner());
     (guard, r.timed_out())
 }
 

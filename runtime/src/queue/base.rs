@@ -269,3 +269,24 @@ impl<T, B: Buffer<T>> fmt::Debug for BaseQueue<T, B> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Queue;
+
+    /// The shared counter must keep the queue's own misuse message and leave
+    /// the count at zero (not wrap) after the refused call.
+    #[test]
+    fn task_done_past_zero_names_task_done_and_keeps_count() {
+        let q = Queue::unbounded();
+        q.put(1).unwrap_or_else(|_| panic!("unbounded put refused"));
+        assert_eq!(q.get(), Some(1));
+        q.task_done();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.task_done()));
+        let msg = r.expect_err("a second task_done must panic");
+        let msg = msg.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(msg.contains("task_done called more times"), "{msg}");
+        assert_eq!(q.unfinished(), 0);
+        q.join(); // nothing outstanding: returns at once
+    }
+}

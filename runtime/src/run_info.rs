@@ -24,7 +24,8 @@ use crate::sched;
 /// Every live coroutine on this thread's hub (empty if it has none).
 ///
 /// Call it from `main` or from a coroutine (which then shows as
-/// [`CoroutineState::Running`](crate::CoroutineState::Running)); `Display` prints one line per coroutine.
+/// [`CoroutineState::Running`](crate::CoroutineState::Running)); `Display`
+/// prints one line per coroutine.
 pub fn run_info() -> RunInfo {
     if let Some(info) = sched::snapshot() {
         info

@@ -35,6 +35,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::interrupt::Interrupted;
+use crate::lock::{lock, wait_timeout};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -85,15 +86,9 @@ fn pool() -> &'static Pool {
     })
 }
 
-fn lock(p: &Pool) -> std::sync::MutexGuard<'_, PoolState> {
-    // A job never runs while the lock is held, so poisoning cannot leave the
-    // state half-updated; keep going.
-    p.state.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn submit(job: Job) {
     let p = pool();
-    let mut st = lock(p);
+    let mut st = lock(&p.state);
     st.jobs.push_back(job);
     if st.idle > 0 {
         p.cv.notify_one();
@@ -122,21 +117,19 @@ fn submit(job: Job) {
 fn worker() {
     POOL_WORKER.with(|w| w.set(true));
     let p = pool();
-    let mut st = lock(p);
+    let mut st = lock(&p.state);
     loop {
         if let Some(job) = st.jobs.pop_front() {
             drop(st);
             job();
-            st = lock(p);
+            st = lock(&p.state);
             continue;
         }
         st.idle += 1;
-        let (guard, to) =
-            p.cv.wait_timeout(st, p.idle_exit)
-                .unwrap_or_else(|e| e.into_inner());
+        let (guard, timed_out) = wait_timeout(&p.cv, st, p.idle_exit);
         st = guard;
         st.idle -= 1;
-        if to.timed_out() && st.jobs.is_empty() {
+        if timed_out && st.jobs.is_empty() {
             st.threads -= 1;
             return;
         }

@@ -28,6 +28,7 @@ mod blocking;
 mod interrupt;
 mod join;
 pub mod local;
+mod lock;
 mod mmap;
 mod monitor;
 pub mod net;

@@ -30,9 +30,10 @@
 use std::collections::HashMap;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use crate::lock::{lock, wait};
 use crate::task::Task;
 
 /// The environment variable that turns the blocked-loop monitor on for every
@@ -108,12 +109,6 @@ fn registry() -> &'static Registry {
         cv: Condvar::new(),
         watchdog_started: AtomicBool::new(false),
     })
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing panics while these locks are held; a poisoned lock still holds
-    // consistent data.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The threshold from `GREEN_MONITOR_MS`, read once per process. A value that
@@ -299,7 +294,7 @@ fn watchdog(reg: &'static Registry) {
             None => {
                 // Nothing monitored (all monitored hubs are gone): sleep
                 // until a monitored hub registers.
-                hubs = reg.cv.wait(hubs).unwrap_or_else(|e| e.into_inner());
+                hubs = wait(&reg.cv, hubs);
             }
             Some(t) => {
                 drop(hubs);

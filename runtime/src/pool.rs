@@ -15,6 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::iter::Fuse;
+use std::ops::Deref;
 use std::panic::Location;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -22,18 +23,19 @@ use std::time::{Duration, Instant};
 use crate::join::{JoinError, JoinHandle};
 use crate::sched::{self, hub};
 use crate::sync::waiter::WaitQueue;
+use crate::sync::WaitGroup;
 use crate::task::{Output, TaskRef};
-use crate::wait::{WaitList, WaitResult};
+use crate::wait::WaitList;
 
 struct Inner {
     limit: usize,
-    running: Cell<usize>,
+    /// Slots held: by members, and by spawners handed one that have not
+    /// started their member yet. `join` waits for it to reach zero.
+    running: WaitGroup,
     /// Spawners parked until a slot frees (hand-off).
     slots: WaitQueue<()>,
     /// Live members by task id, for `kill`.
     tasks: RefCell<HashMap<u64, TaskRef>>,
-    /// `join` callers, woken when `running` drops to zero.
-    idle: WaitList,
     /// `kill` callers waiting for a spawner that holds a granted slot to
     /// start its member or give the slot back.
     changed: WaitList,
@@ -44,11 +46,7 @@ struct Inner {
 impl Inner {
     fn release_slot(&self) {
         if !self.slots.grant_with(|_| ()) {
-            let n = self.running.get() - 1;
-            self.running.set(n);
-            if n == 0 {
-                self.idle.notify_all();
-            }
+            self.running.done();
         }
         self.changed.notify_all();
     }
@@ -59,7 +57,9 @@ impl Inner {
     /// has the slot, so the difference is exactly the granted, unstarted
     /// ones.
     fn granted_unstarted(&self) -> usize {
-        self.running.get().saturating_sub(self.tasks.borrow().len())
+        self.running
+            .count()
+            .saturating_sub(self.tasks.borrow().len())
     }
 }
 
@@ -118,10 +118,9 @@ impl Pool {
         Pool {
             inner: Rc::new(Inner {
                 limit,
-                running: Cell::new(0),
+                running: WaitGroup::new(),
                 slots: WaitQueue::new(),
                 tasks: RefCell::new(HashMap::new()),
-                idle: WaitList::new(),
                 changed: WaitList::new(),
                 killing: Cell::new(0),
             }),
@@ -135,7 +134,7 @@ impl Pool {
 
     /// Members running (or queued to run) now.
     pub fn len(&self) -> usize {
-        self.inner.running.get()
+        self.inner.running.count()
     }
 
     /// True when no member is running.
@@ -148,7 +147,7 @@ impl Pool {
         if self.inner.slots.has_waiters() {
             return 0;
         }
-        self.inner.limit - self.inner.running.get()
+        self.inner.limit - self.inner.running.count()
     }
 
     /// True when a `spawn` would park.
@@ -184,7 +183,7 @@ impl Pool {
         if self.free_count() == 0 {
             return Err(f);
         }
-        self.inner.running.set(self.inner.running.get() + 1);
+        self.inner.running.add(1);
         Ok(self.start(f, Location::caller()))
     }
 
@@ -207,7 +206,7 @@ impl Pool {
     /// Park until a slot is ours (true) or `deadline` (false).
     fn take_slot(&self, deadline: Option<Instant>) -> bool {
         if self.free_count() > 0 {
-            self.inner.running.set(self.inner.running.get() + 1);
+            self.inner.running.add(1);
             return true;
         }
         let inner = &self.inner;
@@ -257,20 +256,12 @@ impl Pool {
     /// Park until every member has finished. Returns at once on an empty
     /// pool (C31).
     pub fn join(&self) {
-        while self.inner.running.get() > 0 {
-            self.inner.idle.wait(None);
-        }
+        self.inner.running.wait()
     }
 
     /// Like [`join`](Self::join), giving up after `d`; true when empty.
     pub fn join_timeout(&self, d: Duration) -> bool {
-        let deadline = Instant::now().checked_add(d);
-        while self.inner.running.get() > 0 {
-            if self.inner.idle.wait(deadline) == WaitResult::TimedOut {
-                return self.inner.running.get() == 0;
-            }
-        }
-        true
+        self.inner.running.wait_timeout(d)
     }
 
     /// Kill every member and wait until they are gone (their destructors
@@ -358,7 +349,7 @@ impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("size", &self.inner.limit)
-            .field("running", &self.inner.running.get())
+            .field("running", &self.inner.running.count())
             .finish()
     }
 }
@@ -498,7 +489,12 @@ where
 }
 
 /// A set of coroutines without a size limit: join or kill them together,
-/// map over them (gevent's `Group`). Same methods as [`Pool`].
+/// map over them (gevent's `Group`).
+///
+/// A group is a [`Pool`] whose size has no limit, and it dereferences to
+/// one, so it has every method of `Pool` with the same meaning. Without a
+/// limit no slot is ever missing: `spawn` never parks, `try_spawn` and
+/// `spawn_timeout` always spawn, and `is_full` is false.
 ///
 /// ```
 /// let g = green::pool::Group::new();
@@ -524,73 +520,13 @@ impl Group {
             pool: Pool::with_limit(usize::MAX),
         }
     }
+}
 
-    /// Spawn `f` as a member (never parks).
-    #[track_caller]
-    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
-    where
-        F: FnOnce() -> T + 'static,
-        T: 'static,
-    {
-        self.pool.spawn(f)
-    }
+impl Deref for Group {
+    type Target = Pool;
 
-    /// Members running now.
-    pub fn len(&self) -> usize {
-        self.pool.len()
-    }
-
-    /// True when no member is running.
-    pub fn is_empty(&self) -> bool {
-        self.pool.is_empty()
-    }
-
-    /// See [`Pool::join`].
-    pub fn join(&self) {
-        self.pool.join()
-    }
-
-    /// See [`Pool::join_timeout`].
-    pub fn join_timeout(&self, d: Duration) -> bool {
-        self.pool.join_timeout(d)
-    }
-
-    /// See [`Pool::kill`].
-    pub fn kill(&self) {
-        self.pool.kill()
-    }
-
-    /// See [`Pool::map`].
-    pub fn map<A, U, F, I>(&self, f: F, items: I) -> Vec<Result<U, JoinError>>
-    where
-        F: Fn(A) -> U + 'static,
-        I: IntoIterator<Item = A>,
-        A: 'static,
-        U: 'static,
-    {
-        self.pool.map(f, items)
-    }
-
-    /// See [`Pool::imap`].
-    pub fn imap<A, U, F, I>(&self, f: F, items: I) -> IMap<'_, I::IntoIter, U>
-    where
-        F: Fn(A) -> U + 'static,
-        I: IntoIterator<Item = A>,
-        A: 'static,
-        U: 'static,
-    {
-        self.pool.imap(f, items)
-    }
-
-    /// See [`Pool::imap_unordered`].
-    pub fn imap_unordered<A, U, F, I>(&self, f: F, items: I) -> IMap<'_, I::IntoIter, U>
-    where
-        F: Fn(A) -> U + 'static,
-        I: IntoIterator<Item = A>,
-        A: 'static,
-        U: 'static,
-    {
-        self.pool.imap_unordered(f, items)
+    fn deref(&self) -> &Pool {
+        &self.pool
     }
 }
 
@@ -599,5 +535,49 @@ impl fmt::Debug for Group {
         f.debug_struct("Group")
             .field("running", &self.pool.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Group;
+
+    /// A group is an unlimited pool: the slot-taking methods it gets from
+    /// `Pool` never refuse and never park, however many members run.
+    #[test]
+    fn group_pool_methods_never_refuse_or_park() {
+        let g = Group::new();
+        let gate = std::rc::Rc::new(crate::sync::Event::new());
+        let mut hs = Vec::new();
+        for i in 0..100u32 {
+            let gate = gate.clone();
+            let job = move || {
+                gate.wait();
+                i
+            };
+            let h = match i % 3 {
+                0 => g.spawn(job),
+                1 => g
+                    .try_spawn(job)
+                    .unwrap_or_else(|_| panic!("try_spawn refused")),
+                _ => g
+                    .spawn_timeout(Duration::ZERO, job)
+                    .unwrap_or_else(|_| panic!("spawn_timeout refused")),
+            };
+            hs.push(h);
+        }
+        assert_eq!(g.len(), 100);
+        assert!(!g.is_full());
+        assert!(
+            !g.join_timeout(Duration::from_millis(1)),
+            "members still wait"
+        );
+        gate.set();
+        assert!(g.join_timeout(Duration::from_secs(10)));
+        assert!(g.is_empty());
+        let sum: u32 = hs.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+        assert_eq!(sum, (0..100).sum());
     }
 }

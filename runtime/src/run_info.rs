@@ -17,13 +17,15 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
+use crate::lock::lock;
 use crate::report::{thread_label, RunInfo};
 use crate::sched;
 
 /// Every live coroutine on this thread's hub (empty if it has none).
 ///
 /// Call it from `main` or from a coroutine (which then shows as
-/// [`CoroutineState::Running`]); `Display` prints one line per coroutine.
+/// [`CoroutineState::Running`](crate::CoroutineState::Running)); `Display`
+/// prints one line per coroutine.
 pub fn run_info() -> RunInfo {
     if let Some(info) = sched::snapshot() {
         info
@@ -93,7 +95,7 @@ pub fn run_info_on_signal(signal: i32) -> io::Result<()> {
 /// Create the pipe and its reader thread once.
 fn ensure_pipe_thread() -> io::Result<()> {
     static SETUP: Mutex<()> = Mutex::new(());
-    let _g = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = lock(&SETUP);
     if PIPE_W.load(Ordering::Acquire) >= 0 {
         return Ok(());
     }

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::interrupt::Interrupted;
+use crate::lock::lock;
 use crate::sched::{self, Park, RemoteUnparker};
 use crate::task::ParkedOn;
 
@@ -58,8 +59,8 @@ struct Shared<T> {
 
 impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // No user code runs under this lock, so a poisoned one is intact.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        // No user code runs under this lock (items are dropped outside it).
+        lock(&self.state)
     }
 }
 

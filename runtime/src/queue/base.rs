@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::buffer::Buffer;
 use crate::sync::waiter::WaitQueue;
-use crate::wait::{WaitList, WaitResult};
+use crate::sync::WaitGroup;
 
 /// A queue of `T` stored in order `B`; use it through the aliases
 /// [`Queue`](super::Queue), [`LifoQueue`](super::LifoQueue) and
@@ -34,8 +34,8 @@ pub struct BaseQueue<T, B: Buffer<T>> {
     getters: WaitQueue<T>,
     putters: WaitQueue<T>,
     closed: Cell<bool>,
-    unfinished: Cell<usize>,
-    joiners: WaitList,
+    /// Items put and not yet marked done; `join` waits for zero.
+    unfinished: WaitGroup,
     _t: PhantomData<T>,
 }
 
@@ -58,8 +58,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
             getters: WaitQueue::new(),
             putters: WaitQueue::new(),
             closed: Cell::new(false),
-            unfinished: Cell::new(0),
-            joiners: WaitList::new(),
+            unfinished: WaitGroup::new(),
             _t: PhantomData,
         }
     }
@@ -209,39 +208,26 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
     /// # Panics
     /// If called more times than items were put: a bug in the caller.
     pub fn task_done(&self) {
-        let n = self.unfinished.get();
         assert!(
-            n > 0,
+            self.unfinished.try_done(),
             "green: task_done called more times than items were put"
         );
-        self.unfinished.set(n - 1);
-        if n == 1 {
-            self.joiners.notify_all();
-        }
     }
 
     /// Items put but not yet marked with [`task_done`](Self::task_done).
     pub fn unfinished(&self) -> usize {
-        self.unfinished.get()
+        self.unfinished.count()
     }
 
     /// Park until every item ever put was marked with `task_done`. Returns
     /// at once, without switching, when none is outstanding (C25).
     pub fn join(&self) {
-        while self.unfinished.get() > 0 {
-            self.joiners.wait(None);
-        }
+        self.unfinished.wait()
     }
 
     /// Like [`join`](Self::join), giving up after `d`; true when done.
     pub fn join_timeout(&self, d: Duration) -> bool {
-        let deadline = Instant::now().checked_add(d);
-        while self.unfinished.get() > 0 {
-            if self.joiners.wait(deadline) == WaitResult::TimedOut {
-                return self.unfinished.get() == 0;
-            }
-        }
-        true
+        self.unfinished.wait_timeout(d)
     }
 
     /// Shut the queue: later `put`s fail (parked putters get their item
@@ -254,7 +240,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
     }
 
     fn added(&self) {
-        self.unfinished.set(self.unfinished.get() + 1);
+        self.unfinished.add(1);
     }
 
     /// Hand `item` to the first parked getter, if any.
@@ -281,5 +267,26 @@ impl<T, B: Buffer<T>> fmt::Debug for BaseQueue<T, B> {
             .field("capacity", &self.capacity())
             .field("closed", &self.closed.get())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Queue;
+
+    /// The shared counter must keep the queue's own misuse message and leave
+    /// the count at zero (not wrap) after the refused call.
+    #[test]
+    fn task_done_past_zero_names_task_done_and_keeps_count() {
+        let q = Queue::unbounded();
+        q.put(1).unwrap_or_else(|_| panic!("unbounded put refused"));
+        assert_eq!(q.get(), Some(1));
+        q.task_done();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.task_done()));
+        let msg = r.expect_err("a second task_done must panic");
+        let msg = msg.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(msg.contains("task_done called more times"), "{msg}");
+        assert_eq!(q.unfinished(), 0);
+        q.join(); // nothing outstanding: returns at once
     }
 }

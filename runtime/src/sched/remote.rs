@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{hub, Hub};
+use crate::lock::lock;
 use crate::task::WakeReason;
 
 /// Cross-thread wakes: filled by other threads, drained by the loop.
@@ -19,10 +20,7 @@ pub(crate) struct Remote {
 
 impl Remote {
     pub(super) fn queue_is_empty(&self) -> bool {
-        match self.queue.lock() {
-            Ok(q) => q.is_empty(),
-            Err(p) => p.into_inner().is_empty(),
-        }
+        lock(&self.queue).is_empty()
     }
 }
 
@@ -46,15 +44,9 @@ pub struct RemoteUnparker {
 impl RemoteUnparker {
     /// Wake the task from any thread. Returns false if its hub is gone.
     pub fn unpark(mut self) -> bool {
-        let ok = match self.remote.queue.lock() {
-            Ok(mut q) => {
-                q.push((self.slot, self.id, self.gen));
-                true
-            }
-            Err(_) => false,
-        };
-        self.queued = ok;
-        ok && self.remote.waker.wake().is_ok()
+        lock(&self.remote.queue).push((self.slot, self.id, self.gen));
+        self.queued = true;
+        self.remote.waker.wake().is_ok()
     }
 }
 
@@ -85,10 +77,7 @@ pub fn remote_unparker() -> RemoteUnparker {
 
 impl Hub {
     pub(super) fn drain_remote(&self) {
-        let items = match self.remote.queue.lock() {
-            Ok(mut q) => std::mem::take(&mut *q),
-            Err(p) => std::mem::take(&mut *p.into_inner()),
-        };
+        let items = std::mem::take(&mut *lock(&self.remote.queue));
         // Each queued wake kept its right counted as pending until now, so
         // the loop kept polling for it (see `RemoteUnparker::unpark`).
         if !items.is_empty() {

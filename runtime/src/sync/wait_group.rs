@@ -2,7 +2,10 @@
 //! (Go's `sync.WaitGroup`).
 //!
 //! Built on [`WaitList`]: reaching zero wakes every waiter; nothing is
-//! handed over.
+//! handed over. It is also the runtime's one counter-and-wait-for-zero:
+//! `Queue::join` waits on one counting unfinished items and `Pool::join`
+//! on one counting held slots, so the three agree on how a wait that ends,
+//! times out or is killed behaves.
 
 use std::cell::Cell;
 use std::fmt;
@@ -49,12 +52,24 @@ impl WaitGroup {
     /// If the count is already zero (more `done` than `add`), with a message
     /// saying so: that is a bug in the caller.
     pub fn done(&self) {
+        assert!(
+            self.try_done(),
+            "green: WaitGroup::done called more times than add"
+        );
+    }
+
+    /// [`done`](Self::done) for owners with their own message for the
+    /// misuse: false, changing nothing, if the count is already zero.
+    pub(crate) fn try_done(&self) -> bool {
         let n = self.count.get();
-        assert!(n > 0, "green: WaitGroup::done called more times than add");
+        if n == 0 {
+            return false;
+        }
         self.count.set(n - 1);
         if n == 1 {
             self.waiters.notify_all();
         }
+        true
     }
 
     /// Outstanding jobs now.

@@ -119,14 +119,14 @@ fn yields(c: &mut Criterion) {
 
 /// `n` coroutines parked on one wait-list, until [`Parked::release`].
 struct Parked {
-    gate: std::rc::Rc<green::wait::WaitList>,
+    gate: std::rc::Rc<green::wait_list::WaitList>,
     hs: Vec<green::JoinHandle<()>>,
 }
 
 impl Parked {
     /// Spawn `n` coroutines and let them all park on the gate.
     fn new(n: usize) -> Self {
-        let gate = std::rc::Rc::new(green::wait::WaitList::new());
+        let gate = std::rc::Rc::new(green::wait_list::WaitList::new());
         let hs = (0..n)
             .map(|_| {
                 let g = gate.clone();

@@ -24,7 +24,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use green::net::{StreamServer, TcpStream};
-use green::wait::WaitList;
+use green::wait_list::WaitList;
 
 /// Simulated server-side work per request.
 const LATENCY: Duration = Duration::from_millis(100);

@@ -25,7 +25,7 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use green::wait::WaitList;
+use green::wait_list::WaitList;
 use green::Builder;
 
 fn main() -> std::io::Result<()> {

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use green::rt::ParkedOn;
-use green::wait::WaitList;
+use green::wait_list::WaitList;
 use green::{Builder, CoroutineState};
 
 const CHILD_ENV: &str = "GREEN_DIAG_CHILD";

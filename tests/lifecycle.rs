@@ -246,7 +246,7 @@ fn c9_kill_parked_in_sleep_unwinds_and_drops_before_kill_returns() {
 #[test]
 fn c9_kill_parked_on_a_wait_list_and_in_join() {
     let l = log();
-    let list = Rc::new(green::wait::WaitList::new());
+    let list = Rc::new(green::wait_list::WaitList::new());
     let (l2, list2) = (l.clone(), list.clone());
     let waiter = green::spawn(move || {
         let _m = Mark("waiter dropped", l2);
@@ -342,7 +342,7 @@ fn c11_links_run_in_order_also_after_finish() {
 #[test]
 fn c12_blocking_main_with_nothing_to_wake_it_reports_deadlock() {
     let h = green::spawn(|| {
-        let list = green::wait::WaitList::new();
+        let list = green::wait_list::WaitList::new();
         list.wait(None); // nobody will ever notify
     });
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.join()));
@@ -357,7 +357,7 @@ fn c12_blocking_main_with_nothing_to_wake_it_reports_deadlock() {
 // C12
 #[test]
 fn c12_root_waiting_on_an_empty_list_reports_deadlock() {
-    let list = green::wait::WaitList::new();
+    let list = green::wait_list::WaitList::new();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| list.wait(None)));
     assert!(r.is_err());
 }

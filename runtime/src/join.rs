@@ -228,7 +228,7 @@ pub fn wait<T: 'static>(
 
 /// `wait`'s entries on several joiner lists, removed when dropped.
 struct Registrations {
-    lists: Vec<std::rc::Rc<crate::wait::WaitList>>,
+    lists: Vec<std::rc::Rc<crate::wait_list::WaitList>>,
     me: crate::task::Unparker,
 }
 

@@ -56,7 +56,7 @@ mod size_tests {
         assert!(n <= 176, "Task grew to {n} bytes");
     }
 }
-pub mod wait;
+pub mod wait_list;
 pub mod xchan;
 
 pub use blocking::spawn_blocking;

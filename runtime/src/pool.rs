@@ -25,7 +25,7 @@ use crate::sched::{self, hub};
 use crate::sync::waiter::WaitQueue;
 use crate::sync::WaitGroup;
 use crate::task::{Output, TaskRef};
-use crate::wait::WaitList;
+use crate::wait_list::WaitList;
 
 struct Inner {
     limit: usize,

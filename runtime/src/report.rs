@@ -53,7 +53,7 @@ pub(crate) fn deadlock_message(info: &RunInfo) -> String {
 /// What a coroutine is doing at the moment of the snapshot.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum CoroutineState {
-    /// It is the coroutine that called [`run_info`].
+    /// It is the coroutine that called `green::run_info`.
     Running,
     /// Queued to run (spawned and not started yet, woken, or yielded).
     Ready,

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::interrupt::Interrupted;
 use crate::sched::{has_hub, hub};
-use crate::wait::WaitResult;
+use crate::wait_list::WaitResult;
 
 pub use crate::blocking::spawn_blocking_no_unwind;
 pub use crate::sched::RemoteUnparker;

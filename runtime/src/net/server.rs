@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::dns::ToSocketAddrs;
 use super::{TcpListener, TcpStream};
-use crate::wait::{WaitList, WaitResult};
+use crate::wait_list::{WaitList, WaitResult};
 use crate::JoinHandle;
 
 /// First pause after an accept error that is not about one connection.

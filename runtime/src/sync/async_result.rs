@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use crate::wait::{WaitList, WaitResult};
+use crate::wait_list::{WaitList, WaitResult};
 
 /// A value or an error that arrives later, delivered to every waiter.
 ///

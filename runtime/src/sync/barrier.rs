@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::fmt;
 
-use crate::wait::WaitList;
+use crate::wait_list::WaitList;
 
 /// A meeting point for `n` coroutines; reusable.
 ///

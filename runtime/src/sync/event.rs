@@ -8,7 +8,7 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use crate::wait::{WaitList, WaitResult};
+use crate::wait_list::{WaitList, WaitResult};
 
 /// A flag that coroutines (and `main`) can wait for.
 ///

@@ -12,7 +12,7 @@
 //! `green: deadlock` report instead of hanging.
 //!
 //! Broadcast primitives (events, results, barriers, wait groups) park on
-//! [`crate::wait::WaitList`]; those that hand ownership to one waiter (locks,
+//! [`crate::wait_list::WaitList`]; those that hand ownership to one waiter (locks,
 //! permits, notifications) use the hand-off queue in `waiter.rs`, which adds
 //! a per-waiter grant flag to the same FIFO so a grant is never lost to a
 //! waiter killed between its wake and its resumption.

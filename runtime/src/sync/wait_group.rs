@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::wait::{WaitList, WaitResult};
+use crate::wait_list::{WaitList, WaitResult};
 
 /// A counter of jobs still running; `wait` parks until it is zero.
 ///

@@ -1,7 +1,7 @@
 //! The hand-off wait queue behind every primitive that passes *ownership*
 //! to a waiter: a lock, a permit, or a queue item.
 //!
-//! [`crate::wait::WaitList`] wakes tasks but carries nothing to them, and a
+//! [`crate::wait_list::WaitList`] wakes tasks but carries nothing to them, and a
 //! task woken by it may still be killed before it resumes, losing the wake.
 //! For a lock or an item that is a leak. This queue is the same FIFO,
 //! cancellable list with one addition per waiter: a `granted` flag and a

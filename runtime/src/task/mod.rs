@@ -470,7 +470,7 @@ impl std::ops::Deref for TaskRef {
 // (a task's joiners are a `WaitList`; an `Unparker` names a task). Plain
 // data on purpose: waking (`Unparker::unpark`, `WaitList::notify_*`) and
 // parking on a list (`WaitList::wait_as`) are the scheduler's
-// (`sched/park.rs`); the public waiting API is `wait.rs`'s.
+// (`sched/park.rs`); the public waiting API is `wait_list.rs`'s.
 
 /// An owned wake-up right for one park of one task (or the root).
 ///
@@ -502,7 +502,7 @@ impl Unparker {
 
 /// A FIFO list of parked tasks (or the thread's root context).
 ///
-/// Every blocking primitive parks on one: see `wait.rs` for parking on it
+/// Every blocking primitive parks on one: see `wait_list.rs` for parking on it
 /// and `sched/park.rs` for waking it.
 #[derive(Default)]
 pub struct WaitList {

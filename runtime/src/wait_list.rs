@@ -1,6 +1,8 @@
-//! Parking on a `WaitList`, the one wait-list every blocking primitive
-//! parks on (the list's storage is `task/waiter.rs`; waking it is the
-//! scheduler's, `sched/park.rs`).
+//! `green::wait_list`: the public face of `WaitList`, the one wait-list
+//! every blocking primitive parks on. The list's storage lives with the
+//! task records (`task/mod.rs`), waking and the park path are the
+//! scheduler's (`sched/park.rs`); this module is the API on top. (The
+//! function `green::wait`, waiting for several coroutines, is `join.rs`'s.)
 //!
 //! FIFO, cancellable: a waiter that times out or is killed removes itself
 //! (through a drop guard, so unwinding cleans up too), and a wake only counts

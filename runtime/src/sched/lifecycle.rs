@@ -10,7 +10,7 @@ use corosensei::CoroutineResult;
 
 use super::{has_hub, hub, t_location, Hub};
 use crate::interrupt::KillSignal;
-use crate::task::{Coro, CoroYielder, Entry, ParkedOn, State, Task, TaskRef, WakeReason};
+use crate::task::{Coro, CoroYielder, Entry, ParkedOn, State, Task, TaskRef, TaskSlot, WakeReason};
 use crate::task::{JoinError, WaitResult};
 
 /// Spawn helper shared by `spawn`, `spawn_later` and `Builder`: a task of
@@ -204,7 +204,10 @@ impl Hub {
     /// unjoined panic.
     pub(super) fn complete(&self, task: &TaskRef) {
         task.state.set(State::Finished);
-        let slot = self.tasks.borrow_mut().try_remove(task.slot());
+        let slot = match task.slot() {
+            TaskSlot::Table(i) => self.tasks.borrow_mut().try_remove(i),
+            TaskSlot::Root => None,
+        };
         crate::monitor::task_ended(&self.diag, task);
         if let Some(j) = task.joiners_if_any() {
             j.notify_all();

@@ -8,11 +8,19 @@ use std::sync::{Arc, Mutex};
 
 use super::{hub, Hub};
 use crate::lock::lock;
-use crate::task::WakeReason;
+use crate::task::{TaskSlot, WakeReason};
+
+/// One queued wake: which task (its slot and id, since a slot is reused
+/// once its task ends) and which of its parks.
+pub(super) struct RemoteWake {
+    slot: TaskSlot,
+    id: u64,
+    gen: u32,
+}
 
 /// Cross-thread wakes: filled by other threads, drained by the loop.
 pub(crate) struct Remote {
-    pub(super) queue: Mutex<Vec<(usize, u64, u32)>>,
+    pub(super) queue: Mutex<Vec<RemoteWake>>,
     pub(super) waker: Arc<mio::Waker>,
     /// Outstanding `RemoteUnparker`s: work another thread may still finish.
     pub(super) pending: AtomicUsize,
@@ -31,7 +39,7 @@ impl Remote {
 /// it can re-check.
 pub struct RemoteUnparker {
     remote: Arc<Remote>,
-    slot: usize,
+    slot: TaskSlot,
     id: u64,
     gen: u32,
     /// The wake sits in the hub's queue: the hub, not this right's `Drop`,
@@ -44,7 +52,11 @@ pub struct RemoteUnparker {
 impl RemoteUnparker {
     /// Wake the task from any thread. Returns false if its hub is gone.
     pub fn unpark(mut self) -> bool {
-        lock(&self.remote.queue).push((self.slot, self.id, self.gen));
+        lock(&self.remote.queue).push(RemoteWake {
+            slot: self.slot,
+            id: self.id,
+            gen: self.gen,
+        });
         self.queued = true;
         self.remote.waker.wake().is_ok()
     }
@@ -83,15 +95,10 @@ impl Hub {
         if !items.is_empty() {
             self.remote.pending.fetch_sub(items.len(), Ordering::AcqRel);
         }
-        for (slot, id, gen) in items {
-            let t = if slot == usize::MAX {
-                Some(self.root.clone())
-            } else {
-                self.tasks
-                    .borrow()
-                    .get(slot)
-                    .filter(|t| t.id == id)
-                    .cloned()
+        for RemoteWake { slot, id, gen } in items {
+            let t = match slot {
+                TaskSlot::Root => Some(self.root.clone()),
+                TaskSlot::Table(i) => self.tasks.borrow().get(i).filter(|t| t.id == id).cloned(),
             };
             if let Some(t) = t {
                 self.wake(&t, gen, WakeReason::Notified);

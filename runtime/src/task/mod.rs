@@ -130,10 +130,21 @@ const STARTED: u8 = 8;
 const FRAMES: u8 = 32;
 const UNWINDING: u8 = 64;
 
+/// Where a task record is kept: the thread's root pseudo-task is the hub's
+/// own; every coroutine has a slot in the hub's task table.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub(crate) enum TaskSlot {
+    /// The root context (e.g. `main`), which has no coroutine.
+    Root,
+    /// Index in the hub's task table.
+    Table(usize),
+}
+
 /// The task record. Kept small: a million of them may be parked at once.
 pub(crate) struct Task {
     refs: Cell<u32>,
-    /// Index in the hub's task slab; `u32::MAX` for the root pseudo-task.
+    /// Index in the hub's task table; `u32::MAX` for the root pseudo-task
+    /// (four bytes instead of a `TaskSlot`'s sixteen; see `slot()`).
     slot: Cell<u32>,
     pub(crate) id: u64,
     pub(crate) spawned_at: &'static Location<'static>,
@@ -190,11 +201,11 @@ impl Task {
         }
     }
 
-    /// Slab index; `usize::MAX` for the root.
-    pub(crate) fn slot(&self) -> usize {
+    /// Where the record is kept: the root's own, or a slot of the table.
+    pub(crate) fn slot(&self) -> TaskSlot {
         match self.slot.get() {
-            u32::MAX => usize::MAX,
-            s => s as usize,
+            u32::MAX => TaskSlot::Root,
+            s => TaskSlot::Table(s as usize),
         }
     }
 

@@ -187,14 +187,11 @@ pub fn patched() -> Patch {
 /// the hooks' addresses here also keeps the linker from dropping any.
 fn verify(families: Patch) -> Result<(), PatchError> {
     let _ = families;
-    for (_, name, ours) in crate::hooks() {
-        let mut cname = [0u8; 64];
-        let n = name.len().min(cname.len() - 1);
-        cname[..n].copy_from_slice(&name.as_bytes()[..n]);
+    for h in crate::real::hooks() {
         // SAFETY: `cname` is NUL-terminated; RTLD_DEFAULT is a valid handle.
-        let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, cname.as_ptr().cast()) };
-        if found as usize != ours {
-            return Err(PatchError::NotInterposed { symbol: name });
+        let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, h.cname.as_ptr().cast()) };
+        if found.cast_const().cast::<()>() != h.ours {
+            return Err(PatchError::NotInterposed { symbol: h.name });
         }
     }
     Ok(())

@@ -117,7 +117,8 @@ impl std::error::Error for PatchError {}
 
 static PATCHED: AtomicU32 = AtomicU32::new(0);
 
-/// Whether `family` is patched. The one check every hook makes first.
+/// Whether `family` is patched: what every hook's guard loads (see
+/// `hook.rs`), and what an `unguarded` hook's body checks itself.
 #[inline(always)]
 pub(crate) fn enabled(family: Patch) -> bool {
     PATCHED.load(Ordering::Relaxed) & family.0 != 0
@@ -183,8 +184,9 @@ pub fn patched() -> Patch {
 
 /// Check that `dlsym(RTLD_DEFAULT, name)` is our hook for every hooked
 /// name (all of them, whatever `families` asks for: `close` and `fcntl`
-/// serve every family, and a missing one means the link is broken). Taking
-/// the hooks' addresses here also keeps the linker from dropping any.
+/// serve every family, and a missing one means the link is broken). The
+/// rows hold the hooks' addresses, which also keeps the linker from dropping
+/// any.
 fn verify(families: Patch) -> Result<(), PatchError> {
     let _ = families;
     for h in crate::real::hooks() {

@@ -15,8 +15,21 @@ use green_runtime::rt;
 use green_runtime::Interrupted;
 use libc::{addrinfo, c_char, c_int};
 
-use crate::patch::{enabled, Patch};
 use crate::real;
+
+crate::hook::hooks! {
+    family: DNS;
+    /// `getaddrinfo(3)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `getaddrinfo`.
+    coroutine fn getaddrinfo(
+        node: *const c_char,
+        service: *const c_char,
+        hints: *const addrinfo,
+        res: *mut *mut addrinfo,
+    ) -> c_int => getaddrinfo_body;
+}
 
 /// A resolver result owned by Rust until handed to the caller.
 struct AddrList(*mut addrinfo);
@@ -92,18 +105,18 @@ unsafe fn owned(p: *const c_char) -> Option<CString> {
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_owned())
 }
 
-/// `getaddrinfo(3)`.
+/// The cooperative `getaddrinfo`: numeric hosts inline, names on the
+/// blocking pool.
 ///
 /// # Safety
 /// Same contract as libc's `getaddrinfo`.
-#[no_mangle]
-pub unsafe extern "C" fn getaddrinfo(
+unsafe fn getaddrinfo_body(
     node: *const c_char,
     service: *const c_char,
     hints: *const addrinfo,
     res: *mut *mut addrinfo,
 ) -> c_int {
-    if !enabled(Patch::DNS) || !rt::in_coroutine() || res.is_null() {
+    if res.is_null() {
         // SAFETY: the caller's contract is getaddrinfo's.
         return unsafe { real::getaddrinfo(node, service, hints, res) };
     }

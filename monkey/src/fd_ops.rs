@@ -36,12 +36,77 @@ use crate::fd_table;
 use crate::patch::{enabled, Patch};
 use crate::real;
 
-/// `close(2)`.
+crate::hook::hooks! {
+    family: SOCKET;
+    /// `close(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `close`.
+    unguarded fn close(fd: c_int) -> c_int => close_body;
+    /// `dup(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `dup`.
+    unguarded fn dup(fd: c_int) -> c_int => dup_body;
+    /// `dup2(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `dup2`.
+    unguarded fn dup2(fd: c_int, newfd: c_int) -> c_int => dup2_body;
+    /// `dup3(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `dup3`.
+    unguarded fn dup3(fd: c_int, newfd: c_int, flags: c_int) -> c_int => dup3_body;
+    /// `fcntl(2)` (variadic in C: see the module docs).
+    ///
+    /// # Safety
+    /// Same contract as libc's `fcntl`.
+    patched fn fcntl(fd: c_int, cmd: c_int, ...arg: usize) -> c_int => fcntl_body;
+    /// `ioctl(2)`: `FIONBIO` on a managed fd changes only the user's view
+    /// (variadic in C: see the module docs).
+    ///
+    /// # Safety
+    /// Same contract as libc's `ioctl`.
+    patched fn ioctl(fd: c_int, request: c_ulong, ...arg: usize) -> c_int => ioctl_body;
+    /// `pipe(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `pipe`.
+    unguarded fn pipe(fds: *mut c_int) -> c_int => pipe_body;
+    /// `pipe2(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `pipe2`.
+    unguarded fn pipe2(fds: *mut c_int, flags: c_int) -> c_int => pipe2_body;
+    /// `socketpair(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `socketpair`.
+    unguarded fn socketpair(domain: c_int, ty: c_int, proto: c_int, fds: *mut c_int) -> c_int
+        => socketpair_body;
+    /// `posix_spawn_file_actions_adddup2(3)`: std's `Command` records here,
+    /// in the parent and before the child exists, which fd becomes the
+    /// child's stdin/stdout/stderr. A managed fd the user wants blocking gets
+    /// its blocking mode back now (see `fd_table::hand_to_child`): the child
+    /// shares the open file description and must not see `EAGAIN`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `posix_spawn_file_actions_adddup2`.
+    patched fn posix_spawn_file_actions_adddup2(
+        actions: *mut libc::posix_spawn_file_actions_t,
+        fd: c_int,
+        newfd: c_int,
+    ) -> c_int => posix_spawn_file_actions_adddup2_body;
+}
+
+/// `close`, patched or not: the entry cleared and the hub told first
+/// when patched, the number renewed after.
 ///
 /// # Safety
 /// Same contract as libc's `close`.
-#[no_mangle]
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+#[inline]
+unsafe fn close_body(fd: c_int) -> c_int {
     if enabled(Patch::SOCKET) {
         fd_table::clear(fd);
         rt::forget_fd(fd);
@@ -60,12 +125,12 @@ fn before_replace(newfd: c_int) {
     rt::forget_fd(newfd);
 }
 
-/// `dup(2)`.
+/// `dup`, patched or not: the new fd gets its source's entry when patched.
 ///
 /// # Safety
 /// Same contract as libc's `dup`.
-#[no_mangle]
-pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+#[inline]
+unsafe fn dup_body(fd: c_int) -> c_int {
     // SAFETY: the caller's contract is dup's.
     let new = unsafe { real::dup(fd) };
     if new >= 0 && enabled(Patch::SOCKET) {
@@ -76,12 +141,12 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     new
 }
 
-/// `dup2(2)`.
+/// `dup2`, patched or not.
 ///
 /// # Safety
 /// Same contract as libc's `dup2`.
-#[no_mangle]
-pub unsafe extern "C" fn dup2(fd: c_int, newfd: c_int) -> c_int {
+#[inline]
+unsafe fn dup2_body(fd: c_int, newfd: c_int) -> c_int {
     if !enabled(Patch::SOCKET) || fd == newfd {
         // SAFETY: the caller's contract is dup2's.
         let r = unsafe { real::dup2(fd, newfd) };
@@ -125,12 +190,12 @@ unsafe fn onto_std_fd(fd: c_int, newfd: c_int, call: impl FnOnce() -> c_int) -> 
     r
 }
 
-/// `dup3(2)`.
+/// `dup3`, patched or not.
 ///
 /// # Safety
 /// Same contract as libc's `dup3`.
-#[no_mangle]
-pub unsafe extern "C" fn dup3(fd: c_int, newfd: c_int, flags: c_int) -> c_int {
+#[inline]
+unsafe fn dup3_body(fd: c_int, newfd: c_int, flags: c_int) -> c_int {
     if !enabled(Patch::SOCKET) || fd == newfd {
         // SAFETY: the caller's contract is dup3's (EINVAL for equal fds).
         let r = unsafe { real::dup3(fd, newfd, flags) };
@@ -161,16 +226,11 @@ fn fd_valid(fd: c_int) -> bool {
     unsafe { real::fcntl(fd, libc::F_GETFD, 0) >= 0 }
 }
 
-/// `fcntl(2)`.
+/// The patched `fcntl`: the user's view of `O_NONBLOCK` on managed fds.
 ///
 /// # Safety
 /// Same contract as libc's `fcntl`.
-#[no_mangle]
-pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    if !enabled(Patch::SOCKET) {
-        // SAFETY: the caller's contract is fcntl's.
-        return unsafe { real::fcntl(fd, cmd, arg) };
-    }
+unsafe fn fcntl_body(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     match cmd {
         libc::F_GETFL => {
             // SAFETY: F_GETFL takes no argument.
@@ -210,14 +270,12 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     }
 }
 
-/// `ioctl(2)`: `FIONBIO` on a managed fd changes only the user's view.
+/// The patched `ioctl`.
 ///
 /// # Safety
 /// Same contract as libc's `ioctl`.
-#[no_mangle]
-pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
-    if enabled(Patch::SOCKET) && request == libc::FIONBIO && arg != 0 && fd_table::get(fd).managed()
-    {
+unsafe fn ioctl_body(fd: c_int, request: c_ulong, arg: usize) -> c_int {
+    if request == libc::FIONBIO && arg != 0 && fd_table::get(fd).managed() {
         // SAFETY: FIONBIO's argument is a pointer to an int; checked non-null.
         let on = unsafe { std::ptr::read_unaligned(arg as *const c_int) } != 0;
         fd_table::set_user_nonblock(fd, on);
@@ -241,12 +299,12 @@ unsafe fn fresh_pair(fds: *const c_int) {
     }
 }
 
-/// `pipe(2)`.
+/// `pipe`, patched or not.
 ///
 /// # Safety
 /// Same contract as libc's `pipe`.
-#[no_mangle]
-pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
+#[inline]
+unsafe fn pipe_body(fds: *mut c_int) -> c_int {
     // SAFETY: the caller's contract is pipe's.
     let r = unsafe { real::pipe(fds) };
     if r == 0 && enabled(Patch::SOCKET) {
@@ -256,12 +314,12 @@ pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
     r
 }
 
-/// `pipe2(2)`.
+/// `pipe2`, patched or not.
 ///
 /// # Safety
 /// Same contract as libc's `pipe2`.
-#[no_mangle]
-pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
+#[inline]
+unsafe fn pipe2_body(fds: *mut c_int, flags: c_int) -> c_int {
     // SAFETY: the caller's contract is pipe2's.
     let r = unsafe { real::pipe2(fds, flags) };
     if r == 0 && enabled(Patch::SOCKET) {
@@ -271,17 +329,12 @@ pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
     r
 }
 
-/// `socketpair(2)`.
+/// `socketpair`, patched or not.
 ///
 /// # Safety
 /// Same contract as libc's `socketpair`.
-#[no_mangle]
-pub unsafe extern "C" fn socketpair(
-    domain: c_int,
-    ty: c_int,
-    proto: c_int,
-    fds: *mut c_int,
-) -> c_int {
+#[inline]
+unsafe fn socketpair_body(domain: c_int, ty: c_int, proto: c_int, fds: *mut c_int) -> c_int {
     // SAFETY: the caller's contract is socketpair's.
     let r = unsafe { real::socketpair(domain, ty, proto, fds) };
     if r == 0 && enabled(Patch::SOCKET) {
@@ -291,23 +344,16 @@ pub unsafe extern "C" fn socketpair(
     r
 }
 
-/// `posix_spawn_file_actions_adddup2(3)`: std's `Command` records here, in
-/// the parent and before the child exists, which fd becomes the child's
-/// stdin/stdout/stderr. A managed fd the user wants blocking gets its
-/// blocking mode back now (see `fd_table::hand_to_child`): the child shares
-/// the open file description and must not see `EAGAIN`.
+/// The patched `posix_spawn_file_actions_adddup2`.
 ///
 /// # Safety
 /// Same contract as libc's `posix_spawn_file_actions_adddup2`.
-#[no_mangle]
-pub unsafe extern "C" fn posix_spawn_file_actions_adddup2(
+unsafe fn posix_spawn_file_actions_adddup2_body(
     actions: *mut libc::posix_spawn_file_actions_t,
     fd: c_int,
     newfd: c_int,
 ) -> c_int {
-    if enabled(Patch::SOCKET) {
-        fd_table::hand_to_child(fd);
-    }
+    fd_table::hand_to_child(fd);
     // SAFETY: the caller's contract is posix_spawn_file_actions_adddup2's.
     unsafe { real::posix_spawn_file_actions_adddup2(actions, fd, newfd) }
 }

@@ -19,81 +19,186 @@ use green_runtime::rt::Interest;
 use libc::{c_int, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use crate::fd_table::Timeout;
-use crate::patch::{enabled, Patch};
 use crate::retry::Ret;
 use crate::{real, retry};
 
-/// `read(2)`.
+crate::hook::hooks! {
+    family: SOCKET;
+    /// `read(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `read`.
+    patched fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t => read_body;
+    /// `write(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `write`.
+    patched fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t => write_body;
+    /// `readv(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `readv`.
+    patched fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t => readv_body;
+    /// `writev(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `writev`.
+    patched fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t => writev_body;
+    /// `recv(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `recv`.
+    patched fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t => recv_body;
+    /// `recvfrom(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `recvfrom`.
+    patched fn recvfrom(
+        fd: c_int,
+        buf: *mut c_void,
+        n: size_t,
+        flags: c_int,
+        addr: *mut sockaddr,
+        len: *mut socklen_t,
+    ) -> ssize_t => recvfrom_body;
+    /// `recvmsg(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `recvmsg`.
+    patched fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t => recvmsg_body;
+    /// `send(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `send`.
+    patched fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t => send_body;
+    /// `sendto(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `sendto`.
+    patched fn sendto(
+        fd: c_int,
+        buf: *const c_void,
+        n: size_t,
+        flags: c_int,
+        addr: *const sockaddr,
+        len: socklen_t,
+    ) -> ssize_t => sendto_body;
+    /// `sendmsg(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `sendmsg`.
+    patched fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t => sendmsg_body;
+    /// `sendfile(2)`: waits on the output socket.
+    ///
+    /// # Safety
+    /// Same contract as libc's `sendfile`.
+    patched fn sendfile(out: c_int, inp: c_int, off: *mut libc::off_t, n: size_t) -> ssize_t
+        => sendfile_body;
+    /// `sendfile64(2)` (what std calls): waits on the output socket.
+    ///
+    /// # Safety
+    /// Same contract as libc's `sendfile64`.
+    patched fn sendfile64(out: c_int, inp: c_int, off: *mut libc::off64_t, n: size_t) -> ssize_t
+        => sendfile64_body;
+    /// `splice(2)`: either end may be what blocks. On `EAGAIN` an empty input
+    /// is waited for if the user has it blocking, else a full output is; an
+    /// end the user made non-blocking gets its `EAGAIN` back at once.
+    ///
+    /// # Safety
+    /// Same contract as libc's `splice`.
+    patched fn splice(
+        inp: c_int,
+        off_in: *mut libc::loff_t,
+        out: c_int,
+        off_out: *mut libc::loff_t,
+        n: size_t,
+        flags: libc::c_uint,
+    ) -> ssize_t => splice_body;
+    // glibc's `_FORTIFY_SOURCE` entry points: the libc crate binds none of
+    // them, so their prototypes (glibc's <bits/unistd.h>, <bits/socket2.h>)
+    // go unchecked.
+    /// glibc's fortified `read`: checks the buffer, then reads like [`read`].
+    ///
+    /// # Safety
+    /// Same contract as glibc's `__read_chk`.
+    patched fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t
+        => __read_chk_body, unchecked("glibc-internal, not in the libc crate");
+    /// glibc's fortified `recv`.
+    ///
+    /// # Safety
+    /// Same contract as glibc's `__recv_chk`.
+    patched fn __recv_chk(
+        fd: c_int,
+        buf: *mut c_void,
+        n: size_t,
+        buflen: size_t,
+        flags: c_int,
+    ) -> ssize_t => __recv_chk_body, unchecked("glibc-internal, not in the libc crate");
+    /// glibc's fortified `recvfrom`.
+    ///
+    /// # Safety
+    /// Same contract as glibc's `__recvfrom_chk`.
+    patched fn __recvfrom_chk(
+        fd: c_int,
+        buf: *mut c_void,
+        n: size_t,
+        buflen: size_t,
+        flags: c_int,
+        addr: *mut sockaddr,
+        len: *mut socklen_t,
+    ) -> ssize_t => __recvfrom_chk_body, unchecked("glibc-internal, not in the libc crate");
+}
+
+/// The patched `read`.
 ///
 /// # Safety
 /// Same contract as libc's `read`.
-#[no_mangle]
-pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    if !enabled(Patch::SOCKET) {
-        // SAFETY: the caller's contract is read's.
-        return unsafe { real::read(fd, buf, n) };
-    }
-    // SAFETY: as above, for every retry.
+unsafe fn read_body(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
         real::read(fd, buf, n)
     })
 }
 
-/// `write(2)`.
+/// The patched `write`.
 ///
 /// # Safety
 /// Same contract as libc's `write`.
-#[no_mangle]
-pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    if !enabled(Patch::SOCKET) {
-        // SAFETY: the caller's contract is write's.
-        return unsafe { real::write(fd, buf, n) };
-    }
-    // SAFETY: as above, for every retry.
+unsafe fn write_body(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
         real::write(fd, buf, n)
     })
 }
 
-/// `readv(2)`.
+/// The patched `readv`.
 ///
 /// # Safety
 /// Same contract as libc's `readv`.
-#[no_mangle]
-pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    if !enabled(Patch::SOCKET) {
-        // SAFETY: the caller's contract is readv's.
-        return unsafe { real::readv(fd, iov, cnt) };
-    }
-    // SAFETY: as above, for every retry.
+unsafe fn readv_body(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
         real::readv(fd, iov, cnt)
     })
 }
 
-/// `writev(2)`.
+/// The patched `writev`.
 ///
 /// # Safety
 /// Same contract as libc's `writev`.
-#[no_mangle]
-pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    if !enabled(Patch::SOCKET) {
-        // SAFETY: the caller's contract is writev's.
-        return unsafe { real::writev(fd, iov, cnt) };
-    }
-    // SAFETY: as above, for every retry.
+unsafe fn writev_body(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
         real::writev(fd, iov, cnt)
     })
 }
 
-/// `recv(2)`.
+/// The patched `recv`.
 ///
 /// # Safety
 /// Same contract as libc's `recv`.
-#[no_mangle]
-pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
-    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+unsafe fn recv_body(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+    if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is recv's.
         return unsafe { real::recv(fd, buf, n, flags) };
     }
@@ -110,7 +215,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_i
             )
         };
     }
-    // SAFETY: as above, for every retry.
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
         real::recv(fd, buf, n, flags)
     })
@@ -168,12 +273,11 @@ unsafe fn recv_all(
     }
 }
 
-/// `recvfrom(2)`.
+/// The patched `recvfrom`.
 ///
 /// # Safety
 /// Same contract as libc's `recvfrom`.
-#[no_mangle]
-pub unsafe extern "C" fn recvfrom(
+unsafe fn recvfrom_body(
     fd: c_int,
     buf: *mut c_void,
     n: size_t,
@@ -181,7 +285,7 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
-    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+    if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is recvfrom's.
         return unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
     }
@@ -189,50 +293,47 @@ pub unsafe extern "C" fn recvfrom(
         // SAFETY: the caller's contract is recvfrom's.
         return unsafe { recv_all(fd, buf.cast(), n, flags, addr, len) };
     }
-    // SAFETY: as above, for every retry.
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
         real::recvfrom(fd, buf, n, flags, addr, len)
     })
 }
 
-/// `recvmsg(2)`.
+/// The patched `recvmsg`.
 ///
 /// # Safety
 /// Same contract as libc's `recvmsg`.
-#[no_mangle]
-pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+unsafe fn recvmsg_body(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is recvmsg's.
         return unsafe { real::recvmsg(fd, msg, flags) };
     }
-    // SAFETY: as above, for every retry.
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
         real::recvmsg(fd, msg, flags)
     })
 }
 
-/// `send(2)`.
+/// The patched `send`.
 ///
 /// # Safety
 /// Same contract as libc's `send`.
-#[no_mangle]
-pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
-    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+unsafe fn send_body(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is send's.
         return unsafe { real::send(fd, buf, n, flags) };
     }
-    // SAFETY: as above, for every retry.
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
         real::send(fd, buf, n, flags)
     })
 }
 
-/// `sendto(2)`.
+/// The patched `sendto`.
 ///
 /// # Safety
 /// Same contract as libc's `sendto`.
-#[no_mangle]
-pub unsafe extern "C" fn sendto(
+unsafe fn sendto_body(
     fd: c_int,
     buf: *const c_void,
     n: size_t,
@@ -240,44 +341,37 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> ssize_t {
-    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+    if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is sendto's.
         return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
     }
-    // SAFETY: as above, for every retry.
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
         real::sendto(fd, buf, n, flags, addr, len)
     })
 }
 
-/// `sendmsg(2)`.
+/// The patched `sendmsg`.
 ///
 /// # Safety
 /// Same contract as libc's `sendmsg`.
-#[no_mangle]
-pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    if !enabled(Patch::SOCKET) || flags & libc::MSG_DONTWAIT != 0 {
+unsafe fn sendmsg_body(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is sendmsg's.
         return unsafe { real::sendmsg(fd, msg, flags) };
     }
-    // SAFETY: as above, for every retry.
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(fd, Interest::Write, Timeout::Send, || unsafe {
         real::sendmsg(fd, msg, flags)
     })
 }
 
-/// glibc's fortified `read`: checks the buffer, then reads like [`read`].
+/// The patched `__read_chk`: the real one when the buffer is too small.
 ///
 /// # Safety
 /// Same contract as glibc's `__read_chk`.
-#[no_mangle]
-pub unsafe extern "C" fn __read_chk(
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    buflen: size_t,
-) -> ssize_t {
-    if n > buflen || !enabled(Patch::SOCKET) {
+unsafe fn __read_chk_body(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
+    if n > buflen {
         // SAFETY: glibc reports the overflow (and aborts) or reads.
         return unsafe { real::__read_chk(fd, buf, n, buflen) };
     }
@@ -285,19 +379,18 @@ pub unsafe extern "C" fn __read_chk(
     unsafe { read(fd, buf, n) }
 }
 
-/// glibc's fortified `recv`.
+/// The patched `__recv_chk`: the real one when the buffer is too small.
 ///
 /// # Safety
 /// Same contract as glibc's `__recv_chk`.
-#[no_mangle]
-pub unsafe extern "C" fn __recv_chk(
+unsafe fn __recv_chk_body(
     fd: c_int,
     buf: *mut c_void,
     n: size_t,
     buflen: size_t,
     flags: c_int,
 ) -> ssize_t {
-    if n > buflen || !enabled(Patch::SOCKET) {
+    if n > buflen {
         // SAFETY: glibc reports the overflow (and aborts) or receives.
         return unsafe { real::__recv_chk(fd, buf, n, buflen, flags) };
     }
@@ -305,12 +398,11 @@ pub unsafe extern "C" fn __recv_chk(
     unsafe { recv(fd, buf, n, flags) }
 }
 
-/// glibc's fortified `recvfrom`.
+/// The patched `__recvfrom_chk`: the real one when the buffer is too small.
 ///
 /// # Safety
 /// Same contract as glibc's `__recvfrom_chk`.
-#[no_mangle]
-pub unsafe extern "C" fn __recvfrom_chk(
+unsafe fn __recvfrom_chk_body(
     fd: c_int,
     buf: *mut c_void,
     n: size_t,
@@ -319,7 +411,7 @@ pub unsafe extern "C" fn __recvfrom_chk(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
-    if n > buflen || !enabled(Patch::SOCKET) {
+    if n > buflen {
         // SAFETY: glibc reports the overflow (and aborts) or receives.
         return unsafe { real::__recvfrom_chk(fd, buf, n, buflen, flags, addr, len) };
     }
@@ -327,43 +419,23 @@ pub unsafe extern "C" fn __recvfrom_chk(
     unsafe { recvfrom(fd, buf, n, flags, addr, len) }
 }
 
-/// `sendfile(2)`: waits on the output socket.
+/// The patched `sendfile`.
 ///
 /// # Safety
 /// Same contract as libc's `sendfile`.
-#[no_mangle]
-pub unsafe extern "C" fn sendfile(
-    out: c_int,
-    inp: c_int,
-    off: *mut libc::off_t,
-    n: size_t,
-) -> ssize_t {
-    if !enabled(Patch::SOCKET) {
-        // SAFETY: the caller's contract is sendfile's.
-        return unsafe { real::sendfile(out, inp, off, n) };
-    }
-    // SAFETY: as above, for every retry.
+unsafe fn sendfile_body(out: c_int, inp: c_int, off: *mut libc::off_t, n: size_t) -> ssize_t {
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(out, Interest::Write, Timeout::Send, || unsafe {
         real::sendfile(out, inp, off, n)
     })
 }
 
-/// `sendfile64(2)` (what std calls): waits on the output socket.
+/// The patched `sendfile64`.
 ///
 /// # Safety
 /// Same contract as libc's `sendfile64`.
-#[no_mangle]
-pub unsafe extern "C" fn sendfile64(
-    out: c_int,
-    inp: c_int,
-    off: *mut libc::off64_t,
-    n: size_t,
-) -> ssize_t {
-    if !enabled(Patch::SOCKET) {
-        // SAFETY: the caller's contract is sendfile64's.
-        return unsafe { real::sendfile64(out, inp, off, n) };
-    }
-    // SAFETY: as above, for every retry.
+unsafe fn sendfile64_body(out: c_int, inp: c_int, off: *mut libc::off64_t, n: size_t) -> ssize_t {
+    // SAFETY: the caller's contract is the call's, for every retry.
     retry::io(out, Interest::Write, Timeout::Send, || unsafe {
         real::sendfile64(out, inp, off, n)
     })
@@ -380,14 +452,11 @@ fn readable_now(fd: c_int) -> bool {
     unsafe { real::poll(&mut p, 1, 0) > 0 }
 }
 
-/// `splice(2)`: either end may be what blocks. On `EAGAIN` an empty input
-/// is waited for if the user has it blocking, else a full output is; an end
-/// the user made non-blocking gets its `EAGAIN` back at once.
+/// The patched `splice`.
 ///
 /// # Safety
 /// Same contract as libc's `splice`.
-#[no_mangle]
-pub unsafe extern "C" fn splice(
+unsafe fn splice_body(
     inp: c_int,
     off_in: *mut libc::loff_t,
     out: c_int,
@@ -397,7 +466,7 @@ pub unsafe extern "C" fn splice(
 ) -> ssize_t {
     // SAFETY: the caller's contract is splice's, for every call below.
     let call = || unsafe { real::splice(inp, off_in, out, off_out, n, flags) };
-    if !enabled(Patch::SOCKET) || flags & libc::SPLICE_F_NONBLOCK != 0 {
+    if flags & libc::SPLICE_F_NONBLOCK != 0 {
         return call();
     }
     let coop = green_runtime::rt::in_coroutine();

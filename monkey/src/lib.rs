@@ -35,11 +35,21 @@
 //! add `-C link-arg=-rdynamic` to `RUSTFLAGS`.
 //!
 //! ## Files
-//! `patch.rs` (families, the on switch, the check), `real.rs` (the real
-//! functions, errno), `fd_table.rs` (per-fd state), `retry.rs` (the shared
-//! try / wait / retry loop), and one file per hook family: `sleep.rs`,
-//! `socket.rs`, `io.rs`, `poll.rs`, `fd_ops.rs` (`close`, `dup*`, `fcntl`,
-//! `ioctl`), `dns.rs`.
+//! `patch.rs` (families, the on switch, the check), `hook.rs` (the `hooks!`
+//! macro that declares hooks), `real.rs` (resolving the real functions,
+//! errno), `fd_table.rs` (per-fd state), `retry.rs` (the shared try / wait /
+//! retry loop), and one file per hook family: `sleep.rs`, `socket.rs`,
+//! `io.rs`, `poll.rs`, `fd_ops.rs` (`close`, `dup*`, `fcntl`, `ioctl`),
+//! `dns.rs`.
+//!
+//! ## Adding a hook
+//! One place: an entry in its family module's `hooks!` block — the C
+//! prototype, the guard (`coroutine`, `patched` or `unguarded`, see
+//! `hook.rs`) and the name of its body, an ordinary `unsafe fn` next to it.
+//! That entry makes the exported function, the real function `real::name`,
+//! the check against `libc::name`'s prototype and the row `patch_all`
+//! checks. A hook in a new family also needs its `Patch` bit (`patch.rs`)
+//! and its module in `real.rs`'s `families!` list.
 //!
 //! ## Rules every hook keeps
 //! - Not patched, not in a coroutine, or a thread without a hub: the real
@@ -97,6 +107,7 @@
 mod dns;
 mod fd_ops;
 mod fd_table;
+mod hook;
 mod io;
 mod patch;
 mod poll;
@@ -106,29 +117,3 @@ mod sleep;
 mod socket;
 
 pub use patch::{is_patched, patch, patch_all, patched, try_patch, Patch, PatchError};
-
-/// The `(family, libc name, address)` triple of each hook, from
-/// `family: module::name, ...;` lists (the name is the function's own).
-macro_rules! hook_table {
-    ($($family:ident: $($module:ident::$name:ident),+;)+) => {
-        [$($((Patch::$family, stringify!($name), $module::$name as *const () as usize)),+),+]
-    };
-}
-
-/// Every hook: its family, its libc name and its address, for the check in
-/// `patch` (which also keeps the linker from dropping any of them).
-fn hooks() -> [(Patch, &'static str, usize); 40] {
-    hook_table! {
-        SLEEP: sleep::sleep, sleep::usleep, sleep::nanosleep, sleep::clock_nanosleep,
-            sleep::sched_yield;
-        SOCKET: socket::socket, socket::connect, socket::accept, socket::accept4,
-            socket::setsockopt, io::read, io::write, io::readv, io::writev, io::recv,
-            io::recvfrom, io::recvmsg, io::send, io::sendto, io::sendmsg, io::sendfile,
-            io::sendfile64, io::splice, io::__read_chk, io::__recv_chk, io::__recvfrom_chk,
-            fd_ops::close, fd_ops::pipe, fd_ops::pipe2, fd_ops::socketpair, fd_ops::dup,
-            fd_ops::dup2, fd_ops::dup3, fd_ops::fcntl, fd_ops::ioctl,
-            fd_ops::posix_spawn_file_actions_adddup2;
-        POLL: poll::poll, poll::ppoll, poll::select;
-        DNS: dns::getaddrinfo;
-    }
-}

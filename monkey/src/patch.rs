@@ -117,7 +117,8 @@ impl std::error::Error for PatchError {}
 
 static PATCHED: AtomicU32 = AtomicU32::new(0);
 
-/// Whether `family` is patched. The one check every hook makes first.
+/// Whether `family` is patched: what every hook's guard loads (see
+/// `hook.rs`), and what an `unguarded` hook's body checks itself.
 #[inline(always)]
 pub(crate) fn enabled(family: Patch) -> bool {
     PATCHED.load(Ordering::Relaxed) & family.0 != 0
@@ -183,18 +184,16 @@ pub fn patched() -> Patch {
 
 /// Check that `dlsym(RTLD_DEFAULT, name)` is our hook for every hooked
 /// name (all of them, whatever `families` asks for: `close` and `fcntl`
-/// serve every family, and a missing one means the link is broken). Taking
-/// the hooks' addresses here also keeps the linker from dropping any.
+/// serve every family, and a missing one means the link is broken). The
+/// rows hold the hooks' addresses, which also keeps the linker from dropping
+/// any.
 fn verify(families: Patch) -> Result<(), PatchError> {
     let _ = families;
-    for (_, name, ours) in crate::hooks() {
-        let mut cname = [0u8; 64];
-        let n = name.len().min(cname.len() - 1);
-        cname[..n].copy_from_slice(&name.as_bytes()[..n]);
+    for h in crate::real::hooks() {
         // SAFETY: `cname` is NUL-terminated; RTLD_DEFAULT is a valid handle.
-        let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, cname.as_ptr().cast()) };
-        if found as usize != ours {
-            return Err(PatchError::NotInterposed { symbol: name });
+        let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, h.cname.as_ptr().cast()) };
+        if found.cast_const().cast::<()>() != h.ours {
+            return Err(PatchError::NotInterposed { symbol: h.name });
         }
     }
     Ok(())

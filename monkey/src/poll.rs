@@ -16,12 +16,36 @@ use std::time::{Duration, Instant};
 use green_runtime::rt::{self, Interest};
 use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
-use crate::patch::{enabled, Patch};
 use crate::{real, retry};
 
-#[inline]
-fn cooperative() -> bool {
-    enabled(Patch::POLL) && rt::in_coroutine()
+crate::hook::hooks! {
+    family: POLL;
+    /// `poll(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `poll`.
+    coroutine fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int => poll_body;
+    /// `ppoll(2)` without a signal mask; with one it passes through.
+    ///
+    /// # Safety
+    /// Same contract as libc's `ppoll`.
+    coroutine fn ppoll(
+        fds: *mut pollfd,
+        n: nfds_t,
+        timeout: *const timespec,
+        mask: *const sigset_t,
+    ) -> c_int => ppoll_body;
+    /// `select(2)`, including Linux's update of `timeout` to the time left.
+    ///
+    /// # Safety
+    /// Same contract as libc's `select`.
+    coroutine fn select(
+        nfds: c_int,
+        readfds: *mut fd_set,
+        writefds: *mut fd_set,
+        exceptfds: *mut fd_set,
+        timeout: *mut timeval,
+    ) -> c_int => select_body;
 }
 
 /// The events epoll understands, taken from poll's (same bit values on
@@ -144,13 +168,12 @@ unsafe fn poll_by_ticks(fds: *mut pollfd, n: nfds_t, deadline: Option<Instant>) 
     }
 }
 
-/// `poll(2)`.
+/// The cooperative `poll`.
 ///
 /// # Safety
 /// Same contract as libc's `poll`.
-#[no_mangle]
-pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    if !cooperative() || (fds.is_null() && n != 0) {
+unsafe fn poll_body(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    if fds.is_null() && n != 0 {
         // SAFETY: the caller's contract is poll's.
         return unsafe { real::poll(fds, n, timeout) };
     }
@@ -163,18 +186,17 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_
     unsafe { coop_poll(fds, n, deadline, timeout == 0) }
 }
 
-/// `ppoll(2)` without a signal mask; with one it passes through.
+/// The cooperative `ppoll`.
 ///
 /// # Safety
 /// Same contract as libc's `ppoll`.
-#[no_mangle]
-pub unsafe extern "C" fn ppoll(
+unsafe fn ppoll_body(
     fds: *mut pollfd,
     n: nfds_t,
     timeout: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    if !cooperative() || !mask.is_null() || (fds.is_null() && n != 0) {
+    if !mask.is_null() || (fds.is_null() && n != 0) {
         // SAFETY: the caller's contract is ppoll's.
         return unsafe { real::ppoll(fds, n, timeout, mask) };
     }
@@ -194,20 +216,18 @@ pub unsafe extern "C" fn ppoll(
     unsafe { coop_poll(fds, n, deadline, zero) }
 }
 
-/// `select(2)`, including Linux's update of `timeout` to the time left.
+/// The cooperative `select`.
 ///
 /// # Safety
 /// Same contract as libc's `select`.
-#[no_mangle]
-pub unsafe extern "C" fn select(
+unsafe fn select_body(
     nfds: c_int,
     readfds: *mut fd_set,
     writefds: *mut fd_set,
     exceptfds: *mut fd_set,
     timeout: *mut timeval,
 ) -> c_int {
-    let valid_n = (0..=libc::FD_SETSIZE as c_int).contains(&nfds);
-    if !cooperative() || !valid_n {
+    if !(0..=libc::FD_SETSIZE as c_int).contains(&nfds) {
         // SAFETY: the caller's contract is select's.
         return unsafe { real::select(nfds, readfds, writefds, exceptfds, timeout) };
     }

@@ -17,12 +17,43 @@ use std::time::{Duration, Instant};
 use green_runtime::rt;
 use libc::{c_int, c_uint, clockid_t, timespec, useconds_t};
 
-use crate::patch::{enabled, Patch};
 use crate::real;
 
-#[inline]
-fn cooperative() -> bool {
-    enabled(Patch::SLEEP) && rt::in_coroutine()
+crate::hook::hooks! {
+    family: SLEEP;
+    /// `clock_nanosleep(3)`, relative and `TIMER_ABSTIME`, on the realtime,
+    /// monotonic and boot-time clocks. Returns the error number (no errno),
+    /// as libc does.
+    ///
+    /// # Safety
+    /// Same contract as libc's `clock_nanosleep`.
+    coroutine fn clock_nanosleep(
+        clock: clockid_t,
+        flags: c_int,
+        req: *const timespec,
+        rem: *mut timespec,
+    ) -> c_int => clock_nanosleep_body;
+    /// `nanosleep(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `nanosleep`.
+    coroutine fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int => nanosleep_body;
+    /// `usleep(3)`.
+    ///
+    /// # Safety
+    /// None beyond libc's.
+    coroutine fn usleep(us: useconds_t) -> c_int => usleep_body;
+    /// `sleep(3)`: returns the seconds left unslept, always 0 in a coroutine
+    /// (an interrupted cooperative sleep ends early, see the module docs).
+    ///
+    /// # Safety
+    /// None beyond libc's.
+    coroutine fn sleep(secs: c_uint) -> c_uint => sleep_body;
+    /// `sched_yield(2)`: inside a coroutine, to the back of the ready queue.
+    ///
+    /// # Safety
+    /// None.
+    coroutine fn sched_yield() -> c_int => sched_yield_body;
 }
 
 /// Park the current coroutine for `d` (yield for zero). Never unwinds.
@@ -57,14 +88,12 @@ fn clock_now(clock: clockid_t) -> Option<Duration> {
     duration_of(&ts)
 }
 
-/// `clock_nanosleep(3)`, relative and `TIMER_ABSTIME`, on the realtime,
-/// monotonic and boot-time clocks. Returns the error number (no errno), as
-/// libc does.
+/// The cooperative `clock_nanosleep`; a clock it does not know or an
+/// argument the kernel rejects goes to the real one.
 ///
 /// # Safety
 /// Same contract as libc's `clock_nanosleep`.
-#[no_mangle]
-pub unsafe extern "C" fn clock_nanosleep(
+unsafe fn clock_nanosleep_body(
     clock: clockid_t,
     flags: c_int,
     req: *const timespec,
@@ -74,7 +103,7 @@ pub unsafe extern "C" fn clock_nanosleep(
         clock,
         libc::CLOCK_MONOTONIC | libc::CLOCK_REALTIME | libc::CLOCK_BOOTTIME
     );
-    if !cooperative() || !known_clock || req.is_null() {
+    if !known_clock || req.is_null() {
         // SAFETY: the caller's contract is clock_nanosleep's.
         return unsafe { real::clock_nanosleep(clock, flags, req, rem) };
     }
@@ -97,13 +126,12 @@ pub unsafe extern "C" fn clock_nanosleep(
     0
 }
 
-/// `nanosleep(2)`.
+/// The cooperative `nanosleep`.
 ///
 /// # Safety
 /// Same contract as libc's `nanosleep`.
-#[no_mangle]
-pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
-    if !cooperative() || req.is_null() {
+unsafe fn nanosleep_body(req: *const timespec, rem: *mut timespec) -> c_int {
+    if req.is_null() {
         // SAFETY: the caller's contract is nanosleep's.
         return unsafe { real::nanosleep(req, rem) };
     }
@@ -117,45 +145,29 @@ pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> 
     0
 }
 
-/// `usleep(3)`.
+/// The cooperative `usleep`.
 ///
 /// # Safety
-/// None beyond libc's.
-#[no_mangle]
-pub unsafe extern "C" fn usleep(us: useconds_t) -> c_int {
-    if !cooperative() {
-        // SAFETY: plain argument.
-        return unsafe { real::usleep(us) };
-    }
+/// None.
+unsafe fn usleep_body(us: useconds_t) -> c_int {
     park_for(Duration::from_micros(u64::from(us)));
     0
 }
 
-/// `sleep(3)`: returns the seconds left unslept, always 0 here (an
-/// interrupted cooperative sleep ends early, see the module docs).
+/// The cooperative `sleep`.
 ///
 /// # Safety
-/// None beyond libc's.
-#[no_mangle]
-pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
-    if !cooperative() {
-        // SAFETY: plain argument.
-        return unsafe { real::sleep(secs) };
-    }
+/// None.
+unsafe fn sleep_body(secs: c_uint) -> c_uint {
     park_for(Duration::from_secs(u64::from(secs)));
     0
 }
 
-/// `sched_yield(2)`: inside a coroutine, to the back of the ready queue.
+/// The cooperative `sched_yield`.
 ///
 /// # Safety
 /// None.
-#[no_mangle]
-pub unsafe extern "C" fn sched_yield() -> c_int {
-    if !cooperative() {
-        // SAFETY: no arguments.
-        return unsafe { real::sched_yield() };
-    }
+unsafe fn sched_yield_body() -> c_int {
     let _ = rt::yield_no_unwind();
     0
 }

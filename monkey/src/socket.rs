@@ -18,6 +18,52 @@ use crate::fd_table::{self, FdState, Kind, Timeout};
 use crate::patch::{enabled, Patch};
 use crate::{real, retry};
 
+crate::hook::hooks! {
+    family: SOCKET;
+    /// `socket(2)`.
+    ///
+    /// # Safety
+    /// Same contract as libc's `socket` (none beyond valid arguments).
+    patched fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int => socket_body;
+    /// `connect(2)`: a blocking-mode socket parks until the connection is
+    /// made or fails, or `SO_SNDTIMEO` passes (then `EINPROGRESS`, as the
+    /// kernel).
+    ///
+    /// # Safety
+    /// Same contract as libc's `connect`.
+    patched fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int => connect_body;
+    /// `accept(2)`: `accept4` with no flags.
+    ///
+    /// # Safety
+    /// Same contract as libc's `accept`.
+    unguarded fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int => accept_body;
+    /// `accept4(2)`: a blocking-mode listener parks until a connection
+    /// arrives or `SO_RCVTIMEO` passes (then `EAGAIN`). Inside a coroutine the
+    /// accepted socket is managed too.
+    ///
+    /// # Safety
+    /// Same contract as libc's `accept4`.
+    patched fn accept4(
+        fd: c_int,
+        addr: *mut sockaddr,
+        len: *mut socklen_t,
+        flags: c_int,
+    ) -> c_int => accept4_body;
+    /// `setsockopt(2)`: always passes through; a socket timeout set on a
+    /// managed socket is also recorded, because its real fd is non-blocking
+    /// and the kernel no longer applies it.
+    ///
+    /// # Safety
+    /// Same contract as libc's `setsockopt`.
+    unguarded fn setsockopt(
+        fd: c_int,
+        level: c_int,
+        name: c_int,
+        val: *const c_void,
+        len: socklen_t,
+    ) -> c_int => setsockopt_body;
+}
+
 /// A brand-new fd made by a hook inside a coroutine: drop any stale hub
 /// registration for its number, then record it as a managed socket.
 pub(crate) fn adopt_socket(fd: c_int, user_nonblock: bool) {
@@ -32,16 +78,11 @@ pub(crate) fn adopt_socket(fd: c_int, user_nonblock: bool) {
     );
 }
 
-/// `socket(2)`.
+/// The patched `socket`.
 ///
 /// # Safety
-/// Same contract as libc's `socket` (none beyond valid arguments).
-#[no_mangle]
-pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
-    if !enabled(Patch::SOCKET) {
-        // SAFETY: plain arguments.
-        return unsafe { real::socket(domain, ty, proto) };
-    }
+/// Same contract as libc's `socket`.
+unsafe fn socket_body(domain: c_int, ty: c_int, proto: c_int) -> c_int {
     if !rt::in_coroutine() {
         // SAFETY: plain arguments.
         let fd = unsafe { real::socket(domain, ty, proto) };
@@ -61,17 +102,11 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int
     fd
 }
 
-/// `connect(2)`: a blocking-mode socket parks until the connection is made
-/// or fails, or `SO_SNDTIMEO` passes (then `EINPROGRESS`, as the kernel).
+/// The patched `connect`.
 ///
 /// # Safety
 /// Same contract as libc's `connect`.
-#[no_mangle]
-pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    if !enabled(Patch::SOCKET) {
-        // SAFETY: the caller's contract is connect's.
-        return unsafe { real::connect(fd, addr, len) };
-    }
+unsafe fn connect_body(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let coop = rt::in_coroutine();
     if !retry::state(fd, coop).waits() {
         // SAFETY: the caller's contract is connect's.
@@ -127,33 +162,21 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     }
 }
 
-/// `accept(2)`.
+/// `accept`, patched or not: the `accept4` hook's.
 ///
 /// # Safety
 /// Same contract as libc's `accept`.
-#[no_mangle]
-pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+#[inline]
+unsafe fn accept_body(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: the caller's contract is accept's, which is accept4's with 0.
     unsafe { accept4(fd, addr, len, 0) }
 }
 
-/// `accept4(2)`: a blocking-mode listener parks until a connection arrives
-/// or `SO_RCVTIMEO` passes (then `EAGAIN`). Inside a coroutine the accepted
-/// socket is managed too.
+/// The patched `accept4`.
 ///
 /// # Safety
 /// Same contract as libc's `accept4`.
-#[no_mangle]
-pub unsafe extern "C" fn accept4(
-    fd: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-    flags: c_int,
-) -> c_int {
-    if !enabled(Patch::SOCKET) {
-        // SAFETY: the caller's contract is accept4's.
-        return unsafe { real::accept4(fd, addr, len, flags) };
-    }
+unsafe fn accept4_body(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
     let coop = rt::in_coroutine();
     let real_flags = if coop {
         flags | libc::SOCK_NONBLOCK
@@ -185,14 +208,13 @@ pub unsafe extern "C" fn accept4(
     new
 }
 
-/// `setsockopt(2)`: always passes through; a socket timeout set on a
-/// managed socket is also recorded, because its real fd is non-blocking and
-/// the kernel no longer applies it.
+/// `setsockopt`, patched or not: the real call, then the timeout recorded
+/// when patched.
 ///
 /// # Safety
 /// Same contract as libc's `setsockopt`.
-#[no_mangle]
-pub unsafe extern "C" fn setsockopt(
+#[inline]
+unsafe fn setsockopt_body(
     fd: c_int,
     level: c_int,
     name: c_int,

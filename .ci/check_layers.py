@@ -2,10 +2,12 @@
 """Keep runtime/src layered (see README, "Architecture").
 
 Fails when
-  - a file outside runtime/src/sched/ takes part in an import cycle, or
+  - a file outside runtime/src/sched/ takes part in an import cycle,
   - a file imports from a higher layer than its own (L0 platform < L1
     records and leaves < L2 scheduler < L3 API), in particular when an L0
-    or L1 file names the scheduler.
+    or L1 file names the scheduler, or
+  - a file other than sys.rs calls a libc function (constants and types are
+    fine; unit tests are not checked).
 
 Imports are read from the source: `crate::a::b` and `super::a` paths
 anywhere in code (comments and strings stripped), and `use child::..` of a
@@ -160,6 +162,11 @@ def main():
                 edges[m].add(t)
 
     errors = []
+    for m, src in srcs.items():
+        if m == "sys":
+            continue
+        for call in sorted(set(re.findall(r"\blibc::([a-z_][a-z0-9_]*)\s*\(", src))):
+            errors.append(f"{m} calls libc::{call}: system calls go through sys.rs")
     for a in mods:
         la = layer(a)
         for b in edges[a]:

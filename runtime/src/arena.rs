@@ -18,6 +18,8 @@
 use std::cell::UnsafeCell;
 use std::ptr;
 
+use crate::sys;
+
 const GRAIN: usize = 16;
 /// Larger requests go to `malloc`.
 const MAX_SMALL: usize = 4096;
@@ -112,7 +114,7 @@ pub(crate) fn release_thread() {
         let mut c = a.chunks;
         while !c.is_null() {
             let next = *(c as *mut *mut u8);
-            libc::munmap(c.cast(), CHUNK);
+            sys::unmap(c as usize, CHUNK);
             c = next;
         }
         a.chunks = ptr::null_mut();
@@ -155,7 +157,7 @@ impl Arena {
         // Reserve one extra huge page so the chunk can start 2 MiB-aligned;
         // only aligned 2 MiB ranges can become huge pages.
         let len = CHUNK + HUGE;
-        let Ok(raw) = crate::mmap::map_anonymous(len, true) else {
+        let Ok(raw) = sys::map_anonymous(len, true) else {
             std::alloc::handle_alloc_error(layout_of(CHUNK));
         };
         let start = (raw + HUGE - 1) & !(HUGE - 1);
@@ -163,13 +165,13 @@ impl Arena {
         // then advising the aligned part; failures only cost performance.
         unsafe {
             if start > raw {
-                libc::munmap(raw as *mut _, start - raw);
+                sys::unmap(raw, start - raw);
             }
             let tail = raw + len - (start + CHUNK);
             if tail > 0 {
-                libc::munmap((start + CHUNK) as *mut _, tail);
+                sys::unmap(start + CHUNK, tail);
             }
-            libc::madvise(start as *mut _, CHUNK, libc::MADV_HUGEPAGE);
+            sys::advise_huge_pages(start, CHUNK);
             *(start as *mut *mut u8) = self.chunks;
         }
         self.chunks = start as *mut u8;

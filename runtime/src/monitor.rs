@@ -338,17 +338,11 @@ fn stall_message(h: &HubDiag, key: u32, stuck: Duration) -> String {
 fn write_stderr(s: &str) {
     let mut b = s.as_bytes();
     while !b.is_empty() {
-        // SAFETY: writes from a valid, live buffer of the given length.
-        let n = unsafe { libc::write(2, b.as_ptr().cast(), b.len()) };
-        if n < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
+        match crate::sys::write(2, b) {
+            Ok(0) => return,
+            Ok(n) => b = &b[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
         }
-        if n == 0 {
-            return;
-        }
-        b = &b[n as usize..];
     }
 }

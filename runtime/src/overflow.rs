@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::stack::Stacks;
+use crate::sys;
 use crate::task::Task;
 
 thread_local! {
@@ -51,21 +52,15 @@ pub(crate) fn leave() {
 /// alternate signal stack (the overflowing stack cannot run the handler).
 pub(crate) fn install_for_thread() {
     INSTALL.call_once(|| {
-        // SAFETY: sigaction with a zeroed struct plus our handler and flags
-        // is the documented way to install a SA_SIGINFO handler; the previous
-        // actions are stored before any fault can reach our handler because
-        // `Once` runs this before any coroutine exists.
-        unsafe {
-            for (sig, slot) in [(libc::SIGSEGV, &PREV_SEGV), (libc::SIGBUS, &PREV_BUS)] {
-                let mut new: libc::sigaction = std::mem::zeroed();
-                new.sa_sigaction = handler as *const () as usize;
-                new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-                libc::sigemptyset(&mut new.sa_mask);
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, &new, &mut old) == 0 {
-                    slot.0.store(old.sa_sigaction, Ordering::Release);
-                    slot.1.store(old.sa_flags, Ordering::Release);
-                }
+        for (sig, slot) in [(libc::SIGSEGV, &PREV_SEGV), (libc::SIGBUS, &PREV_BUS)] {
+            let flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            // SAFETY: `handler` is an async-signal-safe SA_SIGINFO handler.
+            // The previous actions are stored before any fault can reach
+            // it because `Once` runs this before any coroutine exists.
+            let r = unsafe { sys::set_signal_action(sig, handler as *const () as usize, flags) };
+            if let Ok((action, flags)) = r {
+                slot.0.store(action, Ordering::Release);
+                slot.1.store(flags, Ordering::Release);
             }
         }
     });
@@ -73,28 +68,17 @@ pub(crate) fn install_for_thread() {
 }
 
 fn ensure_altstack() {
-    // SAFETY: querying the current alternate stack with a null new-stack
-    // pointer has no side effects.
-    unsafe {
-        let mut cur: libc::stack_t = std::mem::zeroed();
-        if libc::sigaltstack(std::ptr::null(), &mut cur) != 0 {
-            return;
-        }
-        if cur.ss_flags & libc::SS_DISABLE == 0 {
-            return; // this thread already has one (std installs one per thread)
-        }
-        let size = 64 * 1024;
-        let Ok(mem) = crate::mmap::map_anonymous(size, false) else {
-            return;
-        };
-        let st = libc::stack_t {
-            ss_sp: mem as *mut libc::c_void,
-            ss_flags: 0,
-            ss_size: size,
-        };
-        // Leaked with the thread: the kernel may use it until the thread dies.
-        libc::sigaltstack(&st, std::ptr::null_mut());
+    // Most threads have one already: std installs one per thread.
+    if sys::has_signal_stack().unwrap_or(true) {
+        return;
     }
+    let size = 64 * 1024;
+    let Ok(mem) = sys::map_anonymous(size, false) else {
+        return;
+    };
+    // SAFETY: a fresh mapping of `size` bytes, leaked with the thread: the
+    // kernel may use it until the thread dies.
+    let _ = unsafe { sys::set_signal_stack(mem, size) };
 }
 
 struct Buf {
@@ -151,11 +135,9 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         b.push(b") overflowed its ");
         b.num((size / 1024) as u64);
         b.push(b" KiB stack\n");
-        // SAFETY: write(2) and abort(3) are async-signal-safe.
-        unsafe {
-            libc::write(2, b.b.as_ptr().cast(), b.n);
-            libc::abort();
-        }
+        // Both async-signal-safe.
+        let _ = sys::write(2, &b.b[..b.n]);
+        sys::abort();
     }
     // Not ours: hand over to whoever was there before.
     let prev = if sig == libc::SIGSEGV {
@@ -184,10 +166,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         _ => {
             // Restore the default action; returning re-runs the faulting
             // instruction, which then kills the process as usual.
-            // SAFETY: resetting a signal to SIG_DFL is always allowed.
-            unsafe {
-                libc::signal(sig, libc::SIG_DFL);
-            }
+            sys::default_signal_action(sig);
         }
     }
 }

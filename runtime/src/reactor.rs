@@ -75,8 +75,7 @@ impl<E: FdWaiters> Reactor<E> {
             fds: Vec::new(),
             next_gen: 1,
             registered: 0,
-            // SAFETY: getpid has no preconditions.
-            pid: unsafe { libc::getpid() },
+            pid: crate::sys::getpid(),
             waker,
         })
     }
@@ -165,8 +164,7 @@ impl<E: FdWaiters> Reactor<E> {
     /// set is its parent's too (`close` or `dup2` in a child between `fork`
     /// and `exec` would otherwise unregister the parent's live fds).
     fn deregister(&self, fd: RawFd) {
-        // SAFETY: getpid has no preconditions.
-        if unsafe { libc::getpid() } != self.pid {
+        if crate::sys::getpid() != self.pid {
             return;
         }
         // The fd may already be gone from epoll (closed elsewhere); either

@@ -13,13 +13,14 @@
 //! them.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
 use crate::lock::lock;
 use crate::report::{thread_label, RunInfo};
 use crate::sched;
+use crate::sys;
 
 /// Every live coroutine on this thread's hub (empty if it has none).
 ///
@@ -76,19 +77,10 @@ pub fn run_info_on_signal(signal: i32) -> io::Result<()> {
         ));
     }
     ensure_pipe_thread()?;
-    // SAFETY: installs an async-signal-safe handler (it only calls write(2)
-    // on an fd that stays open for the life of the process) with a zeroed,
-    // then filled, sigaction.
-    let r = unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as *const () as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(signal, &sa, std::ptr::null_mut())
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // SAFETY: `on_signal` is a plain handler (no SA_SIGINFO) and
+    // async-signal-safe: it only calls write(2) on an fd that stays open for
+    // the life of the process.
+    unsafe { sys::set_signal_action(signal, on_signal as *const () as usize, libc::SA_RESTART)? };
     Ok(())
 }
 
@@ -99,43 +91,28 @@ fn ensure_pipe_thread() -> io::Result<()> {
     if PIPE_W.load(Ordering::Acquire) >= 0 {
         return Ok(());
     }
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 writes two fds into the array we pass.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let (r, w) = (fds[0], fds[1]);
+    let (r, w) = sys::pipe_cloexec()?;
     // The handler must never block: make the write end non-blocking (a full
     // pipe already means a dump is pending).
-    // SAFETY: fcntl on an fd we just created.
-    unsafe {
-        let fl = libc::fcntl(w, libc::F_GETFL);
-        libc::fcntl(w, libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
-    let spawned = std::thread::Builder::new()
+    sys::set_nonblocking(w.as_raw_fd(), true)?;
+    // On failure both ends close as they drop.
+    std::thread::Builder::new()
         .name("green-run-info".into())
-        .spawn(move || reader(r));
-    if let Err(e) = spawned {
-        // SAFETY: closing the fds we created and nobody else knows.
-        unsafe {
-            libc::close(r);
-            libc::close(w);
-        }
-        return Err(e);
-    }
-    PIPE_W.store(w, Ordering::Release);
+        .spawn(move || reader(r))?;
+    // The write end stays open for the life of the process: the signal
+    // handler may use it at any time.
+    PIPE_W.store(w.into_raw_fd(), Ordering::Release);
     Ok(())
 }
 
-fn reader(fd: RawFd) {
+fn reader(fd: OwnedFd) {
     let mut buf = [0u8; 64];
     loop {
-        // SAFETY: reads into a live buffer of the given length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n > 0 {
-            crate::monitor::request_dumps();
-        } else if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return;
+        match sys::read(fd.as_raw_fd(), &mut buf) {
+            Ok(0) => return,
+            Ok(_) => crate::monitor::request_dumps(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
         }
     }
 }
@@ -145,13 +122,9 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     if fd < 0 {
         return;
     }
-    // SAFETY: write(2) is async-signal-safe; errno is saved and restored so
-    // the interrupted code never sees ours.
-    unsafe {
-        let errno = libc::__errno_location();
-        let saved = *errno;
-        let b = 1u8;
-        libc::write(fd, (&b as *const u8).cast(), 1);
-        *errno = saved;
-    }
+    // All async-signal-safe; errno is saved and restored so the
+    // interrupted code never sees ours.
+    let saved = sys::errno();
+    let _ = sys::write(fd, &[1]);
+    sys::set_errno(saved);
 }

@@ -27,6 +27,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::rt::{self, Interest};
+use crate::sys;
 
 /// A socket `S` (a std socket type) driven by the hub.
 pub(crate) struct GreenFd<S: AsRawFd> {
@@ -44,22 +45,7 @@ pub(crate) struct GreenFd<S: AsRawFd> {
 /// Put `fd` into non-blocking mode. Uses `fcntl` (not `ioctl(FIONBIO)`) so a
 /// libc-interposing layer sees the change.
 pub(crate) fn set_nonblocking_fd(fd: RawFd, on: bool) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL on an fd we own read and write only its flags.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let new = if on {
-            flags | libc::O_NONBLOCK
-        } else {
-            flags & !libc::O_NONBLOCK
-        };
-        if new != flags && libc::fcntl(fd, libc::F_SETFL, new) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
+    sys::set_nonblocking(fd, on)
 }
 
 /// The error every operation on a socket closed with `close()` returns.
@@ -68,15 +54,6 @@ pub(crate) fn closed_error() -> io::Error {
         io::ErrorKind::NotConnected,
         "green: the socket was closed with close()",
     )
-}
-
-/// Convert a `-1`-on-error libc return value.
-pub(crate) fn cvt(n: isize) -> io::Result<usize> {
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
 }
 
 fn check_timeout(d: Option<Duration>) -> io::Result<()> {
@@ -329,76 +306,33 @@ impl<S: AsRawFd> Drop for GreenFd<S> {
 /// `send(2)` with `MSG_NOSIGNAL`: a write to a closed peer is `EPIPE`, never
 /// a `SIGPIPE`.
 fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
-    // SAFETY: `buf` is valid for `buf.len()` bytes for the call's duration.
-    cvt(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) })
+    sys::send(fd, buf)
 }
 
 /// Vectored `send` (`sendmsg` with `MSG_NOSIGNAL`; `writev` cannot suppress
 /// `SIGPIPE`).
 fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    // `IoSlice` is ABI-compatible with `iovec` on Unix.
-    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = bufs.len().min(1024) as _;
-    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
-    // SAFETY: the iovecs point at live buffers for the call's duration.
-    cvt(unsafe { libc::sendmsg(fd, &msg, flags) })
+    sys::send_vectored(fd, bufs)
 }
 
 /// `recv(2)` that never blocks; `peek` adds `MSG_PEEK`.
 fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
-    let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the call.
-    cvt(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })
+    sys::recv(fd, buf, peek)
 }
 
 /// `recvfrom(2)` that never blocks; `peek` adds `MSG_PEEK`.
 fn recv_from(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
-    let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut st: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `buf` is writable for its length and `st`/`len` describe a
-    // writable address buffer, all for the call's duration.
-    let n = cvt(unsafe {
-        libc::recvfrom(
-            fd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            flags,
-            (&mut st as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    })?;
+    let (n, st, len) = sys::recv_from(fd, buf, peek)?;
     Ok((n, super::sockaddr::from_raw(&st, len)?))
 }
 
 /// `sendto(2)` that never blocks.
 fn send_to(fd: RawFd, buf: &[u8], to: &SocketAddr) -> io::Result<usize> {
     let (st, len) = super::sockaddr::to_raw(to);
-    // SAFETY: `buf` is readable for its length and `st` holds `len` bytes
-    // of address, both for the call's duration.
-    cvt(unsafe {
-        libc::sendto(
-            fd,
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-            (&st as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    })
+    sys::send_to(fd, buf, &st, len)
 }
 
 /// Vectored `recv` (`recvmsg`) that never blocks.
 fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
-    // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    // `IoSliceMut` is ABI-compatible with `iovec` on Unix.
-    msg.msg_iov = bufs.as_mut_ptr().cast();
-    msg.msg_iovlen = bufs.len().min(1024) as _;
-    // SAFETY: the iovecs point at live, writable buffers during the call.
-    cvt(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) })
+    sys::recv_vectored(fd, bufs)
 }

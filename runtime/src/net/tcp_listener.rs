@@ -86,8 +86,8 @@ impl TcpListener {
         if !self.io.is_closed() {
             // On Linux, shutting down a listening socket takes it out of the
             // LISTEN state: pending and future connects are refused.
-            // SAFETY: shutdown on the fd we own; errors are irrelevant here.
-            unsafe { libc::shutdown(self.io.fd(), libc::SHUT_RDWR) };
+            // Errors are irrelevant here: the fd is closed next anyway.
+            let _ = crate::sys::shutdown(self.io.fd(), libc::SHUT_RDWR);
         }
         self.io.close();
     }

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use corosensei::stack::{Stack, StackPointer};
 
 use crate::arena;
+use crate::sys;
 
 mod state;
 
@@ -59,15 +60,7 @@ const IDLE_RELEASE: Duration = Duration::from_secs(1);
 /// Regions mapped per `mmap` call.
 const BATCH: usize = 16;
 
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p <= 0 {
-        4096
-    } else {
-        p as usize
-    }
-}
+use crate::sys::page_size;
 
 /// How many regions a hub may map, from the kernel's mapping limit.
 ///
@@ -156,7 +149,7 @@ impl Drop for StackPool {
             // resumed or dropped again, and nothing outside a coroutine's
             // own frames points into its stack (the runtime's soundness
             // rule), so no live reference points into these mappings.
-            unsafe { libc::munmap(base as *mut _, len) };
+            unsafe { sys::unmap(base, len) };
         }
     }
 }
@@ -349,7 +342,7 @@ impl StackPool {
         let n = BATCH.min(self.budget - self.regions.len()).max(1);
         let one = self.guard + self.size;
         let len = one * n;
-        let base = match crate::mmap::map_anonymous(len, true) {
+        let base = match sys::map_anonymous(len, true) {
             Ok(b) => b,
             Err(e) if self.regions.is_empty() => return Err(e),
             Err(_) => {
@@ -363,10 +356,7 @@ impl StackPool {
             let start = base + k * one;
             // SAFETY: `start` is page-aligned and inside the mapping we just
             // made; turning its first page into a guard is our own business.
-            let rc = unsafe { libc::mprotect(start as *mut _, self.guard, libc::PROT_NONE) };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            unsafe { sys::protect_none(start, self.guard)? };
             self.free.push(self.regions.len() as u32);
             self.regions.push(Region {
                 map_start: start,
@@ -455,7 +445,7 @@ impl StackPool {
                 Some(t) if now.duration_since(t) >= IDLE_RELEASE => {
                     // SAFETY: the region is free (no task homed), so no live
                     // frame is in it; the kernel gives back zero pages.
-                    unsafe { libc::madvise(r.limit as *mut _, size, libc::MADV_DONTNEED) };
+                    unsafe { sys::discard_pages(r.limit, size) };
                     r.idle_since.set(None);
                     false
                 }

@@ -1,0 +1,432 @@
+//! Every system call the runtime makes, behind one module, each turned into
+//! an `io::Result` by one helper (`cvt`). Platform layer: imports nothing of
+//! the crate.
+//!
+//! Wrappers are safe where their arguments make the call safe (a buffer
+//! passed as a slice, an fd that may be wrong but cannot make memory
+//! unsafe), and `unsafe fn` where the caller must vouch for something the
+//! types cannot say (an address range it owns, an fd it owns and gives
+//! up). The ones marked *async-signal-safe* allocate nothing and take no
+//! lock: signal handlers may call them.
+//!
+//! This module must never call back into the runtime, allocate on the
+//! signal-safe paths, or call a function the `monkey` crate interposes in a
+//! way that could reach a hook that parks (every socket call here passes
+//! `MSG_DONTWAIT` or works on non-blocking fds, so a hook passes it
+//! straight through).
+
+use std::io;
+use std::mem;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::ptr;
+
+use libc::{c_int, c_void, sockaddr_storage, socklen_t};
+
+/// What a system call returns on failure: -1 (and errno says why).
+pub(crate) trait IsMinusOne: Copy {
+    fn is_minus_one(self) -> bool;
+}
+
+impl IsMinusOne for c_int {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+impl IsMinusOne for isize {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+/// The one conversion: -1 becomes errno's `io::Error`, anything else is the
+/// result.
+#[inline]
+pub(crate) fn cvt<T: IsMinusOne>(r: T) -> io::Result<T> {
+    if r.is_minus_one() {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// A byte count from a call that returns `ssize_t`.
+#[inline]
+fn cvt_len(r: isize) -> io::Result<usize> {
+    cvt(r).map(|n| n as usize)
+}
+
+// ---------------------------------------------------------------- memory
+
+/// Map `len` bytes of private, anonymous, read-write memory and return its
+/// address. `reserve_only` asks the kernel not to reserve swap for it
+/// (`MAP_NORESERVE`): pages cost memory only once touched.
+pub(crate) fn map_anonymous(len: usize, reserve_only: bool) -> io::Result<usize> {
+    let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    if reserve_only {
+        flags |= libc::MAP_NORESERVE;
+    }
+    // SAFETY: an anonymous mapping with no address hint touches no existing
+    // memory; the result is checked before anyone uses it.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p as usize)
+    }
+}
+
+/// Unmap `[addr, addr + len)`.
+///
+/// # Safety
+/// The range was mapped by this process (with `map_anonymous`) and nothing
+/// will touch it again.
+pub(crate) unsafe fn unmap(addr: usize, len: usize) {
+    // SAFETY: the caller owns the range and gives it up.
+    unsafe { libc::munmap(addr as *mut c_void, len) };
+}
+
+/// Make `[addr, addr + len)` inaccessible (a guard page).
+///
+/// # Safety
+/// The range is page-aligned memory this process mapped and that holds no
+/// live data.
+pub(crate) unsafe fn protect_none(addr: usize, len: usize) -> io::Result<()> {
+    // SAFETY: the caller owns the range, which holds nothing live.
+    cvt(unsafe { libc::mprotect(addr as *mut c_void, len, libc::PROT_NONE) }).map(drop)
+}
+
+/// Give the pages of `[addr, addr + len)` back (they read as zero next).
+///
+/// # Safety
+/// The range is memory this process mapped and holds no live data.
+pub(crate) unsafe fn discard_pages(addr: usize, len: usize) {
+    // SAFETY: the caller owns the range, which holds nothing live.
+    unsafe { libc::madvise(addr as *mut c_void, len, libc::MADV_DONTNEED) };
+}
+
+/// Ask for transparent huge pages over `[addr, addr + len)`; failure only
+/// costs performance.
+///
+/// # Safety
+/// The range is memory this process mapped.
+pub(crate) unsafe fn advise_huge_pages(addr: usize, len: usize) {
+    // SAFETY: advice on our own mapping changes no contents.
+    unsafe { libc::madvise(addr as *mut c_void, len, libc::MADV_HUGEPAGE) };
+}
+
+/// The page size.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as usize
+    } else {
+        4096
+    }
+}
+
+// ---------------------------------------------------------------- process
+
+/// This process's id.
+pub(crate) fn getpid() -> libc::pid_t {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
+}
+
+/// Abort the process at once. Async-signal-safe.
+pub(crate) fn abort() -> ! {
+    // SAFETY: abort has no preconditions and never returns.
+    unsafe { libc::abort() }
+}
+
+/// This thread's errno. Async-signal-safe.
+pub(crate) fn errno() -> c_int {
+    // SAFETY: __errno_location always returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Set this thread's errno. Async-signal-safe.
+pub(crate) fn set_errno(e: c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = e };
+}
+
+// ---------------------------------------------------------------- signals
+
+/// Install `handler` (an `extern "C"` function's address: a
+/// `sa_sigaction` for `SA_SIGINFO`, else a plain handler) for `sig` with
+/// `flags`, every signal unblocked while it runs. Returns the previous
+/// action's handler address and flags.
+///
+/// # Safety
+/// `handler` is the address of a function with the signature `flags`
+/// implies, and it is async-signal-safe.
+pub(crate) unsafe fn set_signal_action(
+    sig: c_int,
+    handler: usize,
+    flags: c_int,
+) -> io::Result<(usize, c_int)> {
+    // SAFETY: all-zero is a valid sigaction; we fill handler, flags, mask.
+    let mut new: libc::sigaction = unsafe { mem::zeroed() };
+    new.sa_sigaction = handler;
+    new.sa_flags = flags;
+    // SAFETY: `new.sa_mask` is a valid sigset to clear.
+    unsafe { libc::sigemptyset(&mut new.sa_mask) };
+    // SAFETY: as above.
+    let mut old: libc::sigaction = unsafe { mem::zeroed() };
+    // SAFETY: both structs are valid; the caller vouches for the handler.
+    cvt(unsafe { libc::sigaction(sig, &new, &mut old) })?;
+    Ok((old.sa_sigaction, old.sa_flags))
+}
+
+/// Put `sig` back to its default action. Async-signal-safe.
+pub(crate) fn default_signal_action(sig: c_int) {
+    // SAFETY: SIG_DFL is always a valid disposition.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
+}
+
+/// Whether this thread has an alternate signal stack.
+pub(crate) fn has_signal_stack() -> io::Result<bool> {
+    // SAFETY: all-zero is a valid stack_t to be filled in.
+    let mut cur: libc::stack_t = unsafe { mem::zeroed() };
+    // SAFETY: querying with a null new stack has no side effects.
+    cvt(unsafe { libc::sigaltstack(ptr::null(), &mut cur) })?;
+    Ok(cur.ss_flags & libc::SS_DISABLE == 0)
+}
+
+/// Make `[addr, addr + len)` this thread's alternate signal stack.
+///
+/// # Safety
+/// The range is writable memory this process mapped for that purpose, and
+/// it stays mapped while the thread lives.
+pub(crate) unsafe fn set_signal_stack(addr: usize, len: usize) -> io::Result<()> {
+    let st = libc::stack_t {
+        ss_sp: addr as *mut c_void,
+        ss_flags: 0,
+        ss_size: len,
+    };
+    // SAFETY: the caller vouches for the memory.
+    cvt(unsafe { libc::sigaltstack(&st, ptr::null_mut()) }).map(drop)
+}
+
+// ---------------------------------------------------------------- fds
+
+/// A pipe with both ends close-on-exec: (read end, write end).
+pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: a valid two-int array for the kernel to fill.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both fds are fresh and ours alone.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Turn `O_NONBLOCK` on or off. Uses `fcntl` (not `ioctl(FIONBIO)`) so a
+/// libc-interposing layer sees the change.
+pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL reads only the fd's flags.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    if new != flags {
+        // SAFETY: F_SETFL changes only the fd's status flags.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
+    }
+    Ok(())
+}
+
+/// `read(2)`. Async-signal-safe.
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length during the call.
+    cvt_len(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `write(2)`. Async-signal-safe.
+pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is readable for its length during the call.
+    cvt_len(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
+}
+
+// ---------------------------------------------------------------- sockets
+
+/// A fresh socket (the caller passes `SOCK_CLOEXEC`/`SOCK_NONBLOCK` in `ty`).
+pub(crate) fn socket(domain: c_int, ty: c_int, proto: c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the result is checked.
+    let fd = cvt(unsafe { libc::socket(domain, ty, proto) })?;
+    // SAFETY: a fresh fd, ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Set an `int`-valued socket option.
+pub(crate) fn setsockopt_int(fd: RawFd, level: c_int, name: c_int, value: c_int) -> io::Result<()> {
+    // SAFETY: the value points at a c_int of the size passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const c_int).cast(),
+            mem::size_of::<c_int>() as socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// `bind(2)` to the first `len` bytes of `addr`.
+pub(crate) fn bind(fd: RawFd, addr: &sockaddr_storage, len: socklen_t) -> io::Result<()> {
+    debug_assert!(len as usize <= mem::size_of::<sockaddr_storage>());
+    // SAFETY: `addr` holds at least `len` bytes of address.
+    cvt(unsafe { libc::bind(fd, (addr as *const sockaddr_storage).cast(), len) }).map(drop)
+}
+
+/// `listen(2)`.
+pub(crate) fn listen(fd: RawFd, backlog: c_int) -> io::Result<()> {
+    // SAFETY: plain listen(2).
+    cvt(unsafe { libc::listen(fd, backlog) }).map(drop)
+}
+
+/// `shutdown(2)`.
+pub(crate) fn shutdown(fd: RawFd, how: c_int) -> io::Result<()> {
+    // SAFETY: plain shutdown(2).
+    cvt(unsafe { libc::shutdown(fd, how) }).map(drop)
+}
+
+/// `send(2)` that never blocks and never raises `SIGPIPE`.
+pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    // SAFETY: `buf` is readable for its length during the call.
+    cvt_len(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) })
+}
+
+/// Vectored send (`sendmsg`, since `writev` cannot suppress `SIGPIPE`);
+/// never blocks. At most 1024 buffers are sent.
+pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    // `IoSlice` is ABI-compatible with `iovec` on Unix; sendmsg only reads.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(1024) as _;
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    // SAFETY: the iovecs point at live buffers during the call.
+    cvt_len(unsafe { libc::sendmsg(fd, &msg, flags) })
+}
+
+/// `recv(2)` that never blocks; `peek` adds `MSG_PEEK`.
+pub(crate) fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+    let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
+    // SAFETY: `buf` is writable for its length during the call.
+    cvt_len(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })
+}
+
+/// Vectored receive (`recvmsg`) that never blocks. At most 1024 buffers.
+pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    // `IoSliceMut` is ABI-compatible with `iovec` on Unix.
+    msg.msg_iov = bufs.as_mut_ptr().cast();
+    msg.msg_iovlen = bufs.len().min(1024) as _;
+    // SAFETY: the iovecs point at live, writable buffers during the call.
+    cvt_len(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) })
+}
+
+/// `recvfrom(2)` that never blocks; `peek` adds `MSG_PEEK`. Returns the
+/// length and the raw sender address.
+pub(crate) fn recv_from(
+    fd: RawFd,
+    buf: &mut [u8],
+    peek: bool,
+) -> io::Result<(usize, sockaddr_storage, socklen_t)> {
+    let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut st: sockaddr_storage = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<sockaddr_storage>() as socklen_t;
+    // SAFETY: `buf` is writable for its length and `st`/`len` describe a
+    // writable address buffer, all for the call's duration.
+    let n = cvt_len(unsafe {
+        libc::recvfrom(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            flags,
+            (&mut st as *mut sockaddr_storage).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((n, st, len))
+}
+
+/// `sendto(2)` that never blocks and never raises `SIGPIPE`.
+pub(crate) fn send_to(
+    fd: RawFd,
+    buf: &[u8],
+    addr: &sockaddr_storage,
+    len: socklen_t,
+) -> io::Result<usize> {
+    debug_assert!(len as usize <= mem::size_of::<sockaddr_storage>());
+    // SAFETY: `buf` is readable for its length and `addr` holds `len` bytes
+    // of address, both for the call's duration.
+    cvt_len(unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            (addr as *const sockaddr_storage).cast(),
+            len,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn cvt_turns_minus_one_into_errno() {
+        set_errno(libc::EBADF);
+        let e = cvt(-1 as c_int).expect_err("-1 is an error");
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF));
+        assert_eq!(cvt(5 as c_int).ok(), Some(5));
+        assert_eq!(cvt_len(7).ok(), Some(7));
+    }
+
+    #[test]
+    fn pipe_read_write_and_nonblocking() {
+        let (r, w) = pipe_cloexec().expect("pipe");
+        set_nonblocking(r.as_raw_fd(), true).expect("nonblocking");
+        let mut b = [0u8; 4];
+        let e = read(r.as_raw_fd(), &mut b).expect_err("empty pipe");
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(write(w.as_raw_fd(), b"ok").expect("write"), 2);
+        assert_eq!(read(r.as_raw_fd(), &mut b).expect("read"), 2);
+        assert_eq!(&b[..2], b"ok");
+        assert!(read(-1, &mut b).is_err());
+    }
+
+    #[test]
+    fn mappings_round_trip() {
+        let len = 4 * page_size();
+        let p = map_anonymous(len, true).expect("map");
+        // SAFETY: the mapping is ours; we write inside it, then guard its
+        // first page (nothing live there) and unmap all of it.
+        unsafe {
+            (p as *mut u8).add(len - 1).write(1);
+            protect_none(p, page_size()).expect("guard page");
+            discard_pages(p + page_size(), page_size());
+            unmap(p, len);
+        }
+    }
+}

@@ -114,11 +114,7 @@ impl<T: 'static> JoinHandle<T> {
                 _ => {}
             }
         });
-        if self.task.is_finished() {
-            link(&self.task);
-        } else {
-            self.task.with_extra(|e| e.links.push(link));
-        }
+        sched::on_finish(&self.task, link);
     }
 
     fn take(mut self) -> Result<T, JoinError> {

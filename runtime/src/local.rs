@@ -155,7 +155,7 @@ fn store(task: &Task, idx: usize, v: Box<dyn Any>) -> *const () {
         Err(_) => panic!("green: coroutine-local accessed while the thread's storage is destroyed"),
     };
     if first && !task.is_root() {
-        task.with_extra(|e| e.links.push(Box::new(|t: &Task| drop_locals(t.id))));
+        crate::sched::on_finish(task, Box::new(|t: &Task| drop_locals(t.id)));
     }
     match p {
         Some(p) => p,

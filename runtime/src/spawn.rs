@@ -4,7 +4,7 @@
 //! Spawning only queues: the new coroutine first runs when the spawner parks
 //! or yields (gevent order: spawn order is run order). No stack is taken
 //! until the first run. This module never switches stacks itself; it goes
-//! through `hub`.
+//! through the scheduler (`sched`).
 
 use std::io;
 use std::panic::Location;

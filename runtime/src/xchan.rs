@@ -13,7 +13,7 @@
 //! While a receiver waits and a sender is alive its hub does not report a
 //! deadlock (another thread may still send); once every sender is gone the
 //! waiters drain what is left and then get `None`. This module never touches
-//! hub internals: it parks through `hub`.
+//! hub internals: it parks through the scheduler (`sched`).
 
 use std::collections::VecDeque;
 use std::fmt;

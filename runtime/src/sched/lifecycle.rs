@@ -367,3 +367,13 @@ pub(crate) fn run_links(task: &Task) {
         }
     }
 }
+
+/// Run `link` when `task` finishes, after the callbacks added before it; at
+/// once if it has finished already.
+pub(crate) fn on_finish(task: &Task, link: crate::task::Link) {
+    if task.is_finished() {
+        link(task);
+    } else {
+        task.with_extra(|e| e.links.push(link));
+    }
+}

@@ -13,7 +13,7 @@
 //!   anything else is ignored (no lost, no spurious wakeups).
 //! - Only the loop creates, resumes and drops coroutines, always from the root
 //!   stack, so code running in a region never touches another coroutine homed
-//!   in it (`stack.rs`).
+//!   in it (`stack/`).
 //! - Timers, I/O and cross-thread wakes are polled at least once every 128
 //!   switches, so a `sleep(ZERO)` loop (in a coroutine or on the root)
 //!   cannot starve them.
@@ -67,7 +67,7 @@ mod remote;
 mod run;
 
 pub(crate) use diag::snapshot;
-pub(crate) use lifecycle::{kill_all, spawn_entry, spawn_with, wait_finished};
+pub(crate) use lifecycle::{kill_all, on_finish, spawn_entry, spawn_with, wait_finished};
 pub(crate) use park::{caught_unwind, pop_frame, push_frame, raise, resume_unwind};
 pub use park::{park, park_no_unwind, unparker, Park};
 use perturb::perturb_seed;

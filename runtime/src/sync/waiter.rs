@@ -12,7 +12,7 @@
 //! passes it on. A waiter that timed out or was killed before any grant
 //! removes itself, so it never consumes a later one (C16).
 //!
-//! Like `WaitList`, it parks only through `hub` with an optional deadline,
+//! Like `WaitList`, it parks only through the scheduler (`sched`) with an optional deadline,
 //! works from coroutines and from the root context (`main`), and never
 //! touches timers or the reactor.
 

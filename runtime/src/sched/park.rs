@@ -207,7 +207,26 @@ impl Hub {
         task.state.set(State::Parked);
         self.switch_out(task);
         // Woken: the loop set us Running.
-        if task.has_special() && task.take_kill() || task.wake.get() == WakeReason::Killed {
+        let why = task.wake.get();
+        if why == WakeReason::Notified && !task.has_special() {
+            if self.perturb.get() != 0 {
+                self.perturb_after_wake(task);
+            }
+            return Ok(Park::Notified);
+        }
+        self.after_wake_slow(task, why, owner)
+    }
+
+    /// The rest of a wake: a kill (pending or the reason), or a deadline.
+    #[cold]
+    #[inline(never)]
+    fn after_wake_slow(
+        &self,
+        task: &Task,
+        why: WakeReason,
+        owner: Option<u64>,
+    ) -> Result<Park, Interrupt> {
+        if task.take_kill() || why == WakeReason::Killed {
             if task.is_unwinding() {
                 // Killed again while a destructor of the first unwind
                 // parks: end this park early, raise nothing.
@@ -215,7 +234,7 @@ impl Hub {
             }
             return Err(Interrupt::Killed);
         }
-        match task.wake.get() {
+        match why {
             WakeReason::Notified => {
                 if self.perturb.get() != 0 {
                     self.perturb_after_wake(task);

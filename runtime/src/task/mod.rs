@@ -340,6 +340,7 @@ impl Task {
     }
 
     /// True once the coroutine object exists (the task has run at least once).
+    #[inline(always)]
     pub(crate) fn has_coro(&self) -> bool {
         self.coro.exists()
     }
@@ -496,6 +497,7 @@ pub struct Unparker {
 }
 
 impl Unparker {
+    #[inline]
     pub(crate) fn new(task: TaskRef, gen: u32) -> Unparker {
         Unparker { task, gen }
     }

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use common::hang::watchdog;
 use common::net::{set_linger_zero, setsockopt};
 use monkey_support::{
-    gettid, ignore_signal, install_handler, real_flags, serial, signal_thread, wait_handled,
-    ThreadTimer, SIGNALS_HANDLED,
+    gettid, ignore_signal, install_handler, parked_reader, real_flags, serial, signal_thread,
+    wait_handled, ThreadTimer, SIGNALS_HANDLED,
 };
 
 type Got = Result<Vec<u8>, ErrorKind>;
@@ -487,22 +487,7 @@ fn number_replaced_by_dup2_on_another_thread_is_registered_afresh() {
         green::monkey::patch_all();
         let (l0, a0) = bind();
         // A coroutine parks in a read on `n`: the hub registers it.
-        let fd = Rc::new(Cell::new(-1));
-        let fc = fd.clone();
-        let parked = green::spawn(move || {
-            let mut s = ManuallyDrop::new(TcpStream::connect(a0).expect("connect"));
-            s.set_read_timeout(Some(Duration::from_secs(3)))
-                .expect("timeout");
-            fc.set(s.as_raw_fd());
-            let _ = s.read(&mut [0u8; 8]);
-        });
-        let t = Instant::now();
-        while fd.get() < 0 {
-            assert!(t.elapsed() < Duration::from_secs(5), "reader never ran");
-            green::sleep(Duration::from_millis(1));
-        }
-        green::sleep(Duration::from_millis(20));
-        let n = fd.get();
+        let (n, parked) = parked_reader(a0);
         // Another thread puts a listener at `n` with dup2 (no close seen by
         // this hub, and the number never was free).
         let (l, a) = bind();

@@ -10,7 +10,6 @@ mod monkey_support;
 
 use std::cell::Cell;
 use std::io::{Read, Write};
-use std::mem::ManuallyDrop;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -23,32 +22,9 @@ use std::time::{Duration, Instant};
 use common::hang::watchdog;
 use common::net::setsockopt;
 use monkey_support::{
-    ignore_signal, install_handler, serial, signal_thread, wait_handled, SIGNALS_HANDLED,
+    ignore_signal, install_handler, parked_reader, serial, signal_thread, wait_handled,
+    SIGNALS_HANDLED,
 };
-
-/// A coroutine connected to `addr` and parked in a read (so the hub holds a
-/// registration for its fd), and that fd's number. The stream is never
-/// closed by the coroutine: the test closes the number behind its back.
-fn parked_reader(addr: std::net::SocketAddr) -> (i32, green::JoinHandle<()>) {
-    let fd = Rc::new(Cell::new(-1));
-    let fc = fd.clone();
-    let h = green::spawn(move || {
-        let mut s = ManuallyDrop::new(TcpStream::connect(addr).expect("connect"));
-        s.set_read_timeout(Some(Duration::from_secs(3)))
-            .expect("read timeout");
-        fc.set(s.as_raw_fd());
-        // Woken by the timeout or spuriously once its number is reused: the
-        // outcome does not matter, only that the new owner is not stuck.
-        let _ = s.read(&mut [0u8; 8]);
-    });
-    let t = Instant::now();
-    while fd.get() < 0 {
-        assert!(t.elapsed() < Duration::from_secs(5), "reader never ran");
-        green::sleep(Duration::from_millis(1));
-    }
-    green::sleep(Duration::from_millis(20)); // now parked: registered
-    (fd.get(), h)
-}
 
 /// Close `fd` on a fresh OS thread, through the hooked `close` (`raw`:
 /// the raw syscall, which no hook sees).

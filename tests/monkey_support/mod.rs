@@ -3,6 +3,12 @@
 //! the watchdog they use lives in `common`.
 #![allow(dead_code)]
 
+use std::cell::Cell;
+use std::io::Read;
+use std::mem::ManuallyDrop;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// The fd's real file status flags, read with the raw syscall (no hook).
@@ -129,4 +135,28 @@ pub fn ignore_signal(sig: libc::c_int) {
     // SAFETY: valid action, no old action wanted.
     let rc = unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) };
     assert_eq!(rc, 0);
+}
+
+/// A coroutine connected to `addr` and parked in a read (so the hub holds a
+/// registration for its fd), and that fd's number. The stream is never
+/// closed by the coroutine: the test closes the number behind its back.
+pub fn parked_reader(addr: std::net::SocketAddr) -> (i32, green::JoinHandle<()>) {
+    let fd = Rc::new(Cell::new(-1));
+    let fc = fd.clone();
+    let h = green::spawn(move || {
+        let mut s = ManuallyDrop::new(TcpStream::connect(addr).expect("connect"));
+        s.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("read timeout");
+        fc.set(s.as_raw_fd());
+        // Woken by the timeout or spuriously once its number is reused: the
+        // outcome does not matter, only that the new owner is not stuck.
+        let _ = s.read(&mut [0u8; 8]);
+    });
+    let t = Instant::now();
+    while fd.get() < 0 {
+        assert!(t.elapsed() < Duration::from_secs(5), "reader never ran");
+        green::sleep(Duration::from_millis(1));
+    }
+    green::sleep(Duration::from_millis(20)); // now parked: registered
+    (fd.get(), h)
 }

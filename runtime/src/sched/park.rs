@@ -200,12 +200,7 @@ impl Hub {
             }
             self.arm_timer(at, TaskRef::from_task(task));
         }
-        if let ParkedOn::Fd(_) = on {
-            self.io_parked.set(self.io_parked.get() + 1);
-        }
-        task.set_parked_on(on);
-        task.state.set(State::Parked);
-        self.switch_out(task);
+        self.suspend_parked(task, on);
         // Woken: the loop set us Running.
         let why = task.wake.get();
         if why == WakeReason::Notified && !task.has_special() {
@@ -272,17 +267,24 @@ impl Hub {
             }
             self.arm_timer(at, TaskRef::from_task(task));
         }
+        self.suspend_parked(task, on);
+        let killed = task.take_kill();
+        Ok(match task.wake.get() {
+            WakeReason::Notified if !killed => Park::Notified,
+            _ => Park::TimedOut,
+        })
+    }
+
+    /// Mark the current task parked on `on` and give up the CPU until a
+    /// wake makes it ready again (its timer, if any, is armed already).
+    #[inline(always)]
+    fn suspend_parked(&self, task: &Task, on: ParkedOn) {
         if let ParkedOn::Fd(_) = on {
             self.io_parked.set(self.io_parked.get() + 1);
         }
         task.set_parked_on(on);
         task.state.set(State::Parked);
         self.switch_out(task);
-        let killed = task.take_kill();
-        Ok(match task.wake.get() {
-            WakeReason::Notified if !killed => Park::Notified,
-            _ => Park::TimedOut,
-        })
     }
 
     /// Give up the CPU: a coroutine suspends to the loop; the root runs the

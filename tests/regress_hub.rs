@@ -556,18 +556,16 @@ fn notified_waiters_free_their_task_records() {
         }
     };
     round();
-    let (before, records) = (rss_kib(), green::rt::live_records());
+    let records = green::rt::live_records();
     for _ in 0..4 {
         round();
     }
-    let (after, records_after) = (rss_kib(), green::rt::live_records());
+    // Counted exactly (RSS would only show it roughly, and moves with the
+    // kernel's page handling under load): the leak kept one record per
+    // notified waiter, 200K here.
     assert_eq!(
-        records_after, records,
+        green::rt::live_records(),
+        records,
         "task records leaked over 200K notified waiters"
-    );
-    // Leaking 200K records of ~200 B each would add ~40 MiB.
-    assert!(
-        after < before + 24 * 1024,
-        "RSS grew from {before} KiB to {after} KiB over 200K notified waiters"
     );
 }

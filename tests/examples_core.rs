@@ -1,4 +1,4 @@
-//! The core examples print exactly what EXAMPLES.md says.
+//! The core examples print exactly what docs/examples.md says.
 
 mod common;
 

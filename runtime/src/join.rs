@@ -151,6 +151,10 @@ impl<T> Drop for JoinHandle<T> {
         self.task.set_detached(true);
         if self.task.is_finished() {
             crate::report::report_unjoined(&self.task);
+            // Drop the value here, in the caller's context: the record may
+            // outlive this handle (a stale timer entry), and its last
+            // reference may go inside the hub's borrows.
+            drop(self.task.take_result());
         }
     }
 }

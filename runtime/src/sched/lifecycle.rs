@@ -35,11 +35,7 @@ pub(crate) fn spawn_with(
     delay: Option<Duration>,
     at: &'static Location<'static>,
 ) -> TaskRef {
-    let hub = hub();
-    let class = class.unwrap_or(hub.default_class);
-    let id = hub.next_task_id();
-    let task = Task::new(id, name, class, Some(make(id)), at);
-    hub.spawn_task(task, delay)
+    hub().spawn_with(make, name, class, delay, at)
 }
 
 /// Kill every live coroutine of this thread's hub and wait for them.
@@ -50,9 +46,19 @@ pub(crate) fn kill_all() {
 }
 
 impl Hub {
-    /// Add a new task; it runs after `delay` (queued now if `None`).
-    pub(crate) fn spawn_task(&self, task: Task, delay: Option<Duration>) -> TaskRef {
-        let task = TaskRef::new(task);
+    /// See the free function `spawn_with`; the hub's own helper coroutines
+    /// (callback runners, droppers) are made the same way.
+    fn spawn_with(
+        &self,
+        make: impl FnOnce(u64) -> Entry,
+        name: Option<Rc<String>>,
+        class: Option<u32>,
+        delay: Option<Duration>,
+        at: &'static Location<'static>,
+    ) -> TaskRef {
+        let class = class.unwrap_or(self.default_class);
+        let id = self.next_task_id();
+        let task = TaskRef::new(Task::new(id, name, class, Some(make(id)), at));
         let slot = self.tasks.borrow_mut().insert(task.clone());
         task.set_slot(slot);
         crate::monitor::task_spawned(&self.diag, &task);
@@ -100,23 +106,7 @@ impl Hub {
                 // body's own yielder, recorded before anything suspends.
                 unsafe { (*tp).coro.set_yielder(y) };
                 match entry {
-                    Some(f) => {
-                        let out = f();
-                        // SAFETY: as above.
-                        let t = unsafe { &*tp };
-                        if t.detached() && !t.has_links() {
-                            // Nobody can take it and no callback will read
-                            // it: drop it here, in the coroutine, where its
-                            // `Drop` may block and a panic is this
-                            // coroutine's own (reported as unjoined), never
-                            // inside the hub's borrows. (With callbacks, it
-                            // is dropped after them: `drop_detached_result`.)
-                            drop(out);
-                            Box::new(())
-                        } else {
-                            out
-                        }
-                    }
+                    Some(f) => f(),
                     None => Box::new(()),
                 }
             });
@@ -188,16 +178,16 @@ impl Hub {
         }
         task.state.set(State::Finishing);
         let t = task.clone();
-        let id = self.next_task_id();
-        task.with_extra(|e| e.links_runner = Some(id));
-        let runner: Entry = Box::new(move || {
-            run_links(&t);
-            t.with_extra(|e| e.links_runner = None);
-            hub().complete(&t);
-            Box::new(()) as crate::task::Output
-        });
-        let runner = Task::new(id, None, self.default_class, Some(runner), t_location());
-        drop(self.spawn_task(runner, None));
+        let make = |id| -> Entry {
+            t.with_extra(|e| e.links_runner = Some(id));
+            Box::new(move || {
+                run_links(&t);
+                t.with_extra(|e| e.links_runner = None);
+                hub().complete(&t);
+                Box::new(()) as crate::task::Output
+            })
+        };
+        drop(self.spawn_with(make, None, None, None, t_location()));
     }
 
     /// The task is done for good: leave the slab, wake joiners, report an
@@ -220,11 +210,13 @@ impl Hub {
         drop(slot);
     }
 
-    /// The handle went away while the task was finishing: nobody will take
-    /// its value, and the last reference to the record may be a stale timer
+    /// The handle went away before the task finished: nobody will take its
+    /// value, and the last reference to the record may be a stale timer
     /// entry or a wait-list dropped inside the hub's borrows. Drop the
     /// value in a coroutine of its own instead, where its `Drop` may block
-    /// and a panic in it is reported like any unjoined panic.
+    /// and a panic in it is reported like any unjoined panic. (A handle
+    /// dropped after the end drops the value itself.) `()`, what
+    /// fire-and-forget coroutines return, needs no dropper.
     pub(super) fn drop_detached_result(&self, task: &TaskRef) {
         let is_value =
             matches!(&*task.out.borrow(), crate::task::Slot::Done(Ok(v)) if !v.is::<()>());
@@ -234,13 +226,13 @@ impl Hub {
         let Some(out) = task.take_result() else {
             return;
         };
-        let dropper: Entry = Box::new(move || {
-            drop(out);
-            Box::new(()) as crate::task::Output
-        });
-        let id = self.next_task_id();
-        let dropper = Task::new(id, None, self.default_class, Some(dropper), t_location());
-        let dropper = self.spawn_task(dropper, None);
+        let make = |_| -> Entry {
+            Box::new(move || {
+                drop(out);
+                Box::new(()) as crate::task::Output
+            })
+        };
+        let dropper = self.spawn_with(make, None, None, None, t_location());
         dropper.set_detached(true);
     }
 

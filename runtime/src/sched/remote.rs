@@ -22,14 +22,9 @@ pub(super) struct RemoteWake {
 pub(crate) struct Remote {
     pub(super) queue: Mutex<Vec<RemoteWake>>,
     pub(super) waker: Arc<mio::Waker>,
-    /// Outstanding `RemoteUnparker`s: work another thread may still finish.
+    /// Outstanding `RemoteUnparker`s (work another thread may still
+    /// finish) plus wakes queued and not drained yet.
     pub(super) pending: AtomicUsize,
-}
-
-impl Remote {
-    pub(super) fn queue_is_empty(&self) -> bool {
-        lock(&self.queue).is_empty()
-    }
 }
 
 /// A wake-up right for the current park that may be sent to another thread.

@@ -38,23 +38,12 @@ impl Hub {
         loop {
             let n = self.ready.len();
             let root_turn = self.run_pass(n);
-            // Count the root's own turn as a switch too: a root that yields
+            // The root's own turn counts as a switch too: a root that yields
             // in a loop must reach maintenance like a yielding coroutine.
             let since = self.since_maintain.get().saturating_add(n as u32);
-            if root_turn {
-                if since >= MAINTAIN_EVERY {
-                    self.since_maintain.set(0);
-                    // Not idle (the root is about to run), so this never
-                    // blocks and never reports a deadlock.
-                    if let Err(msg) = self.maintain(false) {
-                        panic!("{msg}");
-                    }
-                } else {
-                    self.since_maintain.set(since);
-                }
-                return;
-            }
-            let idle = self.ready.is_empty();
+            // Idle only when the root still waits: a root about to run never
+            // blocks in maintenance and is never reported as deadlocked.
+            let idle = !root_turn && self.ready.is_empty();
             if idle || since >= MAINTAIN_EVERY {
                 self.since_maintain.set(0);
                 if let Err(msg) = self.maintain(idle) {
@@ -67,6 +56,9 @@ impl Hub {
                 }
             } else {
                 self.since_maintain.set(since);
+            }
+            if root_turn {
+                return;
             }
         }
     }
@@ -104,8 +96,8 @@ impl Hub {
                 Some(at) => Some(at.saturating_duration_since(now)),
                 None => {
                     if self.io_parked.get() == 0
+                        // Counts outstanding rights and queued wakes alike.
                         && self.remote.pending.load(Ordering::Acquire) == 0
-                        && self.remote.queue_is_empty()
                     {
                         return Err(super::diag::deadlock_message(self));
                     }

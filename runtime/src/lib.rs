@@ -47,6 +47,8 @@ mod sys;
 mod task;
 mod timeout;
 mod timer;
+pub mod wait_list;
+pub mod xchan;
 
 #[cfg(test)]
 mod size_tests {
@@ -56,8 +58,6 @@ mod size_tests {
         assert!(n <= 176, "Task grew to {n} bytes");
     }
 }
-pub mod wait_list;
-pub mod xchan;
 
 pub use blocking::spawn_blocking;
 pub use interrupt::{Elapsed, Interrupted};

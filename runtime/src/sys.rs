@@ -248,12 +248,14 @@ pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
 }
 
 /// `read(2)`. Async-signal-safe.
+#[inline]
 pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is writable for its length during the call.
     cvt_len(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
 }
 
 /// `write(2)`. Async-signal-safe.
+#[inline]
 pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is readable for its length during the call.
     cvt_len(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
@@ -304,6 +306,7 @@ pub(crate) fn shutdown(fd: RawFd, how: c_int) -> io::Result<()> {
 }
 
 /// `send(2)` that never blocks and never raises `SIGPIPE`.
+#[inline]
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
     // SAFETY: `buf` is readable for its length during the call.
@@ -312,6 +315,7 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 
 /// Vectored send (`sendmsg`, since `writev` cannot suppress `SIGPIPE`);
 /// never blocks. At most 1024 buffers are sent.
+#[inline]
 pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
@@ -324,6 +328,7 @@ pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<u
 }
 
 /// `recv(2)` that never blocks; `peek` adds `MSG_PEEK`.
+#[inline]
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
     let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
     // SAFETY: `buf` is writable for its length during the call.
@@ -331,6 +336,7 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
 }
 
 /// Vectored receive (`recvmsg`) that never blocks. At most 1024 buffers.
+#[inline]
 pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is valid; we fill only the iovec fields.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
@@ -343,6 +349,7 @@ pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::R
 
 /// `recvfrom(2)` that never blocks; `peek` adds `MSG_PEEK`. Returns the
 /// length and the raw sender address.
+#[inline]
 pub(crate) fn recv_from(
     fd: RawFd,
     buf: &mut [u8],
@@ -368,6 +375,7 @@ pub(crate) fn recv_from(
 }
 
 /// `sendto(2)` that never blocks and never raises `SIGPIPE`.
+#[inline]
 pub(crate) fn send_to(
     fd: RawFd,
     buf: &[u8],

@@ -42,12 +42,6 @@ pub(crate) struct GreenFd<S: AsRawFd> {
     _not_send: PhantomData<*const ()>,
 }
 
-/// Put `fd` into non-blocking mode. Uses `fcntl` (not `ioctl(FIONBIO)`) so a
-/// libc-interposing layer sees the change.
-pub(crate) fn set_nonblocking_fd(fd: RawFd, on: bool) -> io::Result<()> {
-    sys::set_nonblocking(fd, on)
-}
-
 /// The error every operation on a socket closed with `close()` returns.
 pub(crate) fn closed_error() -> io::Error {
     io::Error::new(
@@ -70,7 +64,7 @@ fn check_timeout(d: Option<Duration>) -> io::Result<()> {
 impl<S: AsRawFd> GreenFd<S> {
     /// Take over `sock`, switching its fd to non-blocking mode.
     pub(crate) fn new(sock: S) -> io::Result<GreenFd<S>> {
-        set_nonblocking_fd(sock.as_raw_fd(), true)?;
+        sys::set_nonblocking(sock.as_raw_fd(), true)?;
         Ok(GreenFd::from_nonblocking(sock))
     }
 
@@ -169,7 +163,7 @@ impl<S: AsRawFd> GreenFd<S> {
     /// the data queued.
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
-        self.read_op(|_| recv(self.fd, buf, peek))
+        self.read_op(|_| sys::recv(self.fd, buf, peek))
     }
 
     /// Receive one datagram and its sender, parking within the read timeout.
@@ -187,19 +181,19 @@ impl<S: AsRawFd> GreenFd<S> {
     /// Receive into several buffers, parking within the read timeout.
     #[inline]
     pub(crate) fn recv_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
-        self.read_op(|_| recv_vectored(self.fd, bufs))
+        self.read_op(|_| sys::recv_vectored(self.fd, bufs))
     }
 
     /// Send `buf`, parking within the write timeout while the buffer is full.
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.write_op(|_| send(self.fd, buf))
+        self.write_op(|_| sys::send(self.fd, buf))
     }
 
     /// Send several buffers, parking within the write timeout.
     #[inline]
     pub(crate) fn send_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.write_op(|_| send_vectored(self.fd, bufs))
+        self.write_op(|_| sys::send_vectored(self.fd, bufs))
     }
 
     /// Park until the fd is ready for `interest` (for connect), within
@@ -279,7 +273,7 @@ impl<S: AsRawFd> GreenFd<S> {
     /// caller copies the user's timeouts to the kernel socket options.
     pub(crate) fn into_inner(self) -> S {
         rt::forget_fd(self.fd);
-        let _ = set_nonblocking_fd(self.fd, self.nonblocking.get());
+        let _ = sys::set_nonblocking(self.fd, self.nonblocking.get());
         let mut me = ManuallyDrop::new(self);
         // SAFETY: `me` is never used or dropped again, so `sock` is taken
         // exactly once; the other fields are `Copy`/zero-sized.
@@ -299,26 +293,11 @@ impl<S: AsRawFd> Drop for GreenFd<S> {
     }
 }
 
-// The per-call helpers below pass `MSG_DONTWAIT`, so they never block the
-// hub even if the fd's shared `O_NONBLOCK` flag was cleared behind our back
-// (a `try_clone`d handle converted with `into_std`, or a `dup` elsewhere).
-
-/// `send(2)` with `MSG_NOSIGNAL`: a write to a closed peer is `EPIPE`, never
-/// a `SIGPIPE`.
-fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    sys::send(fd, buf)
-}
-
-/// Vectored `send` (`sendmsg` with `MSG_NOSIGNAL`; `writev` cannot suppress
-/// `SIGPIPE`).
-fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    sys::send_vectored(fd, bufs)
-}
-
-/// `recv(2)` that never blocks; `peek` adds `MSG_PEEK`.
-fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
-    sys::recv(fd, buf, peek)
-}
+// Every socket call here goes through `sys`, whose helpers pass
+// `MSG_DONTWAIT`, so they never block the hub even if the fd's shared
+// `O_NONBLOCK` flag was cleared behind our back (a `try_clone`d handle
+// converted with `into_std`, or a `dup` elsewhere). The two below add the
+// address conversions.
 
 /// `recvfrom(2)` that never blocks; `peek` adds `MSG_PEEK`.
 fn recv_from(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
@@ -330,9 +309,4 @@ fn recv_from(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<(usize, Socket
 fn send_to(fd: RawFd, buf: &[u8], to: &SocketAddr) -> io::Result<usize> {
     let (st, len) = super::sockaddr::to_raw(to);
     sys::send_to(fd, buf, &st, len)
-}
-
-/// Vectored `recv` (`recvmsg`) that never blocks.
-fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
-    sys::recv_vectored(fd, bufs)
 }

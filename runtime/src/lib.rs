@@ -50,15 +50,6 @@ mod timer;
 pub mod wait_list;
 pub mod xchan;
 
-#[cfg(test)]
-mod size_tests {
-    #[test]
-    fn task_record_stays_small() {
-        let n = std::mem::size_of::<crate::task::Task>();
-        assert!(n <= 176, "Task grew to {n} bytes");
-    }
-}
-
 pub use blocking::spawn_blocking;
 pub use interrupt::{Elapsed, Interrupted};
 pub use join::{joinall, wait, JoinError, JoinHandle};
@@ -70,3 +61,12 @@ pub use sched::PERTURB_ENV;
 pub use spawn::{current, sleep, spawn, spawn_later, yield_now, Builder, CoroutineInfo};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use timeout::timeout;
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn task_record_stays_small() {
+        let n = std::mem::size_of::<crate::task::Task>();
+        assert!(n <= 176, "Task grew to {n} bytes");
+    }
+}

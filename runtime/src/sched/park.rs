@@ -203,44 +203,43 @@ impl Hub {
         self.suspend_parked(task, on);
         // Woken: the loop set us Running.
         let why = task.wake.get();
-        if why == WakeReason::Notified && !task.has_special() {
-            if self.perturb.get() != 0 {
-                self.perturb_after_wake(task);
+        if why != WakeReason::Notified || task.has_special() {
+            if let Some(r) = self.wake_interrupted(task, why, owner) {
+                return r;
             }
-            return Ok(Park::Notified);
         }
-        self.after_wake_slow(task, why, owner)
+        if self.perturb.get() != 0 {
+            self.perturb_after_wake(task);
+        }
+        Ok(Park::Notified)
     }
 
-    /// The rest of a wake: a kill (pending or the reason), or a deadline.
+    /// A park that did not end by an ordinary notification: a kill (pending
+    /// or the reason) or a deadline. `None` when it was a notification after
+    /// all (a timeout frame is active, nothing else happened).
     #[cold]
     #[inline(never)]
-    fn after_wake_slow(
+    fn wake_interrupted(
         &self,
         task: &Task,
         why: WakeReason,
         owner: Option<u64>,
-    ) -> Result<Park, Interrupt> {
+    ) -> Option<Result<Park, Interrupt>> {
         if task.take_kill() || why == WakeReason::Killed {
-            if task.is_unwinding() {
-                // Killed again while a destructor of the first unwind
-                // parks: end this park early, raise nothing.
-                return Ok(Park::TimedOut);
-            }
-            return Err(Interrupt::Killed);
+            // Killed again while a destructor of the first unwind parks:
+            // end this park early, raise nothing.
+            return Some(if task.is_unwinding() {
+                Ok(Park::TimedOut)
+            } else {
+                Err(Interrupt::Killed)
+            });
         }
         match why {
-            WakeReason::Notified => {
-                if self.perturb.get() != 0 {
-                    self.perturb_after_wake(task);
-                }
-                Ok(Park::Notified)
-            }
-            WakeReason::Killed => Err(Interrupt::Killed),
-            WakeReason::TimedOut => match owner {
+            WakeReason::TimedOut => Some(match owner {
                 Some(id) => Err(Interrupt::Elapsed(id)),
                 None => Ok(Park::TimedOut),
-            },
+            }),
+            _ => None,
         }
     }
 

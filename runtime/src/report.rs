@@ -20,7 +20,7 @@ use crate::task::{ParkedOn, Task};
 /// Print a finished task's panic once if nobody will join it.
 pub(crate) fn report_unjoined(task: &Task) {
     let r = task.out.borrow();
-    if let crate::task::Slot::Done(Err(crate::JoinError::Panicked(_))) = &*r {
+    if let crate::task::Slot::Done(Err(crate::task::JoinError::Panicked(_))) = &*r {
         let msg = task
             .extra
             .borrow_mut()

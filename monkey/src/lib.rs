@@ -111,6 +111,7 @@ mod hook;
 mod io;
 mod patch;
 mod poll;
+mod process;
 mod real;
 mod retry;
 mod sleep;

@@ -36,8 +36,12 @@ impl Patch {
     pub const POLL: Patch = Patch(4);
     /// `getaddrinfo` runs on the blocking thread pool.
     pub const DNS: Patch = Patch(8);
+    /// `wait`, `waitpid`, `wait4` and `waitid` (what std's `Child::wait`,
+    /// `Command::status` and `Command::output` call) park the coroutine until
+    /// the child changes state.
+    pub const PROCESS: Patch = Patch(16);
     /// Every family.
-    pub const ALL: Patch = Patch(15);
+    pub const ALL: Patch = Patch(31);
     /// No family.
     pub const NONE: Patch = Patch(0);
 
@@ -72,6 +76,7 @@ impl fmt::Debug for Patch {
             (Patch::SOCKET, "SOCKET"),
             (Patch::POLL, "POLL"),
             (Patch::DNS, "DNS"),
+            (Patch::PROCESS, "PROCESS"),
         ];
         let on: Vec<&str> = names
             .iter()

@@ -9,7 +9,7 @@
 mod common;
 mod monkey_support;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::os::unix::process::ExitStatusExt;
 use std::os::unix::thread::JoinHandleExt;
 use std::process::{Child, Command};
@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::hang::watchdog;
-use monkey_support::{errno, install_handler, serial, signal_thread, wait_handled};
+use monkey_support::{errno, install_handler, serial, signal_thread, wait_handled, with_ticker};
 
 fn patch() {
     green::monkey::patch_all();
@@ -40,33 +40,6 @@ fn spawn_pid(script: &str) -> libc::pid_t {
 /// Open fds of this process (to show no pidfd is left behind).
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
-/// Run `body` in a coroutine while another coroutine ticks every 5 ms;
-/// returns the body's result and the ticker's largest gap between ticks.
-fn with_ticker<T: 'static>(body: impl FnOnce() -> T + 'static) -> (T, Duration) {
-    let done = Rc::new(Cell::new(false));
-    let gap = Rc::new(Cell::new(Duration::ZERO));
-    let ticker = {
-        let (done, gap) = (done.clone(), gap.clone());
-        green::spawn(move || {
-            let mut last = Instant::now();
-            while !done.get() {
-                green::sleep(Duration::from_millis(5));
-                let now = Instant::now();
-                gap.set(gap.get().max(now - last));
-                last = now;
-            }
-        })
-    };
-    let h = green::spawn(move || {
-        let r = body();
-        done.set(true);
-        r
-    });
-    let r = h.join().expect("body");
-    ticker.join().expect("ticker");
-    (r, gap.get())
 }
 
 #[test]

@@ -160,3 +160,32 @@ pub fn parked_reader(addr: std::net::SocketAddr) -> (i32, green::JoinHandle<()>)
     green::sleep(Duration::from_millis(20)); // now parked: registered
     (fd.get(), h)
 }
+
+/// Run `body` in a coroutine while another coroutine ticks every 5 ms;
+/// returns the body's result and the ticker's largest gap between ticks
+/// (small when `body` only ever parks, the whole wait when it blocks the
+/// thread).
+pub fn with_ticker<T: 'static>(body: impl FnOnce() -> T + 'static) -> (T, Duration) {
+    let done = Rc::new(Cell::new(false));
+    let gap = Rc::new(Cell::new(Duration::ZERO));
+    let ticker = {
+        let (done, gap) = (done.clone(), gap.clone());
+        green::spawn(move || {
+            let mut last = Instant::now();
+            while !done.get() {
+                green::sleep(Duration::from_millis(5));
+                let now = Instant::now();
+                gap.set(gap.get().max(now - last));
+                last = now;
+            }
+        })
+    };
+    let h = green::spawn(move || {
+        let r = body();
+        done.set(true);
+        r
+    });
+    let r = h.join().expect("body");
+    ticker.join().expect("ticker");
+    (r, gap.get())
+}

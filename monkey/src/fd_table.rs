@@ -13,7 +13,10 @@
 //!
 //! Never managed: fds 0–2 (the terminal or a pipe shared with other
 //! processes: making them non-blocking would leak into the parent), regular
-//! files, and everything else that is not a socket or a FIFO.
+//! files, and everything else that is not a socket or a FIFO. Of those,
+//! fds 0–2 that are pipes, sockets or terminals, and every terminal, are
+//! `Shared`: left in the mode their owners gave them, waited for by polling
+//! before each call.
 
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -33,6 +36,11 @@ pub(crate) enum Kind {
     Socket,
     /// A pipe or FIFO we manage (real fd non-blocking).
     Pipe,
+    /// Pollable but shared with other processes, so never made non-blocking:
+    /// fds 0–2 when they are a pipe, socket or terminal, and every terminal
+    /// (a pty, `/dev/tty`). A coroutine polls before each call and parks
+    /// until the fd is ready (`retry::shared_io`).
+    Shared,
 }
 
 /// The state of one fd.
@@ -68,20 +76,22 @@ impl FdState {
             Kind::Other => 1,
             Kind::Socket => 2,
             Kind::Pipe => 3,
+            Kind::Shared => 4,
         };
-        k | if self.user_nonblock { 4 } else { 0 }
+        k | if self.user_nonblock { 8 } else { 0 }
     }
 
     fn decode(v: u32) -> FdState {
-        let kind = match v & 3 {
+        let kind = match v & 7 {
             0 => Kind::Unknown,
             1 => Kind::Other,
             2 => Kind::Socket,
-            _ => Kind::Pipe,
+            3 => Kind::Pipe,
+            _ => Kind::Shared,
         };
         FdState {
             kind,
-            user_nonblock: v & 4 != 0,
+            user_nonblock: v & 8 != 0,
         }
     }
 }
@@ -299,10 +309,10 @@ pub(crate) fn classify(fd: c_int) -> FdState {
         kind: Kind::Other,
         user_nonblock: false,
     };
-    if fd <= 2 {
-        set(fd, other);
-        return other;
-    }
+    let shared = FdState {
+        kind: Kind::Shared,
+        user_nonblock: false,
+    };
     let mut sb = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `sb` is a valid out-pointer for one `stat`; fstat is not hooked.
     if unsafe { libc::fstat(fd, sb.as_mut_ptr()) } != 0 {
@@ -311,6 +321,14 @@ pub(crate) fn classify(fd: c_int) -> FdState {
     // SAFETY: fstat succeeded, so it filled `sb`.
     let mode = unsafe { sb.assume_init() }.st_mode & libc::S_IFMT;
     let kind = match mode {
+        libc::S_IFCHR if is_terminal(fd) => {
+            set(fd, shared);
+            return shared;
+        }
+        libc::S_IFSOCK | libc::S_IFIFO if fd <= 2 => {
+            set(fd, shared);
+            return shared;
+        }
         libc::S_IFSOCK => Kind::Socket,
         libc::S_IFIFO => Kind::Pipe,
         _ => {
@@ -345,6 +363,14 @@ pub(crate) fn classify(fd: c_int) -> FdState {
         }
     }
     st
+}
+
+/// Whether `fd` is a terminal (`TCGETS` succeeds, as `isatty` asks).
+fn is_terminal(fd: c_int) -> bool {
+    // SAFETY: an all-zero termios is a valid value to overwrite.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: TCGETS writes one termios; the real ioctl, not our hook.
+    unsafe { real::ioctl(fd, libc::TCGETS, (&raw mut t) as usize) == 0 }
 }
 
 /// Read `SO_RCVTIMEO`/`SO_SNDTIMEO` from the kernel.

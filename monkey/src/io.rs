@@ -1,5 +1,6 @@
 //! Hooks for data transfer on sockets and pipes: `read`, `write`, `readv`,
 //! `writev`, `recv`, `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`,
+//! `recvmmsg`, `sendmmsg`,
 //! `sendfile`/`sendfile64` and `splice` (what `std::io::copy` uses between a
 //! file or pipe and a socket), and
 //! the `_FORTIFY_SOURCE` variants C code compiled with it calls instead
@@ -16,7 +17,7 @@
 use std::ffi::c_void;
 
 use green_runtime::rt::Interest;
-use libc::{c_int, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+use libc::{c_int, c_uint, iovec, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec};
 
 use crate::fd_table::Timeout;
 use crate::retry::Ret;
@@ -88,6 +89,27 @@ crate::hook::hooks! {
     /// # Safety
     /// Same contract as libc's `sendmsg`.
     patched fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t => sendmsg_body;
+    /// `recvmmsg(2)`: parks for the first datagram; then, as the kernel does
+    /// for a blocking socket, keeps receiving until `vlen` messages, or until
+    /// `timeout` has passed when a datagram arrives (`MSG_WAITFORONE`: stops
+    /// after the first batch).
+    ///
+    /// # Safety
+    /// Same contract as libc's `recvmmsg`.
+    patched fn recvmmsg(
+        fd: c_int,
+        msgs: *mut mmsghdr,
+        vlen: c_uint,
+        flags: c_int,
+        timeout: *mut timespec,
+    ) -> c_int => recvmmsg_body;
+    /// `sendmmsg(2)`: parks whenever the socket is full until every message
+    /// is sent, as the kernel does for a blocking socket.
+    ///
+    /// # Safety
+    /// Same contract as libc's `sendmmsg`.
+    patched fn sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int
+        => sendmmsg_body;
     /// `sendfile(2)`: waits on the output socket.
     ///
     /// # Safety
@@ -490,6 +512,145 @@ unsafe fn splice_body(
             return -1;
         }
         if let Err(e) = retry::wait(fd, dir, retry::deadline_for(fd, which), coop) {
+            real::set_errno(e);
+            return -1;
+        }
+    }
+}
+
+/// The patched `recvmmsg`: the kernel's blocking-socket loop (see
+/// `net/socket.c`, `do_recvmmsg`) over our non-blocking fd. After some
+/// messages, an error or a cut-short wait reports the count, as the kernel
+/// does; `timeout` gets the time left written back, as the system call does.
+///
+/// # Safety
+/// Same contract as libc's `recvmmsg`.
+unsafe fn recvmmsg_body(
+    fd: c_int,
+    msgs: *mut mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+    timeout: *mut timespec,
+) -> c_int {
+    let coop = green_runtime::rt::in_coroutine();
+    if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 || !retry::state(fd, coop).waits() {
+        // SAFETY: the caller's contract is recvmmsg's.
+        return unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) };
+    }
+    let end = if timeout.is_null() {
+        None
+    } else {
+        // SAFETY: non-null; the caller promises a timespec.
+        let ts = unsafe { timeout.read() };
+        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+            // SAFETY: as above; the kernel reports EINVAL.
+            return unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) };
+        }
+        let d = std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        Some(std::time::Instant::now().checked_add(d))
+    };
+    let give_back = |done: c_int| {
+        if let Some(end) = end {
+            let left = end.map_or(std::time::Duration::MAX, |at| {
+                at.saturating_duration_since(std::time::Instant::now())
+            });
+            // SAFETY: non-null (`end` is `Some`) and writable (caller's
+            // contract, as for the system call).
+            unsafe {
+                timeout.write(timespec {
+                    tv_sec: left.as_secs().min(i64::MAX as u64) as libc::time_t,
+                    tv_nsec: left.subsec_nanos() as libc::c_long,
+                })
+            };
+        }
+        done
+    };
+    let one = flags & libc::MSG_WAITFORONE != 0;
+    let mut got: c_uint = 0;
+    loop {
+        // SAFETY: `msgs[got..vlen]` lies inside the caller's array; no
+        // timeout: the waits below are ours.
+        let r = unsafe {
+            real::recvmmsg(
+                fd,
+                msgs.add(got as usize),
+                vlen - got,
+                flags & !libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if r > 0 {
+            got += r as c_uint;
+            let expired =
+                end.is_some_and(|at| at.is_some_and(|at| std::time::Instant::now() >= at));
+            if got == vlen || one || expired {
+                return give_back(got as c_int);
+            }
+            continue;
+        }
+        if r == 0 {
+            return give_back(got as c_int);
+        }
+        let e = real::errno();
+        let wait = if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
+            retry::wait(
+                fd,
+                Interest::Read,
+                retry::deadline_for(fd, Timeout::Recv),
+                coop,
+            )
+        } else {
+            Err(e)
+        };
+        if let Err(e) = wait {
+            if got > 0 {
+                return give_back(got as c_int);
+            }
+            real::set_errno(e);
+            return -1;
+        }
+    }
+}
+
+/// The patched `sendmmsg`: every message, parking while the socket is full;
+/// after some messages, an error or a cut-short wait reports the count, as
+/// the kernel does.
+///
+/// # Safety
+/// Same contract as libc's `sendmmsg`.
+unsafe fn sendmmsg_body(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+    let coop = green_runtime::rt::in_coroutine();
+    if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 || !retry::state(fd, coop).waits() {
+        // SAFETY: the caller's contract is sendmmsg's.
+        return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };
+    }
+    let mut sent: c_uint = 0;
+    let mut deadline = None;
+    loop {
+        // SAFETY: `msgs[sent..vlen]` lies inside the caller's array.
+        let r = unsafe { real::sendmmsg(fd, msgs.add(sent as usize), vlen - sent, flags) };
+        if r > 0 {
+            sent += r as c_uint;
+            deadline = None; // progress: the socket timeout starts again
+            if sent == vlen {
+                return sent as c_int;
+            }
+            continue;
+        }
+        if r == 0 {
+            return sent as c_int;
+        }
+        let e = real::errno();
+        let wait = if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
+            let at = *deadline.get_or_insert_with(|| retry::deadline_for(fd, Timeout::Send));
+            retry::wait(fd, Interest::Write, at, coop)
+        } else {
+            Err(e)
+        };
+        if let Err(e) = wait {
+            if sent > 0 {
+                return sent as c_int;
+            }
             real::set_errno(e);
             return -1;
         }

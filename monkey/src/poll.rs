@@ -1,4 +1,4 @@
-//! Hooks for readiness waits: `poll`, `ppoll` and `select`.
+//! Hooks for readiness waits: `poll`, `ppoll`, `select` and `pselect`.
 //!
 //! Inside a coroutine: poll once without waiting; if nothing is ready, put
 //! the fds in a private, short-lived epoll set (level-triggered), park on
@@ -9,7 +9,10 @@
 //! A timeout (the call's own, or an enclosing `green::timeout`) returns 0 as
 //! the kernel's timeout does; a kill returns -1 with `ECANCELED`. `ppoll`
 //! with a signal mask passes through (the mask cannot be applied atomically
-//! around a park).
+//! around a park). `pselect` with a mask watches, through a `signalfd` in
+//! the same private set, the signals the mask would let in; one arriving
+//! (and no fd ready) is delivered by applying the mask for an instant, and
+//! the call fails with `EINTR`, as the kernel's would.
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +49,21 @@ crate::hook::hooks! {
         exceptfds: *mut fd_set,
         timeout: *mut timeval,
     ) -> c_int => select_body;
+    /// `pselect(2)`: `select` with a `timespec` (left untouched, as glibc
+    /// leaves it) and a signal mask: a signal that `mask` unblocks and the
+    /// thread's mask blocks ends the wait the way the kernel's would — its
+    /// handler runs and the call fails with `EINTR` — unless some fd is ready.
+    ///
+    /// # Safety
+    /// Same contract as libc's `pselect`.
+    coroutine fn pselect(
+        nfds: c_int,
+        readfds: *mut fd_set,
+        writefds: *mut fd_set,
+        exceptfds: *mut fd_set,
+        timeout: *const timespec,
+        mask: *const sigset_t,
+    ) -> c_int => pselect_body;
 }
 
 /// The events epoll understands, taken from poll's (same bit values on
@@ -232,8 +250,8 @@ unsafe fn select_body(
         return unsafe { real::select(nfds, readfds, writefds, exceptfds, timeout) };
     }
     let start = Instant::now();
-    let (deadline, zero, total) = if timeout.is_null() {
-        (None, false, None)
+    let total = if timeout.is_null() {
+        None
     } else {
         // SAFETY: non-null; the caller promises a timeval.
         let tv = unsafe { std::ptr::read(timeout) };
@@ -241,9 +259,63 @@ unsafe fn select_body(
             // SAFETY: as above; the kernel reports EINVAL.
             return unsafe { real::select(nfds, readfds, writefds, exceptfds, timeout) };
         }
-        let d = Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64);
-        (start.checked_add(d), d.is_zero(), Some(d))
+        Some(Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64))
     };
+    let sets = Sets {
+        nfds,
+        readfds,
+        writefds,
+        exceptfds,
+    };
+    // SAFETY: the caller's contract is select's.
+    let (r, _) = unsafe { coop_select(sets, start, total, None) };
+    if r < 0 {
+        return r;
+    }
+    if let Some(total) = total {
+        let left = total.saturating_sub(start.elapsed());
+        // SAFETY: non-null; the caller promises a writable timeval.
+        unsafe {
+            *timeout = timeval {
+                tv_sec: left.as_secs() as libc::time_t,
+                tv_usec: left.subsec_micros() as libc::suseconds_t,
+            };
+        }
+    }
+    r
+}
+
+/// The three sets of a `select`/`pselect` call.
+#[derive(Copy, Clone)]
+struct Sets {
+    nfds: c_int,
+    readfds: *mut fd_set,
+    writefds: *mut fd_set,
+    exceptfds: *mut fd_set,
+}
+
+/// `select`'s work over [`coop_poll`]: the sets as pollfds (plus `extra`,
+/// polled for input, when given), the wait, the sets rewritten. Returns the
+/// count (or -1, errno set, sets untouched) and whether `extra` was ready;
+/// when only `extra` was ready the sets are left untouched and the count is
+/// 0.
+///
+/// # Safety
+/// `nfds` is in `0..=FD_SETSIZE`; each set is null or a valid `fd_set`.
+unsafe fn coop_select(
+    sets: Sets,
+    start: Instant,
+    total: Option<Duration>,
+    extra: Option<c_int>,
+) -> (c_int, bool) {
+    let Sets {
+        nfds,
+        readfds,
+        writefds,
+        exceptfds,
+    } = sets;
+    let deadline = total.and_then(|d| start.checked_add(d));
+    let zero = total.is_some_and(|d| d.is_zero());
     let mut set: Vec<pollfd> = Vec::new();
     for fd in 0..nfds {
         let mut events = 0;
@@ -267,47 +339,180 @@ unsafe fn select_body(
             });
         }
     }
+    let user = set.len();
+    if let Some(fd) = extra {
+        set.push(pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+    }
     // SAFETY: `set` holds `set.len()` valid pollfds.
     let r = unsafe { coop_poll(set.as_mut_ptr(), set.len() as nfds_t, deadline, zero) };
     if r < 0 {
-        return r; // errno set by coop_poll, nothing written since
+        return (r, false); // errno set by coop_poll, nothing written since
     }
+    let extra_ready = set[user..].iter().any(|p| p.revents & libc::POLLIN != 0);
+    let set = &set[..user];
     if set.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
         real::set_errno(libc::EBADF);
-        return -1;
+        return (-1, extra_ready);
     }
-    let mut count = 0;
-    for p in &set {
-        let hits = [
-            (readfds, libc::POLLIN | libc::POLLHUP | libc::POLLERR),
-            (writefds, libc::POLLOUT | libc::POLLERR),
-            (exceptfds, libc::POLLPRI),
-        ];
+    let hits = [
+        (readfds, libc::POLLIN | libc::POLLHUP | libc::POLLERR),
+        (writefds, libc::POLLOUT | libc::POLLERR),
+        (exceptfds, libc::POLLPRI),
+    ];
+    let count: c_int = set
+        .iter()
+        .map(|p| {
+            hits.iter()
+                .filter(|(fs, mask)| {
+                    // SAFETY: a valid fd_set given by the caller; fd < nfds.
+                    !fs.is_null() && unsafe { libc::FD_ISSET(p.fd, *fs) } && p.revents & mask != 0
+                })
+                .count() as c_int
+        })
+        .sum();
+    if count == 0 && extra_ready {
+        return (0, true);
+    }
+    for p in set {
         for (fs, mask) in hits {
-            if fs.is_null() {
-                continue;
-            }
             // SAFETY: a valid fd_set given by the caller; fd < nfds.
             unsafe {
-                if libc::FD_ISSET(p.fd, fs) {
-                    if p.revents & mask != 0 {
-                        count += 1;
-                    } else {
-                        libc::FD_CLR(p.fd, fs);
-                    }
+                if !fs.is_null() && libc::FD_ISSET(p.fd, fs) && p.revents & mask == 0 {
+                    libc::FD_CLR(p.fd, fs);
                 }
             }
         }
     }
-    if let Some(total) = total {
-        let left = total.saturating_sub(start.elapsed());
-        // SAFETY: non-null; the caller promises a writable timeval.
+    (count, extra_ready)
+}
+
+/// A `signalfd` this module opened, forgotten by the hub and closed on
+/// drop (errno kept).
+struct SignalFd(c_int);
+
+impl Drop for SignalFd {
+    fn drop(&mut self) {
+        let saved = real::errno();
+        rt::forget_fd(self.0);
+        // SAFETY: we own this fd; the real close, not our hook.
+        unsafe { real::close(self.0) };
+        rt::fd_renewed(self.0);
+        real::set_errno(saved);
+    }
+}
+
+/// The signals `mask` lets in that the thread's mask keeps out right now:
+/// the ones that would end the real `pselect` with `EINTR`. Signals the
+/// thread does not block are delivered whenever they come, parked or not;
+/// they cannot be told apart afterwards, so they do not end the wait (see
+/// the crate docs' Limits). `None` when there are none (or the mask cannot
+/// be read).
+///
+/// # Safety
+/// `mask` points at a valid `sigset_t`.
+unsafe fn let_in_by(mask: *const sigset_t) -> Option<sigset_t> {
+    // SAFETY: all-zero sigset_t values are valid to overwrite.
+    let mut now: sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new set only reads the mask.
+    if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut now) } != 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let mut watch: sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `watch` is a valid set.
+    unsafe { libc::sigemptyset(&mut watch) };
+    let mut any = false;
+    for sig in 1..=libc::SIGRTMAX() {
+        if matches!(sig, libc::SIGKILL | libc::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: valid, initialised sets; `sig` in range.
         unsafe {
-            *timeout = timeval {
-                tv_sec: left.as_secs() as libc::time_t,
-                tv_usec: left.subsec_micros() as libc::suseconds_t,
-            };
+            if libc::sigismember(&now, sig) == 1 && libc::sigismember(mask, sig) == 0 {
+                libc::sigaddset(&mut watch, sig);
+                any = true;
+            }
         }
     }
-    count
+    any.then_some(watch)
+}
+
+/// The cooperative `pselect`.
+///
+/// # Safety
+/// Same contract as libc's `pselect`.
+unsafe fn pselect_body(
+    nfds: c_int,
+    readfds: *mut fd_set,
+    writefds: *mut fd_set,
+    exceptfds: *mut fd_set,
+    timeout: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    if !(0..=libc::FD_SETSIZE as c_int).contains(&nfds) {
+        // SAFETY: the caller's contract is pselect's.
+        return unsafe { real::pselect(nfds, readfds, writefds, exceptfds, timeout, mask) };
+    }
+    let start = Instant::now();
+    let total = if timeout.is_null() {
+        None
+    } else {
+        // SAFETY: non-null; the caller promises a timespec.
+        let ts = unsafe { std::ptr::read(timeout) };
+        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+            // SAFETY: as above; the kernel reports EINVAL.
+            return unsafe { real::pselect(nfds, readfds, writefds, exceptfds, timeout, mask) };
+        }
+        Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    };
+    let sets = Sets {
+        nfds,
+        readfds,
+        writefds,
+        exceptfds,
+    };
+    let watch = if mask.is_null() {
+        None
+    } else {
+        // SAFETY: a non-null mask is a valid sigset_t (caller's contract).
+        unsafe { let_in_by(mask) }
+    };
+    let sfd = watch.and_then(|w| {
+        // SAFETY: a valid set; signalfd is not hooked.
+        let fd = unsafe { libc::signalfd(-1, &w, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        (fd >= 0).then(|| {
+            rt::forget_fd(fd);
+            rt::fd_renewed(fd);
+            crate::fd_table::clear(fd);
+            SignalFd(fd)
+        })
+    });
+    if watch.is_some() && sfd.is_none() {
+        // No signalfd to be had: the real call keeps the mask's meaning.
+        // SAFETY: the caller's contract is pselect's.
+        return unsafe { real::pselect(nfds, readfds, writefds, exceptfds, timeout, mask) };
+    }
+    // SAFETY: the caller's contract is pselect's; nfds checked above.
+    let (r, signalled) = unsafe { coop_select(sets, start, total, sfd.as_ref().map(|s| s.0)) };
+    drop(sfd);
+    if r == 0 && signalled {
+        // Let the pending signal in the way the kernel would: with the
+        // caller's mask in force for an instant (its handler runs before
+        // `pthread_sigmask` returns), then the thread's own mask back.
+        // SAFETY: all-zero sigset_t is valid to overwrite.
+        let mut old: sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `mask` is a valid set (non-null: `watch` came from it);
+        // `old` a valid out-set.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+        real::set_errno(libc::EINTR);
+        return -1;
+    }
+    r
 }

@@ -21,7 +21,7 @@ use std::time::Instant;
 use green_runtime::rt::{self, Interest};
 use libc::{c_int, ssize_t};
 
-use crate::fd_table::{self, FdState, Timeout};
+use crate::fd_table::{self, FdState, Kind, Timeout};
 use crate::real;
 
 /// A libc return type whose failure value is -1 (with errno).
@@ -62,7 +62,11 @@ pub(crate) fn state(fd: c_int, coop: bool) -> FdState {
 #[inline]
 pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl FnMut() -> R) -> R {
     let coop = rt::in_coroutine();
-    if !state(fd, coop).waits() {
+    let st = state(fd, coop);
+    if !st.waits() {
+        if coop && st.kind == Kind::Shared {
+            return shared_io(fd, dir, op);
+        }
         return op();
     }
     let mut deadline: Option<Option<Instant>> = None;
@@ -79,6 +83,48 @@ pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl 
         if let Err(e) = wait(fd, dir, at, coop) {
             real::set_errno(e);
             return R::FAIL;
+        }
+    }
+}
+
+/// `op` on a `Shared` fd (stdin, a terminal, a pipe on 0–2) from a
+/// coroutine: its mode stays what its owners made it, so rather than
+/// `EAGAIN`, readiness is asked first (a real `poll` that does not wait) and
+/// the coroutine parks until it comes. A blocking-mode call is made only
+/// once the fd is ready; another process reading the same fd in between
+/// can still make it block the thread (it would block any reader). The
+/// mode is read on every call: another process may change it.
+pub(crate) fn shared_io<R: Ret>(fd: c_int, dir: Interest, mut op: impl FnMut() -> R) -> R {
+    // SAFETY: F_GETFL takes no argument.
+    let flags = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
+    if flags < 0 || flags & libc::O_NONBLOCK != 0 {
+        return op(); // closed (the call reports it) or non-blocking for real
+    }
+    let events = match dir {
+        Interest::Read => libc::POLLIN,
+        Interest::Write => libc::POLLOUT,
+    };
+    loop {
+        let mut p = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; a zero timeout never waits.
+        if unsafe { real::poll(&mut p, 1, 0) } != 0 {
+            return op(); // ready, hung up, or an error the call will report
+        }
+        match rt::wait_fd_no_unwind(fd, dir, None) {
+            Ok(()) => {}
+            Err(e) => match errno_of(&e) {
+                code @ (libc::ECANCELED | libc::ETIMEDOUT | libc::EBADF) => {
+                    real::set_errno(code);
+                    return R::FAIL;
+                }
+                // The hub cannot watch it (not pollable after all): block
+                // the thread, as before.
+                _ => return op(),
+            },
         }
     }
 }

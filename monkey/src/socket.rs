@@ -27,7 +27,8 @@ crate::hook::hooks! {
     patched fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int => socket_body;
     /// `connect(2)`: a blocking-mode socket parks until the connection is
     /// made or fails, or `SO_SNDTIMEO` passes (then `EINPROGRESS`, as the
-    /// kernel).
+    /// kernel). A connect repeated while an earlier one is under way waits
+    /// for that one, as the kernel's blocking connect does.
     ///
     /// # Safety
     /// Same contract as libc's `connect`.
@@ -121,15 +122,23 @@ unsafe fn connect_body(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_in
         }
         let e = real::errno();
         // EINPROGRESS: a TCP handshake is under way; EAGAIN: a Unix socket's
-        // listener backlog is full (retry the connect once writable).
-        if e != libc::EINPROGRESS && e != libc::EAGAIN {
+        // listener backlog is full (retry the connect once writable);
+        // EALREADY: an earlier connect, cut short (kill, timeout, a signal),
+        // is still under way, and the kernel's blocking connect waits for
+        // that one and reports its result.
+        if e != libc::EINPROGRESS && e != libc::EAGAIN && e != libc::EALREADY {
             return r;
         }
         let at = *deadline.get_or_insert_with(|| retry::deadline_for(fd, Timeout::Send));
         if let Err(w) = retry::wait(fd, Interest::Write, at, coop) {
-            // Our own SO_SNDTIMEO passing reads as the kernel's EINPROGRESS.
+            // Our own SO_SNDTIMEO passing reads as the kernel's: EINPROGRESS
+            // for a fresh connect, EALREADY for a repeated one.
             real::set_errno(if w == libc::EAGAIN {
-                libc::EINPROGRESS
+                if e == libc::EALREADY {
+                    libc::EALREADY
+                } else {
+                    libc::EINPROGRESS
+                }
             } else {
                 w
             });

@@ -866,3 +866,33 @@ fn a_connect_repeated_after_a_cut_short_one_waits_for_it_like_the_kernel() {
     assert_eq!((again.0, err), (0, 0), "waited for the first connect");
     assert!(gap < STALL, "hub stalled {gap:?}");
 }
+
+#[test]
+fn a_pipe_given_back_its_blocking_mode_for_stdin_still_parks_its_readers() {
+    let _s = serial();
+    patch();
+    let (r, w) = pipe();
+    // A coroutine reads it once: managed, non-blocking for real.
+    let first = watchdog(30, move || read_parks(r, w, b"managed").0);
+    assert_eq!(first, b"managed");
+    assert_ne!(real_flags(r) & libc::O_NONBLOCK, 0, "precondition: managed");
+    // SAFETY: plain fd calls.
+    let saved = unsafe { libc::dup(0) };
+    // Onto stdin, where whoever runs next shares it: blocking again...
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::dup2(r, 0) }, 0);
+    assert_eq!(real_flags(r) & libc::O_NONBLOCK, 0, "given back");
+    // ...and a coroutine reading it (under either number) still parks: the
+    // writer runs on the same thread.
+    let (got, gap) = watchdog(30, move || read_parks(r, w, b"shared"));
+    assert_eq!(got, b"shared");
+    let (got0, _) = watchdog(30, move || read_parks(0, w, b"stdin"));
+    assert_eq!(got0, b"stdin");
+    assert_eq!(real_flags(r) & libc::O_NONBLOCK, 0, "left blocking");
+    assert!(gap < STALL, "hub stalled {gap:?}");
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::dup2(saved, 0) }, 0);
+    close(saved);
+    close(r);
+    close(w);
+}

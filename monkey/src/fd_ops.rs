@@ -173,10 +173,11 @@ unsafe fn dup2_body(fd: c_int, newfd: c_int) -> c_int {
 
 /// A dup onto 0–2: std's `Command` does this in a forked child right before
 /// `exec`, so only async-signal-safe work is allowed (raw syscalls, atomic
-/// stores; no hub, no allocation). Fds 0–2 are never managed or registered
-/// by the hooks, so their entry only needs clearing; the source, if we made
-/// it non-blocking behind the user, gets its blocking mode back first,
-/// because 0–2 are shared with whatever runs next.
+/// stores; no hub, no allocation). Fds 0–2 are never made non-blocking by
+/// the hooks, so their entry only needs clearing (and the number renewing,
+/// for a hub that waited on the old one); the source, if we made it
+/// non-blocking behind the user, gets its blocking mode back first, because
+/// 0–2 are shared with whatever runs next.
 ///
 /// # Safety
 /// `call` is the real dup call with the caller's (valid) arguments.

@@ -205,9 +205,10 @@ pub(crate) fn clear(fd: c_int) {
 /// through `posix_spawn`'s file actions): if we made it non-blocking behind a
 /// user who wants it blocking, give its open file description the blocking
 /// mode back and stop managing it, here and, being one description, in the
-/// child. Both processes then see the mode the user asked for; this process's
-/// coroutines block their thread on that fd from now on (it is shared with
-/// another process, which must not see `EAGAIN` from a "blocking" fd).
+/// child. Both processes then see the mode the user asked for (the other
+/// process must not see `EAGAIN` from a "blocking" fd); this process's
+/// coroutines treat that fd as `Shared` from now on, polling before each
+/// call.
 ///
 /// Async-signal-safe (a forked child calls it between `fork` and `exec`):
 /// raw `fcntl` syscalls and atomic stores only, no allocation, no lock.
@@ -233,7 +234,7 @@ pub(crate) fn hand_to_child(fd: c_int) {
     }
     s.state.store(
         FdState {
-            kind: Kind::Other,
+            kind: Kind::Shared,
             user_nonblock: false,
         }
         .encode(),

@@ -8,8 +8,9 @@
 //!
 //! Each is: not patched → the real call; otherwise the shared retry loop
 //! (`retry::io`), which passes through for fds we do not manage (files,
-//! terminals, eventfds, fds 0–2), for fds the user made non-blocking, and for
-//! calls with `MSG_DONTWAIT`. `MSG_WAITALL` keeps receiving until the
+//! eventfds), for fds the user made non-blocking, and for calls with
+//! `MSG_DONTWAIT`; fds 0–2 and terminals are polled before the call and
+//! never made non-blocking (`retry::shared_io`). `MSG_WAITALL` keeps receiving until the
 //! buffer is full, as the kernel would for a blocking socket. A blocking
 //! write may return a short count, as POSIX allows; std's `write_all` and C
 //! loops handle it.

@@ -40,7 +40,21 @@
 //! errno), `fd_table.rs` (per-fd state), `retry.rs` (the shared try / wait /
 //! retry loop), and one file per hook family: `sleep.rs`, `socket.rs`,
 //! `io.rs`, `poll.rs`, `fd_ops.rs` (`close`, `dup*`, `fcntl`, `ioctl`),
-//! `dns.rs`.
+//! `dns.rs`, `process.rs` (waiting for child processes).
+//!
+//! ## What is hooked
+//! - Sleeping and yielding: `sleep`, `usleep`, `nanosleep`,
+//!   `clock_nanosleep`, `sched_yield`.
+//! - Sockets and pipes: `socket`, `connect`, `accept`, `accept4`, `read`,
+//!   `write`, `readv`, `writev`, `recv`, `recvfrom`, `recvmsg`, `recvmmsg`,
+//!   `send`, `sendto`, `sendmsg`, `sendmmsg`, `sendfile`, `splice`, the
+//!   `_FORTIFY_SOURCE` `__read_chk`/`__recv_chk`/`__recvfrom_chk`, and for
+//!   the fd table `close`, `dup*`, `fcntl`, `ioctl(FIONBIO)`, `pipe*`,
+//!   `socketpair`, `setsockopt` and `posix_spawn`'s dup actions.
+//! - Readiness: `poll`, `ppoll`, `select`, `pselect`.
+//! - Name lookups, on the blocking pool: `getaddrinfo`, `gethostbyname`,
+//!   `gethostbyname_r`, `getnameinfo`.
+//! - Child processes: `wait`, `waitpid`, `wait4`, `waitid`.
 //!
 //! ## Adding a hook
 //! One place: an entry in its family module's `hooks!` block — the C
@@ -66,7 +80,7 @@
 //!   coroutine on the thread).
 //! - Never re-enters the hub from its own loop: hooks take their cooperative
 //!   path only when `green::rt::in_coroutine()` is true, and the runtime's
-//!   own fds (epoll, eventfd) and fds 0–2 are never managed.
+//!   own fds (epoll, eventfd) are never managed.
 //!
 //! - Outside coroutines a hook behaves like libc, signals included: a
 //!   blocking call on a managed fd interrupted by a handler with
@@ -75,13 +89,21 @@
 //!   `EINTR` either way, as the kernel's does.
 //!
 //! ## Limits
-//! - A socket or pipe used by a coroutine is non-blocking for real (its user
-//!   view is kept); fds 0–2 are never touched. Another process sharing the
+//! - Fds 0–2 (when a pipe, socket or terminal) and every terminal (a pty,
+//!   `/dev/tty`) keep the mode their owners gave them: a coroutine's read or
+//!   write on one asks `poll` first and parks until the fd is ready, then
+//!   makes the call. Another process reading the same fd between that
+//!   `poll` and the read can still make the read block the thread (it would
+//!   block any reader); a large write to a blocking one may block the thread
+//!   until it fits. Only `read`, `write`, `readv`, `writev` and the
+//!   `recv`/`send` calls without `MSG_WAITALL` work this way on them.
+//! - A socket or pipe numbered 3 or above used by a coroutine is
+//!   non-blocking for real (its user view is kept). Another process sharing the
 //!   fd would see that, so an fd handed to a child gets the mode the user
 //!   asked for back first: through std's `Command` (`posix_spawn` file
 //!   actions, or `dup2` onto 0–2 in a forked child) or any `dup2`/`dup3`
-//!   onto 0–2. That fd number is no longer managed afterwards: coroutines of
-//!   this process block their thread on it. Not covered: other fds naming
+//!   onto 0–2. That fd number is treated like fds 0–2 afterwards (polled
+//!   before each call, its mode left alone). Not covered: other fds naming
 //!   the same open file (a `dup` made earlier keeps being treated as
 //!   non-blocking, and its reads block the thread), and an fd inherited by a
 //!   child under its own number (plain `fork`/`exec` without a dup).
@@ -99,9 +121,20 @@
 //!   not seen by the original.
 //! - The root context (e.g. `main` while it is not waiting on the hub) is
 //!   not a coroutine: a blocking call there blocks the thread, as unpatched.
-//! - Not hooked: `epoll_wait`, `recvmmsg`/`sendmmsg`, `getsockopt` (the
-//!   kernel keeps the real option values), `ppoll` with a signal mask
-//!   (passes through).
+//! - Not hooked: `epoll_wait`; `getsockopt`, which needs no hook: green
+//!   changes no socket option, and its `connect` reads `SO_ERROR` exactly
+//!   where the kernel's blocking connect consumes it, so a later
+//!   `SO_ERROR` reads what it would without green (0 after a connect that
+//!   reported its result, the pending error after a non-blocking one).
+//!   `ppoll` with a signal mask passes through (blocks the thread).
+//! - `pselect` with a mask ends with `EINTR` for the signals the mask lets
+//!   in and the thread blocks (the usual pattern); a signal the thread does
+//!   not block runs its handler whenever it comes, without ending the wait.
+//! - `gethostbyname`'s answer is kept per thread (glibc's is per process),
+//!   overwritten by the same thread's next call, and so shared by the
+//!   coroutines of that thread like glibc's static buffer.
+//! - Waits for any child or a process group poll every 1–16 ms; see
+//!   `docs/semantics.md`, *Waiting for child processes*.
 //! - Only Linux/glibc (x86-64, AArch64).
 
 mod dns;

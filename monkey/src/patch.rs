@@ -137,9 +137,10 @@ pub(crate) fn enabled(family: Patch) -> bool {
 /// A socket or pipe a coroutine used is non-blocking for real from then on
 /// (`F_GETFL` still shows the user's mode). When it is handed to a child
 /// process as its stdin/stdout/stderr (std's `Command`, or any `dup2` onto
-/// 0–2) it gets the user's blocking mode back and stops being managed: the
-/// child must not see `EAGAIN`, so this process's coroutines then block
-/// their thread on it. See the crate docs' *Limits*.
+/// 0–2) it gets the user's blocking mode back, since the child must not see
+/// `EAGAIN`; this process's coroutines then poll it before each call, as
+/// they do fds 0–2 and terminals, which are never made non-blocking. See the
+/// crate docs' *Limits*.
 ///
 /// # Panics
 /// If the hooks are not what the process resolves libc's names to (see

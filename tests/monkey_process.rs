@@ -460,3 +460,53 @@ fn without_a_pidfd_the_wait_still_parks_and_reports_the_exit() {
         assert!(gap < Duration::from_millis(250), "hub stalled {gap:?}");
     });
 }
+
+#[test]
+fn wait4_by_pid_fills_rusage_and_a_timed_out_pidfd_wait_keeps_the_callers_pidfd() {
+    let _s = serial();
+    patch();
+    watchdog(30, || {
+        let ((), gap) = with_ticker(|| {
+            let pid = spawn_pid("sleep 0.2; exit 16");
+            let mut st = 0;
+            // SAFETY: an all-zero rusage is valid.
+            let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: valid out-pointers.
+            let r = unsafe { libc::wait4(pid, &mut st, 0, &mut ru) };
+            assert_eq!((r, libc::WEXITSTATUS(st)), (pid, 16));
+            assert!(ru.ru_maxrss > 0, "the child's rusage");
+
+            let pid = spawn_pid("sleep 0.3; exit 17");
+            // SAFETY: plain syscall.
+            let pfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+            assert!(pfd >= 0);
+            let cut = green::timeout(Duration::from_millis(50), move || {
+                // SAFETY: an all-zero siginfo_t is valid; a valid out-pointer.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                // SAFETY: as above.
+                let r = unsafe {
+                    libc::waitid(libc::P_PIDFD, pfd as libc::id_t, &mut info, libc::WEXITED)
+                };
+                (r, errno())
+            });
+            assert_eq!(cut.unwrap_or((0, 0)), (-1, libc::ETIMEDOUT));
+            // The caller's pidfd is still open and still works.
+            // SAFETY: F_GETFD on a number we own.
+            assert!(
+                unsafe { libc::fcntl(pfd, libc::F_GETFD) } >= 0,
+                "pidfd kept"
+            );
+            // SAFETY: an all-zero siginfo_t is valid.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid out-pointer.
+            let r =
+                unsafe { libc::waitid(libc::P_PIDFD, pfd as libc::id_t, &mut info, libc::WEXITED) };
+            assert_eq!(r, 0);
+            // SAFETY: filled by waitid.
+            assert_eq!(unsafe { info.si_status() }, 17);
+            // SAFETY: ours.
+            unsafe { libc::close(pfd) };
+        });
+        assert!(gap < Duration::from_millis(250), "hub stalled {gap:?}");
+    });
+}

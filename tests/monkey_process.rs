@@ -492,10 +492,8 @@ fn wait4_by_pid_fills_rusage_and_a_timed_out_pidfd_wait_keeps_the_callers_pidfd(
             assert_eq!(cut.unwrap_or((0, 0)), (-1, libc::ETIMEDOUT));
             // The caller's pidfd is still open and still works.
             // SAFETY: F_GETFD on a number we own.
-            assert!(
-                unsafe { libc::fcntl(pfd, libc::F_GETFD) } >= 0,
-                "pidfd kept"
-            );
+            let open = unsafe { libc::fcntl(pfd, libc::F_GETFD) };
+            assert!(open >= 0, "pidfd kept");
             // SAFETY: an all-zero siginfo_t is valid.
             let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
             // SAFETY: a valid out-pointer.

@@ -508,3 +508,28 @@ fn wait4_by_pid_fills_rusage_and_a_timed_out_pidfd_wait_keeps_the_callers_pidfd(
         assert!(gap < Duration::from_millis(250), "hub stalled {gap:?}");
     });
 }
+
+#[test]
+fn a_signal_to_the_hub_thread_does_not_end_a_parked_child_wait() {
+    let _s = serial();
+    patch();
+    install_handler(libc::SIGUSR2, false); // no SA_RESTART: libc would EINTR
+    let before = monkey_support::SIGNALS_HANDLED.load(std::sync::atomic::Ordering::SeqCst);
+    let (st, handled) = watchdog(30, move || {
+        // SAFETY: this thread's id, alive while the coroutine waits.
+        let me = unsafe { libc::pthread_self() } as usize;
+        let poker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            // SAFETY: the watchdog thread is alive (its hub runs the wait).
+            unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGUSR2) };
+        });
+        let st = green::spawn(|| sh("sleep 0.3; exit 18").status())
+            .join()
+            .expect("coroutine");
+        poker.join().expect("poker");
+        let now = monkey_support::SIGNALS_HANDLED.load(std::sync::atomic::Ordering::SeqCst);
+        (st, now - before)
+    });
+    assert_eq!(handled, 1, "the handler ran");
+    assert_eq!(st.expect("status").code(), Some(18));
+}

@@ -90,16 +90,13 @@ pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl 
 /// `op` on a `Shared` fd (stdin, a terminal, a pipe on 0–2) from a
 /// coroutine: its mode stays what its owners made it, so rather than
 /// `EAGAIN`, readiness is asked first (a real `poll` that does not wait) and
-/// the coroutine parks until it comes. A blocking-mode call is made only
-/// once the fd is ready; another process reading the same fd in between
-/// can still make it block the thread (it would block any reader). The
-/// mode is read on every call: another process may change it.
+/// the coroutine parks until it comes. A ready fd costs that one `poll`
+/// more than the call. A blocking-mode call is made only once the fd is
+/// ready; another process reading the same fd in between can still make it
+/// block the thread (it would block any reader). The mode is read whenever
+/// the fd is not ready (another process may have changed it): a
+/// non-blocking one gets the call, and its `EAGAIN`, at once.
 pub(crate) fn shared_io<R: Ret>(fd: c_int, dir: Interest, mut op: impl FnMut() -> R) -> R {
-    // SAFETY: F_GETFL takes no argument.
-    let flags = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
-    if flags < 0 || flags & libc::O_NONBLOCK != 0 {
-        return op(); // closed (the call reports it) or non-blocking for real
-    }
     let events = match dir {
         Interest::Read => libc::POLLIN,
         Interest::Write => libc::POLLOUT,
@@ -113,6 +110,11 @@ pub(crate) fn shared_io<R: Ret>(fd: c_int, dir: Interest, mut op: impl FnMut() -
         // SAFETY: one valid pollfd; a zero timeout never waits.
         if unsafe { real::poll(&mut p, 1, 0) } != 0 {
             return op(); // ready, hung up, or an error the call will report
+        }
+        // SAFETY: F_GETFL takes no argument.
+        let flags = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
+        if flags < 0 || flags & libc::O_NONBLOCK != 0 {
+            return op(); // closed (the call reports it) or non-blocking for real
         }
         match rt::wait_fd_no_unwind(fd, dir, None) {
             Ok(()) => {}

@@ -55,7 +55,8 @@ mod syscall;
 /// green: monitor: coroutine 'fetcher' (#12) has blocked the hub of thread 'main' for 100 ms so far
 /// (threshold 100 ms), spawned at src/main.rs:31:10; the thread is in the system call `futex`
 /// (a thread-level lock, channel or park: ...): use green's own primitives (...), green::xchan
-/// to talk to other threads, or green::spawn_blocking
+/// to talk to other threads, the library's async API through green::block_on when it waits
+/// for a worker thread of its own (...), or green::spawn_blocking
 /// ```
 ///
 /// (one line; wrapped here). After the spawn location comes what the hub's
@@ -64,7 +65,7 @@ mod syscall;
 ///
 /// | the thread is in | means | advice |
 /// |---|---|---|
-/// | `futex` | a thread-level lock, channel, condition variable, park or join | green's primitives, `green::xchan`, or `spawn_blocking` |
+/// | `futex` | a thread-level lock, channel, condition variable, park or join (also a library waiting for its own worker thread, e.g. `reqwest::blocking`) | green's primitives, `green::xchan`, the library's async API through `green::block_on`, or `spawn_blocking` |
 /// | `epoll_wait`/`epoll_pwait` on an epoll set not the hub's | a library running its own event loop (e.g. a blocking client built on tokio) | its async API through `green::block_on`, or `spawn_blocking` |
 /// | `read`/`write`/`pread64`/`fsync`/... on a regular file, `openat` | disk I/O | `spawn_blocking` |
 /// | `flock`, `fcntl(F_SETLKW)` | a file lock | `spawn_blocking` |

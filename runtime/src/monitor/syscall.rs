@@ -287,8 +287,9 @@ impl fmt::Display for Explained<'_> {
                 "the thread is in the system call `futex` (a thread-level lock, channel or \
                  park: std::sync::Mutex, mpsc, Condvar, thread::park or a join, which no hook \
                  can make cooperative): use green's own primitives (green::sync, \
-                 green::queue), green::xchan to talk to other threads, or \
-                 green::spawn_blocking",
+                 green::queue), green::xchan to talk to other threads, the library's \
+                 async API through green::block_on when it waits for a worker thread of its \
+                 own (e.g. reqwest::blocking), or green::spawn_blocking",
             ),
             Cause::ForeignLoop { call } => write!(
                 f,

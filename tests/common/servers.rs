@@ -44,9 +44,13 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: the pid is our own child's, not yet reaped (so not reused).
-        unsafe { libc::kill(pid, self.stop_signal) };
+        // Signal only a child not yet reaped: a reaped pid may be reused.
+        if let Ok(None) = self.child.try_wait() {
+            let pid = self.child.id() as libc::pid_t;
+            // SAFETY: the pid is our own child's and not yet reaped, so it
+            // still names that process.
+            unsafe { libc::kill(pid, self.stop_signal) };
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match self.child.try_wait() {
@@ -59,7 +63,9 @@ impl Drop for Server {
                 Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -138,7 +144,8 @@ fn start(
     loop {
         if let Ok(Some(_)) = s.child.try_wait() {
             eprintln!("server exited at start:\n{}", s.log());
-            // Keep the directory for a retry with another port.
+            // Keep the directory for a retry with another port (the drop
+            // then has nothing to remove).
             s.dir = PathBuf::new();
             return None;
         }

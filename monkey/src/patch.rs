@@ -175,6 +175,7 @@ pub fn try_patch(families: Patch) -> Result<(), PatchError> {
     verify(families)?;
     crate::real::resolve_all();
     PATCHED.fetch_or(families.0, Ordering::AcqRel);
+    green_runtime::rt::note_monkey_patched();
     Ok(())
 }
 

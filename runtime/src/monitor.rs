@@ -15,7 +15,11 @@
 //! monitored hub's word every quarter threshold; a word that stays the same
 //! with a non-zero id for longer than the threshold is a stall, reported once
 //! on stderr with the coroutine's name, id, how long so far, its thread and
-//! where it was spawned. Names and spawn locations come from `cards`, a
+//! where it was spawned, and what the stuck thread is doing: the hub records
+//! its kernel thread id and its epoll fd when it is made, and the report
+//! reads `/proc/self/task/<tid>/syscall` (see [`syscall`]) to name the
+//! system call the thread sleeps in (or that it is running) with the advice
+//! that fits it. Names and spawn locations come from `cards`, a
 //! `Send` copy of each live task's identity that monitored hubs keep at spawn
 //! and finish (never on the switch path; nothing at all when unmonitored).
 //!
@@ -36,6 +40,8 @@ use std::time::{Duration, Instant};
 use crate::lock::{lock, wait};
 use crate::task::Task;
 
+mod syscall;
+
 /// The environment variable that turns the blocked-loop monitor on for every
 /// hub: a threshold in whole milliseconds (`0` or unset: off). It is read
 /// once, when the process makes its first hub; `Runtime::monitor` overrides
@@ -47,8 +53,28 @@ use crate::task::Task;
 ///
 /// ```text
 /// green: monitor: coroutine 'fetcher' (#12) has blocked the hub of thread 'main' for 100 ms so far
-/// (threshold 100 ms), spawned at src/main.rs:31:10; a coroutine must not make blocking calls (...)
+/// (threshold 100 ms), spawned at src/main.rs:31:10; the thread is in the system call `futex`
+/// (a thread-level lock, channel or park: ...): use green's own primitives (...), green::xchan
+/// to talk to other threads, the library's async API through green::block_on when it waits
+/// for a worker thread of its own (...), or green::spawn_blocking
 /// ```
+///
+/// (one line; wrapped here). After the spawn location comes what the hub's
+/// thread is doing, read from Linux's `/proc/self/task/<tid>/syscall`, and
+/// the advice that fits it:
+///
+/// | the thread is in | means | advice |
+/// |---|---|---|
+/// | `futex` | a thread-level lock, channel, condition variable, park or join (also a library waiting for its own worker thread, e.g. `reqwest::blocking`) | green's primitives, `green::xchan`, the library's async API through `green::block_on`, or `spawn_blocking` |
+/// | `epoll_wait`/`epoll_pwait` on an epoll set not the hub's | a library running its own event loop (e.g. a blocking client built on tokio) | its async API through `green::block_on`, or `spawn_blocking` |
+/// | `read`/`write`/`pread64`/`fsync`/... on a regular file, `openat` | disk I/O | `spawn_blocking` |
+/// | `flock`, `fcntl(F_SETLKW)` | a file lock | `spawn_blocking` |
+/// | running | CPU-bound code | `green::sleep(Duration::ZERO)` now and then, or `spawn_blocking` |
+/// | any other call (unknown numbers print as `syscall <n>`) | a blocking call | `green::monkey::patch_all` if it is off; if it is on, the call is named as one the hooks do not reach |
+///
+/// Where the file cannot be read (not Linux), the report ends with the
+/// general advice: a coroutine must not make blocking calls (use
+/// `green::spawn_blocking`, green's own I/O, or `green::monkey::patch_all`).
 ///
 /// A hub waiting for I/O or timers, and code blocking outside any coroutine
 /// (e.g. `main` between waits), are never reported. The only cost when off
@@ -69,6 +95,10 @@ pub(crate) struct HubDiag {
     waker: Arc<mio::Waker>,
     /// The hub thread's name, for reports.
     thread: String,
+    /// The hub thread's kernel id (recorded once, at creation).
+    tid: i32,
+    /// The hub's epoll fd, to tell its own poll from a library's.
+    epoll_fd: i32,
     /// Present when this hub is monitored.
     watch: Option<Watch>,
 }
@@ -134,7 +164,12 @@ fn env_threshold() -> Option<Duration> {
 
 /// Register a new hub (called once by the hub thread when its hub is made).
 /// `monitor` is the `Runtime` setting; `None` falls back to the environment.
-pub(crate) fn register(monitor: Option<Duration>, waker: Arc<mio::Waker>) -> Arc<HubDiag> {
+/// `epoll_fd` is the hub's poller.
+pub(crate) fn register(
+    monitor: Option<Duration>,
+    waker: Arc<mio::Waker>,
+    epoll_fd: i32,
+) -> Arc<HubDiag> {
     let threshold = monitor.or_else(env_threshold).filter(|d| !d.is_zero());
     let thread = std::thread::current();
     let diag = Arc::new(HubDiag {
@@ -145,6 +180,8 @@ pub(crate) fn register(monitor: Option<Duration>, waker: Arc<mio::Waker>) -> Arc
             Some(n) => n.to_string(),
             None => format!("{:?}", thread.id()),
         },
+        tid: crate::sys::gettid(),
+        epoll_fd,
         watch: threshold.map(|threshold| Watch {
             threshold,
             cards: Mutex::new(HashMap::new()),
@@ -250,6 +287,16 @@ impl HubDiag {
     }
 }
 
+/// Whether `green::monkey` has patched blocking calls in this process: it
+/// changes the advice for a blocking call a hook could have reached.
+static MONKEY_PATCHED: AtomicBool = AtomicBool::new(false);
+
+/// Record that `green::monkey` patched blocking calls (called by
+/// `rt::note_monkey_patched`).
+pub(crate) fn set_monkey_patched() {
+    MONKEY_PATCHED.store(true, Ordering::Release);
+}
+
 /// Ask every live hub to print its run-info on stderr at its next loop
 /// maintenance (safe to call from any thread, never blocks a hub).
 pub(crate) fn request_dumps() {
@@ -325,12 +372,29 @@ fn stall_message(h: &HubDiag, key: u32, stuck: Duration) -> String {
     };
     format!(
         "green: monitor: {who} has blocked the hub of thread '{}' for {} ms so far \
-         (threshold {} ms){at}; a coroutine must not make blocking calls \
-         (use green::spawn_blocking, green's own I/O, or green::monkey::patch_all)\n",
+         (threshold {} ms){at}; {}\n",
         h.thread,
         stuck.as_millis(),
-        w.threshold.as_millis()
+        w.threshold.as_millis(),
+        doing(h)
     )
+}
+
+/// What the hub's thread is doing now, with the advice that fits it.
+fn doing(h: &HubDiag) -> String {
+    let Some(sample) = syscall::read(h.tid) else {
+        return String::from(
+            "a coroutine must not make blocking calls \
+             (use green::spawn_blocking, green's own I/O, or green::monkey::patch_all)",
+        );
+    };
+    let ctx = syscall::Context {
+        hub_epoll_fd: h.epoll_fd,
+        fd_kind: &syscall::fd_kind,
+    };
+    syscall::classify(sample, &ctx)
+        .explain(MONKEY_PATCHED.load(Ordering::Acquire))
+        .to_string()
 }
 
 /// Write all of `s` to fd 2 without taking std's stderr lock (a blocked

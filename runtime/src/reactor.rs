@@ -21,7 +21,7 @@
 //! the scheduler supplies and wakes.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -78,6 +78,12 @@ impl<E: FdWaiters> Reactor<E> {
             pid: crate::sys::getpid(),
             waker,
         })
+    }
+
+    /// The epoll fd the poller waits in (the monitor tells it from a
+    /// library's own event loop).
+    pub(crate) fn epoll_fd(&self) -> RawFd {
+        self.poll.as_raw_fd()
     }
 
     /// Number of fds registered now.

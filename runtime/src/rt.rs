@@ -98,6 +98,14 @@ fn wait_fd_inner(
     })
 }
 
+/// Tell the blocked-loop monitor that `green::monkey` has patched blocking
+/// calls in this process: from then on, a report about a blocking call a
+/// hook could reach names it as one the hooks do not make cooperative,
+/// instead of advising `patch_all`. Called by `patch_all`; idempotent.
+pub fn note_monkey_patched() {
+    crate::monitor::set_monkey_patched();
+}
+
 /// Forget everything about `fd` before closing it: deregister it and wake
 /// its waiters with an error. Safe to call for fds never waited on.
 pub fn forget_fd(fd: RawFd) {

@@ -143,6 +143,12 @@ pub(crate) fn getpid() -> libc::pid_t {
     unsafe { libc::getpid() }
 }
 
+/// This thread's kernel id (what `/proc/self/task/<tid>` is named by).
+pub(crate) fn gettid() -> libc::pid_t {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
+}
+
 /// Abort the process at once. Async-signal-safe.
 pub(crate) fn abort() -> ! {
     // SAFETY: abort has no preconditions and never returns.

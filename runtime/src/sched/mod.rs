@@ -216,6 +216,7 @@ pub(super) fn create() -> &'static Hub {
         Err(e) => panic!("{e}"),
     };
     let reactor_waker = reactor.waker.clone();
+    let epoll_fd = reactor.epoll_fd();
     let remote = Arc::new(Remote {
         queue: Mutex::new(Vec::new()),
         waker: reactor.waker.clone(),
@@ -239,7 +240,7 @@ pub(super) fn create() -> &'static Hub {
         since_maintain: Cell::new(0),
         last_release: Cell::new(Instant::now()),
         io_parked: Cell::new(0),
-        diag: crate::monitor::register(cfg.monitor, reactor_waker),
+        diag: crate::monitor::register(cfg.monitor, reactor_waker, epoll_fd),
         remote,
         epoch: Instant::now(),
         clock_ms: Cell::new(1),

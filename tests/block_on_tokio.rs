@@ -378,3 +378,29 @@ fn monkey_patched_process_leaves_tokio_threads_alone() {
     drop(server);
     println!("monkey+tokio ok");
 }
+
+/// `examples/async_fetch.rs` prints every page and that the waits overlapped.
+#[test]
+fn async_fetch_example_output() {
+    let path = common::example_path("async_fetch");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = std::process::Command::new(cargo)
+            .args(["build", "--example", "async_fetch", "--features", "tokio"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo");
+        assert!(st.success(), "could not build example async_fetch");
+    }
+    let out = common::run_example("async_fetch");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut want: String = (0..10)
+        .map(|i| format!("page {i}: hello from /page/{i}\n"))
+        .collect();
+    want += "10 pages, 200 ms each, fetched concurrently: yes\n";
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}

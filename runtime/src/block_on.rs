@@ -37,7 +37,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::lock::lock;
 use crate::sched::{self, RemoteUnparker};
@@ -62,12 +62,9 @@ impl Signal {
     }
 }
 
-impl Wake for Signal {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
+impl Signal {
+    /// Wake the caller's current park, if it is parked (or about to be).
+    fn wake(&self) {
         // A wake already on its way (or seen by the caller) covers this one.
         if self.notified.swap(true, Ordering::AcqRel) {
             return;
@@ -80,12 +77,51 @@ impl Wake for Signal {
     }
 }
 
+// The waker is an `Arc<Signal>` behind a raw vtable rather than
+// `Waker::from(Arc)`, so that `block_on` can lend its own reference for the
+// polls without bumping the count: only clones count, and a count of one
+// after a poll proves that no clone escaped.
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
+
+/// # Safety
+/// `p` comes from `Arc::<Signal>::as_ptr` or `into_raw` of a live `Arc`.
+unsafe fn clone_raw(p: *const ()) -> RawWaker {
+    // SAFETY: `p` points to a live `Arc<Signal>`'s value (caller's contract).
+    unsafe { Arc::increment_strong_count(p.cast::<Signal>()) };
+    RawWaker::new(p, &VTABLE)
+}
+
+/// # Safety
+/// `p` is an owned reference made by `clone_raw`.
+unsafe fn wake_raw(p: *const ()) {
+    // SAFETY: this waker owns one count (it was made by `clone_raw`).
+    let s = unsafe { Arc::from_raw(p.cast::<Signal>()) };
+    s.wake();
+}
+
+/// # Safety
+/// `p` points to a live `Arc<Signal>`'s value.
+unsafe fn wake_by_ref_raw(p: *const ()) {
+    // SAFETY: the waker (owned or lent) keeps the value alive during the call.
+    unsafe { &*p.cast::<Signal>() }.wake();
+}
+
+/// # Safety
+/// `p` is an owned reference made by `clone_raw`.
+unsafe fn drop_raw(p: *const ()) {
+    // SAFETY: this waker owns one count (it was made by `clone_raw`); the
+    // lent waker of `block_on` is never dropped.
+    drop(unsafe { Arc::from_raw(p.cast::<Signal>()) });
+}
+
 thread_local! {
     /// A `Signal` nobody else references, kept for the next `block_on` on
     /// this thread: the ready path then allocates only the future's box.
     static SPARE: RefCell<Option<Arc<Signal>>> = const { RefCell::new(None) };
 }
 
+#[inline]
 fn take_signal() -> Arc<Signal> {
     SPARE
         .try_with(|s| s.borrow_mut().take())
@@ -94,6 +130,7 @@ fn take_signal() -> Arc<Signal> {
         .unwrap_or_else(|| Arc::new(Signal::new()))
 }
 
+#[inline]
 fn keep_signal(s: Arc<Signal>) {
     // Only a signal no waker clone refers to may serve another call.
     if Arc::strong_count(&s) == 1 {
@@ -159,30 +196,36 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
     // Declared first, so on every exit it drops last: after the right below
     // is taken back, inside the tokio context.
     let mut fut = Owned {
-        fut: ManuallyDrop::new(Box::pin(f)),
+        fut: Some(HeapPin::new(f)),
         ctx: &ctx,
     };
     let signal = take_signal();
-    let waker = Waker::from(signal.clone());
+    // SAFETY: the vtable's contract holds for a pointer to the value of a
+    // live `Arc<Signal>`; `signal` outlives this lent waker, which is never
+    // dropped (so it never gives back a count it does not own).
+    let waker = ManuallyDrop::new(unsafe {
+        Waker::from_raw(RawWaker::new(Arc::as_ptr(&signal).cast(), &VTABLE))
+    });
     let mut cx = Context::from_waker(&waker);
     let mut parked = Parked {
         signal: &signal,
         armed: false,
     };
+    // The caller's own context is still entered for the first poll.
+    let mut entered_already = ctx.is_callers();
     loop {
         signal.notified.store(false, Ordering::Relaxed);
-        let polled = {
-            let _entered = ctx.enter();
-            fut.fut.as_mut().poll(&mut cx)
-        };
-        if let Poll::Ready(v) = polled {
+        let _entered = (!entered_already).then(|| ctx.enter());
+        entered_already = false;
+        if let Poll::Ready(v) = fut.poll(&mut cx) {
+            // Dropped here, still inside the context.
+            fut.fut = None;
+            drop(_entered);
             drop(parked);
-            drop(cx);
-            drop(waker);
-            drop(fut);
             keep_signal(signal);
             return v;
         }
+        drop(_entered);
         if !parked.arm() {
             continue;
         }
@@ -197,25 +240,32 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 /// The pinned future; dropped inside the tokio context, and never by a
 /// second panic while an unwind is under way.
 struct Owned<'a, F> {
-    fut: ManuallyDrop<Pin<Box<F>>>,
+    fut: Option<HeapPin<F>>,
     ctx: &'a TokioCtx,
+}
+
+impl<F: Future> Owned<'_, F> {
+    #[inline(always)]
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match &mut self.fut {
+            Some(f) => f.as_mut().poll(cx),
+            // Never: it is taken only on the way out.
+            None => Poll::Pending,
+        }
+    }
 }
 
 impl<F> Drop for Owned<'_, F> {
     fn drop(&mut self) {
+        let Some(fut) = self.fut.take() else { return };
         let _entered = self.ctx.enter();
-        let fut = &mut self.fut;
-        let mut drop_fut = move || {
-            // SAFETY: dropped once, here, and never used after.
-            unsafe { ManuallyDrop::drop(fut) }
-        };
         if !std::thread::panicking() {
-            drop_fut();
+            drop(fut);
             return;
         }
         // Unwinding (a kill, a timeout, a panic in `poll`): a panic out of
         // the future's own `Drop` now would abort the process.
-        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(drop_fut)) {
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(fut))) {
             let msg = p
                 .downcast_ref::<&str>()
                 .copied()
@@ -224,6 +274,61 @@ impl<F> Drop for Owned<'_, F> {
             eprintln!(
                 "green: a future dropped by an unwinding block_on panicked in its Drop: {msg}"
             );
+        }
+    }
+}
+
+/// A future pinned in the heap: in this thread's arena (task-record size
+/// classes, no global allocator on the small path) when it is small and
+/// at most 16-byte aligned, else in a `Box`. Never leaves its thread: the
+/// arena is per thread, and `block_on` drops it before it returns.
+enum HeapPin<F> {
+    Arena(std::ptr::NonNull<F>),
+    Boxed(Pin<Box<F>>),
+}
+
+impl<F> HeapPin<F> {
+    #[inline(always)]
+    fn new(f: F) -> HeapPin<F> {
+        if std::mem::align_of::<F>() > 16 {
+            return HeapPin::Boxed(Box::pin(f));
+        }
+        let p = crate::arena::alloc(std::mem::size_of::<F>()).cast::<F>();
+        // SAFETY: a fresh block of `F`'s size, 16-aligned (enough: checked
+        // above), owned by this value alone.
+        unsafe { p.write(f) };
+        // SAFETY: `arena::alloc` never returns null.
+        HeapPin::Arena(unsafe { std::ptr::NonNull::new_unchecked(p) })
+    }
+
+    #[inline(always)]
+    fn as_mut(&mut self) -> Pin<&mut F> {
+        match self {
+            // SAFETY: the value stays at this heap address until `drop`
+            // below, and is only reached through this pinned reference.
+            HeapPin::Arena(p) => unsafe { Pin::new_unchecked(p.as_mut()) },
+            HeapPin::Boxed(b) => b.as_mut(),
+        }
+    }
+}
+
+impl<F> Drop for HeapPin<F> {
+    fn drop(&mut self) {
+        if let HeapPin::Arena(p) = self {
+            // Freed even if the future's Drop panics.
+            struct Free(*mut u8, usize);
+            impl Drop for Free {
+                #[inline(always)]
+                fn drop(&mut self) {
+                    // SAFETY: the block came from `arena::alloc` of this size
+                    // on this thread, and its value has been dropped.
+                    unsafe { crate::arena::free(self.0, self.1) }
+                }
+            }
+            let _free = Free(p.as_ptr().cast(), std::mem::size_of::<F>());
+            // SAFETY: the value was written in `new` and is dropped once,
+            // here, in place (it is pinned).
+            unsafe { std::ptr::drop_in_place(p.as_ptr()) };
         }
     }
 }
@@ -245,10 +350,10 @@ impl Parked<'_> {
             return false;
         }
         self.armed = true;
-        // Ours and the context's waker: no clone escaped, so nothing can
-        // wake this park; with no right outstanding, the hub may report a
-        // deadlock rather than wait for ever.
-        if Arc::strong_count(self.signal) > 2 {
+        // Only ours (the lent waker holds no count): no clone escaped, so
+        // nothing can wake this park; with no right outstanding, the hub
+        // may report a deadlock rather than wait for ever.
+        if Arc::strong_count(self.signal) > 1 {
             *slot = Some(sched::remote_unparker());
         }
         true
@@ -256,16 +361,22 @@ impl Parked<'_> {
 
     /// The park ended: drop its right if no wake spent it (outside the
     /// lock: dropping a right pokes the hub's poller).
+    #[inline(always)]
     fn disarm(&mut self) {
-        if !std::mem::take(&mut self.armed) {
-            return;
+        if std::mem::take(&mut self.armed) {
+            self.take_right_back();
         }
+    }
+
+    #[cold]
+    fn take_right_back(&self) {
         let right = lock(&self.signal.right).take();
         drop(right);
     }
 }
 
 impl Drop for Parked<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
         self.disarm();
     }

@@ -79,8 +79,12 @@ mod with_tokio {
     }
 
     /// The runtime one `block_on` call lends its future.
-    pub(crate) struct TokioCtx {
-        handle: Handle,
+    pub(crate) enum TokioCtx {
+        /// The caller was in this runtime's context already.
+        Callers(Handle),
+        /// The shared background runtime (static: no reference count to
+        /// bump per call).
+        Shared(&'static Handle),
     }
 
     impl TokioCtx {
@@ -88,18 +92,27 @@ mod with_tokio {
         /// shared one (started now if need be).
         #[inline]
         pub(crate) fn for_caller() -> TokioCtx {
-            let handle = match Handle::try_current() {
-                Ok(h) => h,
-                Err(_) => shared().clone(),
-            };
-            TokioCtx { handle }
+            match Handle::try_current() {
+                Ok(h) => TokioCtx::Callers(h),
+                Err(_) => TokioCtx::Shared(shared()),
+            }
+        }
+
+        /// Whether the thread is inside this context right now without
+        /// entering it (true for the caller's own, until the first park).
+        #[inline]
+        pub(crate) fn is_callers(&self) -> bool {
+            matches!(self, TokioCtx::Callers(_))
         }
 
         /// Enter the runtime's context until the guard drops. Never hold
         /// the guard across a park.
         #[inline]
         pub(crate) fn enter(&self) -> EnterGuard<'_> {
-            self.handle.enter()
+            match self {
+                TokioCtx::Callers(h) => h.enter(),
+                TokioCtx::Shared(h) => h.enter(),
+            }
         }
     }
 }
@@ -113,6 +126,11 @@ mod without_tokio {
         #[inline(always)]
         pub(crate) fn for_caller() -> TokioCtx {
             TokioCtx
+        }
+
+        #[inline(always)]
+        pub(crate) fn is_callers(&self) -> bool {
+            true
         }
 
         #[inline(always)]

@@ -343,5 +343,8 @@ fn main() {
     println!("reqwest GETs, {CLIENTS} clients x {PER} requests, requests/s (goal >= 0.8x tokio)");
     println!("  green: coroutines on one hub         {g_rps:8.0}");
     println!("  tokio current_thread: tasks          {t_rps:8.0}");
-    println!("  green / tokio                        {:8.2}x", g_rps / t_rps);
+    println!(
+        "  green / tokio                        {:8.2}x",
+        g_rps / t_rps
+    );
 }

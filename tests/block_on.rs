@@ -174,7 +174,9 @@ fn stale_and_duplicate_wakes_never_resume_a_later_park() {
                             std::hint::spin_loop();
                         }
                         for _ in 0..250 {
-                            w.clone().wake();
+                            // An owned clone, consumed by `wake`.
+                            let owned = w.clone();
+                            owned.wake();
                             w.wake_by_ref();
                         }
                         done.fetch_add(1, Ordering::AcqRel);
@@ -257,6 +259,7 @@ fn hundred_coroutines_overlap_on_one_thread() {
     });
 }
 
+/// C43: kill drops the future on its thread; other destructors run.
 #[test]
 fn kill_drops_the_future_and_runs_other_destructors() {
     watchdog(10, || {
@@ -449,8 +452,8 @@ fn block_on_from_main_with_coroutines_running() {
     });
 }
 
-/// A future that can never be woken (no waker clone kept) is a deadlock on
-/// the root, reported, not a hang.
+/// C41: a future that can never be woken (no waker clone kept) is a
+/// deadlock on the root, reported, not a hang.
 #[test]
 fn unwakeable_future_on_root_is_a_reported_deadlock() {
     expect_deadlock(|| green::block_on(std::future::pending::<()>()));

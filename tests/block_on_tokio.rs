@@ -1,7 +1,7 @@
 //! `green::block_on` with feature `tokio`: tokio-based crates (reqwest,
 //! tokio::time, tokio::net) from coroutines, the caller's own runtime when it
 //! has one, kill/timeout of a coroutine parked in a tokio future, and the
-//! monkey layer leaving tokio's threads alone (C43).
+//! monkey layer leaving tokio's threads alone (C44).
 #![cfg(feature = "tokio")]
 
 mod common;
@@ -103,7 +103,7 @@ impl Drop for NeedsContextOnDrop {
     }
 }
 
-/// C43: a hundred coroutines on one hub thread each fetch a page that takes
+/// C44: a hundred coroutines on one hub thread each fetch a page that takes
 /// 200 ms to answer; the waits overlap.
 #[test]
 fn reqwest_from_100_coroutines_on_one_hub() {
@@ -303,7 +303,7 @@ fn tokio_net_against_green_net_on_one_hub() {
     });
 }
 
-/// C43: with the monkey layer on, tokio's own threads are not coroutines:
+/// C44: with the monkey layer on, tokio's own threads are not coroutines:
 /// blocking calls there (a std sleep, a std socket) pass through, and
 /// reqwest from coroutines works beside monkey-patched std code.
 #[test]
@@ -382,16 +382,15 @@ fn monkey_patched_process_leaves_tokio_threads_alone() {
 /// `examples/async_fetch.rs` prints every page and that the waits overlapped.
 #[test]
 fn async_fetch_example_output() {
-    let path = common::example_path("async_fetch");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = std::process::Command::new(cargo)
-            .args(["build", "--example", "async_fetch", "--features", "tokio"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo");
-        assert!(st.success(), "could not build example async_fetch");
-    }
+    // Built here (a no-op when up to date): `cargo test --test ..` alone
+    // does not build examples, and a stale binary would test old code.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = std::process::Command::new(cargo)
+        .args(["build", "--example", "async_fetch", "--features", "tokio"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo");
+    assert!(st.success(), "could not build example async_fetch");
     let out = common::run_example("async_fetch");
     assert!(
         out.status.success(),

@@ -122,6 +122,14 @@ mod without_tokio {
     /// Without feature `tokio` there is no runtime to lend: a no-op.
     pub(crate) struct TokioCtx;
 
+    /// Stands where tokio's `EnterGuard` would: nothing to leave.
+    pub(crate) struct NotEntered;
+
+    impl Drop for NotEntered {
+        #[inline(always)]
+        fn drop(&mut self) {}
+    }
+
     impl TokioCtx {
         #[inline(always)]
         pub(crate) fn for_caller() -> TokioCtx {
@@ -134,6 +142,8 @@ mod without_tokio {
         }
 
         #[inline(always)]
-        pub(crate) fn enter(&self) {}
+        pub(crate) fn enter(&self) -> NotEntered {
+            NotEntered
+        }
     }
 }

@@ -55,6 +55,16 @@ fn green_ready_root(n: u64) -> Duration {
     t.elapsed()
 }
 
+/// `n` block_on calls of a ready future from the root of a thread that is
+/// inside a tokio runtime's context already (no enter on the first poll).
+fn green_ready_in_context(n: u64) -> Duration {
+    thread_local! { static RT: tokio::runtime::Runtime = current_thread_rt(); }
+    RT.with(|rt| {
+        let _g = rt.enter();
+        green_ready_root(n)
+    })
+}
+
 /// The same through tokio's `current_thread` `Runtime::block_on`.
 fn tokio_ready(n: u64) -> Duration {
     thread_local! { static RT: tokio::runtime::Runtime = current_thread_rt(); }
@@ -287,6 +297,9 @@ fn main() {
             b.iter_custom(green_ready_coroutine)
         });
         g.bench_function("green_block_on_root", |b| b.iter_custom(green_ready_root));
+        g.bench_function("green_block_on_in_tokio_context", |b| {
+            b.iter_custom(green_ready_in_context)
+        });
         g.bench_function("tokio_current_thread_block_on", |b| {
             b.iter_custom(tokio_ready)
         });
@@ -306,6 +319,7 @@ fn main() {
 
     let ready_co = median_ns(green_ready_coroutine, 1_000_000);
     let ready_root = median_ns(green_ready_root, 1_000_000);
+    let ready_ctx = median_ns(green_ready_in_context, 1_000_000);
     let ready_tokio = median_ns(tokio_ready, 1_000_000);
     let pp_green = median_ns(green_pingpong, 100_000);
     let pp_tokio = median_ns(tokio_pingpong, 100_000);
@@ -328,6 +342,7 @@ fn main() {
     println!("ready future, ns per block_on (goal <= 20 ns)");
     println!("  green::block_on in a coroutine       {ready_co:8.1}");
     println!("  green::block_on on the root          {ready_root:8.1}");
+    println!("  green::block_on, caller in a context {ready_ctx:8.1}");
     println!("  tokio current_thread block_on        {ready_tokio:8.1}");
     println!(
         "  tokio / green (coroutine)            {:8.2}x",

@@ -403,3 +403,42 @@ fn async_fetch_example_output() {
     want += "10 pages, 200 ms each, fetched concurrently: yes\n";
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
 }
+
+/// `Runtime::tokio_threads`: zero is rejected, and so is a size the shared
+/// runtime, once started, does not have; its own size is accepted.
+#[test]
+fn tokio_threads_setting_is_checked() {
+    let err = std::thread::spawn(|| {
+        green::Runtime::new()
+            .tokio_threads(0)
+            .run(|| ())
+            .unwrap_err()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("at least 1"), "{err}");
+
+    // Start the shared runtime (one worker: nothing in this binary asks
+    // for another number).
+    std::thread::spawn(|| green::block_on(async { tokio::task::yield_now().await }))
+        .join()
+        .unwrap();
+    let err = std::thread::spawn(|| {
+        green::Runtime::new()
+            .tokio_threads(3)
+            .run(|| ())
+            .unwrap_err()
+    })
+    .join()
+    .unwrap();
+    assert!(err.to_string().contains("already runs with 1"), "{err}");
+    let ok = std::thread::spawn(|| {
+        green::Runtime::new()
+            .tokio_threads(1)
+            .run(|| green::block_on(async { 5 }))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(ok.unwrap(), 5);
+}

@@ -108,21 +108,25 @@ fn woken_from_another_thread_in_coroutine_and_main() {
     watchdog(10, || {
         let slot: Slot<u32> = Slot::default();
         let s = slot.clone();
+        // The other thread completes the future only once a coroutine of
+        // this hub has ticked five times: main's block_on must let it run.
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let tk = ticks.clone();
         let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(30));
+            while tk.load(Ordering::Acquire) < 5 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             s.complete(7);
         });
-        // Other coroutines keep running while main waits in block_on.
-        let ticks = Rc::new(Cell::new(0));
         let tk = ticks.clone();
         let ticker = green::spawn(move || {
             for _ in 0..5 {
                 green::sleep(Duration::from_millis(1));
-                tk.set(tk.get() + 1);
+                tk.fetch_add(1, Ordering::AcqRel);
             }
         });
         assert_eq!(green::block_on(slot.wait()), 7);
-        assert_eq!(ticks.get(), 5, "coroutines ran while main was in block_on");
+        assert_eq!(ticks.load(Ordering::Acquire), 5);
         ticker.join().unwrap();
         t.join().unwrap();
 

@@ -385,8 +385,12 @@ fn async_fetch_example_output() {
     // Built here (a no-op when up to date): `cargo test --test ..` alone
     // does not build examples, and a stale binary would test old code.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec!["build", "--example", "async_fetch", "--features", "tokio"];
+    if !cfg!(debug_assertions) {
+        args.push("--release");
+    }
     let st = std::process::Command::new(cargo)
-        .args(["build", "--example", "async_fetch", "--features", "tokio"])
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("run cargo");

@@ -1,8 +1,9 @@
 //! `green::block_on`: run a future to completion on the calling coroutine
 //! (or the thread's root context), parking only the caller between polls.
 //!
-//! The future is polled on the calling thread, pinned in the heap: a parked
-//! coroutine's stack bytes may be copied out of their region and back
+//! The future is polled on the calling thread, pinned in the heap (the
+//! thread's arena, see `HeapPin`), never on the stack: a parked coroutine's
+//! stack bytes may be copied out of their region and back
 //! (copy-on-contention), and futures that link themselves into wait lists
 //! (tokio timers, channels) are written to through such links while their
 //! owner is parked.
@@ -117,7 +118,7 @@ unsafe fn drop_raw(p: *const ()) {
 
 thread_local! {
     /// A `Signal` nobody else references, kept for the next `block_on` on
-    /// this thread: the ready path then allocates only the future's box.
+    /// this thread: the ready path then allocates only the future's block.
     static SPARE: RefCell<Option<Arc<Signal>>> = const { RefCell::new(None) };
 }
 

@@ -509,3 +509,92 @@ fn ping_pong_between_coroutines() {
         pong.join().unwrap();
     });
 }
+
+/// Kill racing a wake from another thread: whichever wins, the coroutine
+/// either returns the value or is killed, its future is dropped exactly
+/// once, and nothing hangs.
+#[test]
+fn kill_racing_a_cross_thread_wake() {
+    watchdog(60, || {
+        let drops = Rc::new(Cell::new(0u32));
+        let (mut done, mut killed) = (0, 0);
+        for i in 0..200u64 {
+            let slot: Slot<u64> = Slot::default();
+            let s = slot.clone();
+            let d = drops.clone();
+            let h = green::spawn(move || {
+                struct Count(Rc<Cell<u32>>);
+                impl Drop for Count {
+                    fn drop(&mut self) {
+                        self.0.set(self.0.get() + 1);
+                    }
+                }
+                let c = Count(d);
+                green::block_on(async move {
+                    let _c = c;
+                    slot.wait().await
+                })
+            });
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_micros(i % 7 * 50));
+                s.complete(i);
+            });
+            green::sleep(Duration::from_micros(i % 5 * 60));
+            h.kill();
+            match h.join() {
+                Ok(v) => {
+                    assert_eq!(v, i);
+                    done += 1;
+                }
+                Err(green::JoinError::Killed) => killed += 1,
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+            t.join().unwrap();
+        }
+        assert_eq!(drops.get(), 200, "every future dropped exactly once");
+        assert_eq!(done + killed, 200);
+    });
+}
+
+/// Coroutines sharing one stack region (their stack bytes are copied out
+/// and back at every switch) wait in block_on on futures completed from
+/// another thread: the future lives in the heap, so the copies never tear it.
+#[test]
+fn block_on_with_shared_stack_regions() {
+    watchdog(60, || {
+        green::Runtime::new()
+            .max_regions(1)
+            .run(|| {
+                let (txs, hs): (Vec<_>, Vec<_>) = (0..50)
+                    .map(|_| {
+                        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+                        let h = green::spawn(move || {
+                            let local = [7u64; 16];
+                            let v = green::block_on(async move {
+                                let mut sum = 0;
+                                for _ in 0..3 {
+                                    sum += rx.recv().await.unwrap_or(0);
+                                }
+                                sum
+                            });
+                            v + local.iter().sum::<u64>()
+                        });
+                        (tx, h)
+                    })
+                    .unzip();
+                let t = std::thread::spawn(move || {
+                    for round in 0..3u64 {
+                        std::thread::sleep(Duration::from_millis(5));
+                        for tx in &txs {
+                            tx.send(round + 1).unwrap();
+                        }
+                    }
+                });
+                let out: Vec<u64> = green::joinall(hs).into_iter().map(Result::unwrap).collect();
+                t.join().unwrap();
+                assert!(out.iter().all(|&v| v == 6 + 112), "{out:?}");
+                assert!(green::rt::stack_stats().bytes_copied > 0);
+            })
+            .unwrap();
+    });
+}

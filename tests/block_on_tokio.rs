@@ -446,3 +446,36 @@ fn tokio_threads_setting_is_checked() {
     .unwrap();
     assert_eq!(ok.unwrap(), 5);
 }
+
+/// Coroutines sharing one stack region (their stacks are copied out and
+/// back at every switch) wait on tokio timers, which tokio's driver thread
+/// links into and fires while the coroutines are parked: the futures live
+/// in the heap, so the copies never tear them.
+#[test]
+fn tokio_timers_with_shared_stack_regions() {
+    watchdog(60, || {
+        green::Runtime::new()
+            .max_regions(1)
+            .run(|| {
+                let hs: Vec<_> = (0..100u64)
+                    .map(|i| {
+                        green::spawn(move || {
+                            let local = [i; 8];
+                            let v = green::block_on(async move {
+                                for k in 0..3 {
+                                    tokio::time::sleep(Duration::from_millis(1 + (i + k) % 5))
+                                        .await;
+                                }
+                                i
+                            });
+                            v + local.iter().sum::<u64>()
+                        })
+                    })
+                    .collect();
+                let out: Vec<u64> = green::joinall(hs).into_iter().map(Result::unwrap).collect();
+                assert_eq!(out, (0..100u64).map(|i| 9 * i).collect::<Vec<_>>());
+                assert!(green::rt::stack_stats().bytes_copied > 0);
+            })
+            .unwrap();
+    });
+}

@@ -212,6 +212,23 @@ fn callers_own_runtime_is_used() {
     .join()
     .unwrap();
     assert_eq!(mine, ("user-rt".to_string(), "user-rt".to_string()));
+
+    // A thread that already holds the shared context for good still uses a
+    // runtime entered above it, and the shared one again once that is left.
+    let handle = rt.handle().clone();
+    let order = std::thread::spawn(move || {
+        let first = name_of_spawned();
+        let g = handle.enter();
+        let second = green::spawn(name_of_spawned).join().unwrap();
+        drop(g);
+        let third = name_of_spawned();
+        [first, second, third]
+    })
+    .join()
+    .unwrap();
+    assert!(order[0].starts_with("green-tokio-"), "{order:?}");
+    assert_eq!(order[1], "user-rt");
+    assert!(order[2].starts_with("green-tokio-"), "{order:?}");
     rt.shutdown_timeout(Duration::from_secs(1));
 }
 
@@ -477,5 +494,30 @@ fn tokio_timers_with_shared_stack_regions() {
                 assert!(green::rt::stack_stats().bytes_copied > 0);
             })
             .unwrap();
+    });
+}
+
+/// Blocking-style green calls inside the async block park the coroutine in
+/// the middle of a poll. Two coroutines doing so, resuming in the opposite
+/// order, must not upset tokio's context (its enter guards must be released
+/// in the order they were taken).
+#[test]
+fn green_parks_inside_a_poll_interleave() {
+    watchdog(30, || {
+        let hs: Vec<_> = (0..4u64)
+            .map(|i| {
+                green::spawn(move || {
+                    green::block_on(async move {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        // Earlier starters wake first: not the reverse order.
+                        green::sleep(Duration::from_millis(10 + 10 * i));
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        i
+                    })
+                })
+            })
+            .collect();
+        let out: Vec<u64> = green::joinall(hs).into_iter().map(Result::unwrap).collect();
+        assert_eq!(out, [0, 1, 2, 3]);
     });
 }

@@ -43,7 +43,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use crate::lock::lock;
 use crate::sched::{self, RemoteUnparker};
 use crate::task::ParkedOn;
-use crate::tokio_ctx::TokioCtx;
+use crate::tokio_ctx::ensure_context;
 
 /// The state behind a `block_on` waker.
 struct Signal {
@@ -161,8 +161,11 @@ fn keep_signal(s: Arc<Signal>) {
 /// With the crate feature `tokio`, the future also gets a tokio runtime
 /// context, so `tokio::net`, `tokio::time` and crates built on them
 /// (reqwest, hyper) work: the caller's own runtime if the thread is in one's
-/// context, else a small shared background runtime. Every wake from that
-/// runtime's driver crosses a thread.
+/// context, else a small shared background runtime, whose context the
+/// thread then keeps for good (so `Handle::current()` finds it there
+/// afterwards). Every wake from that runtime's driver crosses a thread.
+/// Make tokio resources inside the async block: their constructors need
+/// the context, which the argument expression does not have yet.
 ///
 /// A future that blocks the thread inside `poll` blocks the whole hub, as
 /// any blocking call would.
@@ -193,12 +196,10 @@ fn keep_signal(s: Arc<Signal>) {
 /// assert_eq!(v, 7);
 /// ```
 pub fn block_on<F: Future>(f: F) -> F::Output {
-    let ctx = TokioCtx::for_caller();
     // Declared first, so on every exit it drops last: after the right below
-    // is taken back, inside the tokio context.
+    // is taken back.
     let mut fut = Owned {
         fut: Some(HeapPin::new(f)),
-        ctx: &ctx,
     };
     let signal = take_signal();
     // SAFETY: the vtable's contract holds for a pointer to the value of a
@@ -212,21 +213,18 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
         signal: &signal,
         armed: false,
     };
-    // The caller's own context is still entered for the first poll.
-    let mut entered_already = ctx.is_callers();
     loop {
+        // Checked before every poll: the caller's own context, if it had
+        // one, may have been left while this coroutine was parked.
+        ensure_context();
         signal.notified.store(false, Ordering::Relaxed);
-        let _entered = (!entered_already).then(|| ctx.enter());
-        entered_already = false;
         if let Poll::Ready(v) = fut.poll(&mut cx) {
-            // Dropped here, still inside the context.
+            // Dropped here, still inside the context it was polled in.
             fut.fut = None;
-            drop(_entered);
             drop(parked);
             keep_signal(signal);
             return v;
         }
-        drop(_entered);
         if !parked.arm() {
             continue;
         }
@@ -240,12 +238,11 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 
 /// The pinned future; dropped inside the tokio context, and never by a
 /// second panic while an unwind is under way.
-struct Owned<'a, F> {
+struct Owned<F> {
     fut: Option<HeapPin<F>>,
-    ctx: &'a TokioCtx,
 }
 
-impl<F: Future> Owned<'_, F> {
+impl<F: Future> Owned<F> {
     #[inline(always)]
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<F::Output> {
         match &mut self.fut {
@@ -256,10 +253,10 @@ impl<F: Future> Owned<'_, F> {
     }
 }
 
-impl<F> Drop for Owned<'_, F> {
+impl<F> Drop for Owned<F> {
     fn drop(&mut self) {
         let Some(fut) = self.fut.take() else { return };
-        let _entered = self.ctx.enter();
+        ensure_context();
         if !std::thread::panicking() {
             drop(fut);
             return;

@@ -1,37 +1,44 @@
 //! The tokio runtime context that `block_on` lends the futures it polls
-//! (feature `tokio`; without it, a context that does nothing).
+//! (feature `tokio`; without it, nothing to do).
 //!
 //! tokio's I/O and timer types find their driver through a thread-local
-//! "current runtime" set by `Handle::enter`. A coroutine is not a tokio task,
-//! so `block_on` enters a handle around every poll and around the drop of
-//! the future, and leaves it before it parks: the context is thread-local
-//! and other coroutines run on the thread while this one is parked, and
-//! tokio's enter guards must be released in the order they were taken.
+//! "current runtime". A coroutine is not a tokio task, so before `block_on`
+//! polls (or drops) a future it makes sure the thread has one: the caller's,
+//! when the thread is inside a runtime's context already
+//! (`Handle::try_current`); otherwise one process-wide multi-thread
+//! runtime, started on first use, whose worker threads (`green-tokio-N`,
+//! one by default, see `Runtime::tokio_threads`) drive the I/O and timers of
+//! every hub's futures. Its wakes reach a hub as cross-thread wakes.
 //!
-//! Which runtime: the caller's, when the thread is inside one's context
-//! already (`Handle::try_current`); otherwise one process-wide
-//! multi-thread runtime, started on first use, whose worker threads
-//! (`green-tokio-N`, one by default, see `Runtime::tokio_threads`) drive the
-//! I/O and timers of every hub's futures. Its wakes reach a hub as
-//! cross-thread wakes.
+//! The shared runtime's context is entered once per thread and kept for the
+//! thread's life, not entered around each poll: a coroutine may park in the
+//! middle of a poll (a `green::sleep` or a patched std call inside an async
+//! block), other coroutines then poll theirs, and tokio's enter guards must
+//! be released in the reverse order they were taken, which coroutines
+//! resuming in any order would break. Entered for good, at the bottom of
+//! the thread's context stack, nothing is ever released out of order; guards
+//! the user takes later nest above it as usual.
 //!
 //! This module owns that shared runtime and its settings. It never touches
 //! a hub, and its threads never run coroutines (so every monkey hook passes
 //! straight through on them).
 
 #[cfg(feature = "tokio")]
-pub(crate) use with_tokio::{set_shared_threads, TokioCtx};
+pub(crate) use with_tokio::{ensure_context, set_shared_threads};
 
+/// Without feature `tokio` there is no runtime to lend.
 #[cfg(not(feature = "tokio"))]
-pub(crate) use without_tokio::TokioCtx;
+#[inline(always)]
+pub(crate) fn ensure_context() {}
 
 #[cfg(feature = "tokio")]
 mod with_tokio {
+    use std::cell::Cell;
     use std::io;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::OnceLock;
 
-    use tokio::runtime::{Builder, EnterGuard, Handle, Runtime};
+    use tokio::runtime::{Builder, Handle, Runtime};
 
     /// Worker threads for the shared runtime; read once, when it starts.
     static SHARED_THREADS: AtomicUsize = AtomicUsize::new(1);
@@ -78,72 +85,33 @@ mod with_tokio {
             .handle()
     }
 
-    /// The runtime one `block_on` call lends its future.
-    pub(crate) enum TokioCtx {
-        /// The caller was in this runtime's context already.
-        Callers(Handle),
-        /// The shared background runtime (static: no reference count to
-        /// bump per call).
-        Shared(&'static Handle),
+    thread_local! {
+        /// This thread entered the shared runtime's context for good: some
+        /// context is current from now on, whatever the user enters above it.
+        static ENTERED_FOR_GOOD: Cell<bool> = const { Cell::new(false) };
     }
 
-    impl TokioCtx {
-        /// The caller's runtime if the thread is in one's context, else the
-        /// shared one (started now if need be).
-        #[inline]
-        pub(crate) fn for_caller() -> TokioCtx {
-            match Handle::try_current() {
-                Ok(h) => TokioCtx::Callers(h),
-                Err(_) => TokioCtx::Shared(shared()),
-            }
+    /// Make sure the thread is inside a tokio runtime's context: the
+    /// caller's if it has one, else the shared runtime's, entered for the
+    /// rest of the thread's life (see the module docs).
+    #[inline]
+    pub(crate) fn ensure_context() {
+        if ENTERED_FOR_GOOD.try_with(Cell::get).unwrap_or(false) {
+            return;
         }
-
-        /// Whether the thread is inside this context right now without
-        /// entering it (true for the caller's own, until the first park).
-        #[inline]
-        pub(crate) fn is_callers(&self) -> bool {
-            matches!(self, TokioCtx::Callers(_))
-        }
-
-        /// Enter the runtime's context until the guard drops. Never hold
-        /// the guard across a park.
-        #[inline]
-        pub(crate) fn enter(&self) -> EnterGuard<'_> {
-            match self {
-                TokioCtx::Callers(h) => h.enter(),
-                TokioCtx::Shared(h) => h.enter(),
-            }
+        if Handle::try_current().is_err() {
+            enter_shared_for_good();
         }
     }
-}
 
-#[cfg(not(feature = "tokio"))]
-mod without_tokio {
-    /// Without feature `tokio` there is no runtime to lend: a no-op.
-    pub(crate) struct TokioCtx;
-
-    /// Stands where tokio's `EnterGuard` would: nothing to leave.
-    pub(crate) struct NotEntered;
-
-    impl Drop for NotEntered {
-        #[inline(always)]
-        fn drop(&mut self) {}
-    }
-
-    impl TokioCtx {
-        #[inline(always)]
-        pub(crate) fn for_caller() -> TokioCtx {
-            TokioCtx
+    #[cold]
+    fn enter_shared_for_good() {
+        // A thread being torn down has no thread-locals left to enter into.
+        if ENTERED_FOR_GOOD.try_with(|e| e.replace(true)).is_err() {
+            return;
         }
-
-        #[inline(always)]
-        pub(crate) fn is_callers(&self) -> bool {
-            true
-        }
-
-        #[inline(always)]
-        pub(crate) fn enter(&self) -> NotEntered {
-            NotEntered
-        }
+        // Forgotten, never dropped: the shared runtime lives as long as the
+        // process, and the context stays the bottom one of this thread.
+        std::mem::forget(shared().enter());
     }
 }

@@ -83,6 +83,12 @@ impl Signal {
 // polls without bumping the count: only clones count, and a count of one
 // after a poll proves that no clone escaped.
 
+// A `Waker` may go to any thread: what it points to must allow that.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Signal>();
+};
+
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
 
 /// # Safety

@@ -598,3 +598,32 @@ fn block_on_with_shared_stack_regions() {
             .unwrap();
     });
 }
+
+/// A waker that outlives its hub's thread may still be woken: nothing
+/// happens, nothing crashes.
+#[test]
+fn waker_woken_after_its_thread_ended() {
+    let kept: Arc<Mutex<Vec<Waker>>> = Arc::default();
+    let k = kept.clone();
+    std::thread::spawn(move || {
+        let slot: Slot<u8> = Slot::default();
+        let s = slot.clone();
+        let h = green::spawn(move || {
+            green::block_on(poll_fn(|cx| {
+                k.lock().unwrap().push(cx.waker().clone());
+                std::pin::pin!(slot.wait()).poll(cx)
+            }))
+        });
+        let filler = green::spawn(move || s.complete(3));
+        assert_eq!(h.join().unwrap(), 3);
+        filler.join().unwrap();
+    })
+    .join()
+    .unwrap();
+    let wakers = std::mem::take(&mut *kept.lock().unwrap());
+    assert!(!wakers.is_empty());
+    for w in wakers {
+        w.wake_by_ref();
+        w.wake();
+    }
+}

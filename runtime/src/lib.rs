@@ -24,6 +24,7 @@
 
 mod arch;
 mod arena;
+mod block_on;
 mod blocking;
 mod interrupt;
 mod join;
@@ -47,9 +48,11 @@ mod sys;
 mod task;
 mod timeout;
 mod timer;
+mod tokio_ctx;
 pub mod wait_list;
 pub mod xchan;
 
+pub use block_on::block_on;
 pub use blocking::spawn_blocking;
 pub use interrupt::{Elapsed, Interrupted};
 pub use join::{joinall, wait, JoinError, JoinHandle};

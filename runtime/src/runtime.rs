@@ -36,6 +36,9 @@ use crate::sched::{self, HubConfig};
 pub struct Runtime {
     cfg: HubConfig,
     threads: Option<usize>,
+    /// Worker threads of the shared tokio runtime behind `block_on`.
+    #[cfg(feature = "tokio")]
+    tokio_threads: Option<usize>,
 }
 
 impl Runtime {
@@ -85,6 +88,23 @@ impl Runtime {
         self
     }
 
+    /// Worker threads of the shared background tokio runtime that drives
+    /// the I/O and timers of futures in [`block_on`](crate::block_on) when
+    /// the caller has no tokio context of its own (feature `tokio`; default
+    /// one). Applied by `run`/`run_threads`, which fail if that runtime
+    /// already started with another number, or if `n` is zero.
+    ///
+    /// ```
+    /// # use green_runtime as green;
+    /// let v = green::Runtime::new().tokio_threads(1).run(|| green::block_on(async { 3 }));
+    /// assert_eq!(v.unwrap(), 3);
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio_threads(mut self, n: usize) -> Runtime {
+        self.tokio_threads = Some(n);
+        self
+    }
+
     fn check(&self) -> io::Result<()> {
         if !(crate::MIN_STACK_SIZE..=crate::MAX_STACK_SIZE).contains(&self.cfg.stack_size) {
             return Err(invalid(format!(
@@ -98,6 +118,10 @@ impl Runtime {
             return Err(invalid(
                 "green: the monitor threshold must be greater than zero".into(),
             ));
+        }
+        #[cfg(feature = "tokio")]
+        if let Some(n) = self.tokio_threads {
+            crate::tokio_ctx::set_shared_threads(n)?;
         }
         Ok(())
     }

@@ -6,9 +6,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{hub, Hub};
+use super::{hub, Hub, HUB};
 use crate::lock::lock;
-use crate::task::{TaskSlot, WakeReason};
+use crate::task::{TaskRef, TaskSlot, WakeReason};
 
 /// One queued wake: which task (its slot and id, since a slot is reused
 /// once its task ends) and which of its parks.
@@ -46,7 +46,22 @@ pub struct RemoteUnparker {
 
 impl RemoteUnparker {
     /// Wake the task from any thread. Returns false if its hub is gone.
+    ///
+    /// On the hub's own thread (a future's waker woken by a sibling
+    /// coroutine, say) the wake is made at once, with no queue and no poke
+    /// of the poller: the same as a local `Unparker`.
     pub fn unpark(mut self) -> bool {
+        if let Some(hub) = this_threads_hub(&self.remote) {
+            if let Ok(task) = hub.task_of(self.slot, self.id) {
+                self.remote.pending.fetch_sub(1, Ordering::AcqRel);
+                // Spent: `Drop` must neither count it again nor poke.
+                self.queued = true;
+                if let Some(t) = task {
+                    hub.wake(&t, self.gen, WakeReason::Notified);
+                }
+                return true;
+            }
+        }
         lock(&self.remote.queue).push(RemoteWake {
             slot: self.slot,
             id: self.id,
@@ -100,4 +115,31 @@ impl Hub {
             }
         }
     }
+
+    /// The task a right was made for, `Ok(None)` if it has ended; `Err`
+    /// when the task table is being changed right now (a wake from inside
+    /// the hub's own bookkeeping), so the caller queues the wake instead.
+    fn task_of(&self, slot: TaskSlot, id: u64) -> Result<Option<TaskRef>, ()> {
+        match slot {
+            TaskSlot::Root => Ok(Some(self.root.clone())),
+            TaskSlot::Table(i) => {
+                let tasks = self.tasks.try_borrow().map_err(|_| ())?;
+                Ok(tasks.get(i).filter(|t| t.id == id).cloned())
+            }
+        }
+    }
+}
+
+/// This thread's hub, if `remote` is its queue (a right woken on the thread
+/// that made it). `None` on any other thread, and once the thread's hub is
+/// gone (its TLS cleared at exit).
+fn this_threads_hub(remote: &Arc<Remote>) -> Option<&'static Hub> {
+    let p = HUB.try_with(|h| h.get()).ok()?;
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null HUB pointer is this thread's live hub (set at
+    // creation, cleared before it is freed), as in `hub()`.
+    let hub: &'static Hub = unsafe { &*p };
+    Arc::ptr_eq(&hub.remote, remote).then_some(hub)
 }

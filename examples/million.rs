@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example million            # all workloads, 1M each
 //! cargo run --release --example million -- 100000  # smaller N
+//! million --child breakdown 1000000                # where a parked coroutine's bytes go
 //! ```
 //! Prints a table of time, ns/op and peak RSS (VmHWM) per workload.
 //!
@@ -16,16 +17,67 @@ use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-fn peak_rss_kib() -> u64 {
+/// A `/proc/self/status` field in KiB (`VmHWM:`, `VmRSS:`, `VmPTE:`).
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// Where a W3 coroutine's bytes go: RSS and page-table growth per
+/// coroutine once `n` are spawned (not started) and once all have run and
+/// yielded once (parked in the ready queue), and the saved stack bytes of
+/// one parked in a shared region (from the copy counter: each coroutine
+/// past the dedicated regions is saved exactly once by then).
+fn breakdown(n: usize) {
+    let (rss0, pte0) = (status_kib("VmRSS:"), status_kib("VmPTE:"));
+    let before = Rc::new(Cell::new(0usize));
+    let after = Rc::new(Cell::new(0usize));
+    let hs: Vec<_> = (0..n)
+        .map(|_| {
+            let (b, a) = (before.clone(), after.clone());
+            green::spawn(move || {
+                b.set(b.get() + 1);
+                green::yield_now();
+                a.set(a.get() + 1);
+            })
+        })
+        .collect();
+    let (rss1, pte1) = (status_kib("VmRSS:"), status_kib("VmPTE:"));
+    let s0 = green::rt::stack_stats();
+    // The root goes to the back of the queue: when it runs again, every
+    // coroutine has run once and is parked in the queue behind it.
+    green::yield_now();
+    let (rss2, pte2) = (status_kib("VmRSS:"), status_kib("VmPTE:"));
+    let s1 = green::rt::stack_stats();
+    check("breakdown", before.get() + after.get(), n);
+    for h in hs {
+        let _ = h.join();
+    }
+    check("breakdown", after.get(), n);
+    let per = |kib: u64| kib as f64 * 1024.0 / n as f64;
+    let shared = n.saturating_sub(s1.regions_mapped).max(1);
+    println!(
+        "{n} coroutines: spawned, not started: {:.0} B each of RSS ({:.1} B page tables); \
+         all parked after one yield: {:.0} B each ({:.1} B page tables); \
+         saved stack of one parked in a shared region: {:.0} B; {} dedicated regions",
+        per(rss1 - rss0),
+        per(pte1.saturating_sub(pte0)),
+        per(rss2 - rss0),
+        per(pte2.saturating_sub(pte0)),
+        (s1.bytes_copied - s0.bytes_copied) as f64 / shared as f64,
+        s1.regions_mapped,
+    );
 }
 
 /// Exit with an error if a workload's coroutines did not all run.
@@ -114,6 +166,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() >= 4 && args[1] == "--child" {
         let n: usize = args[3].parse().unwrap_or(1_000_000);
+        if args[2] == "breakdown" {
+            breakdown(n);
+            return;
+        }
         let (d, ops) = run(&args[2], n);
         println!("{} {} {}", d.as_nanos(), ops, peak_rss_kib());
         return;

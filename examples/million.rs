@@ -6,7 +6,9 @@
 //! cargo run --release --example million -- 100000  # smaller N
 //! million --child breakdown 1000000                # where a parked coroutine's bytes go
 //! ```
-//! Prints a table of time, ns/op and peak RSS (VmHWM) per workload.
+//! Prints a table of time, ns/op, CPU ns/op (the thread's own run time, which
+//! excludes waiting for a CPU on a shared machine) and peak RSS (VmHWM) per
+//! workload.
 //!
 //! The closures are a user's typical ones, not `|| ()`: in W2 each captures
 //! an `Rc` clone it updates; in W3 alive each captures two `Rc` clones,
@@ -27,6 +29,16 @@ fn status_kib(field: &str) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
+        .unwrap_or(0)
+}
+
+/// CPU time this thread has run, in ns (`/proc/thread-self/schedstat`): on
+/// a machine shared with other work, wall time includes waiting for a CPU,
+/// CPU time does not.
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
 
@@ -170,8 +182,10 @@ fn main() {
             breakdown(n);
             return;
         }
+        let cpu0 = cpu_ns();
         let (d, ops) = run(&args[2], n);
-        println!("{} {} {}", d.as_nanos(), ops, peak_rss_kib());
+        let cpu = cpu_ns().saturating_sub(cpu0);
+        println!("{} {} {} {}", d.as_nanos(), ops, peak_rss_kib(), cpu);
         return;
     }
     let n: usize = args
@@ -186,8 +200,8 @@ fn main() {
         }
     };
     println!(
-        "{:<34} {:>10} {:>10} {:>12} {:>10}",
-        "workload", "n", "time", "ns/op", "peak RSS"
+        "{:<34} {:>10} {:>10} {:>12} {:>12} {:>10}",
+        "workload", "n", "time", "ns/op", "CPU ns/op", "peak RSS"
     );
     let rows = [
         ("spawn_join", "W2 spawn + join"),
@@ -218,17 +232,18 @@ fn main() {
             .split_whitespace()
             .filter_map(|v| v.parse().ok())
             .collect();
-        if f.len() != 3 {
+        if f.len() != 4 {
             println!("{label:<34} bad child output: {text}");
             continue;
         }
-        let (ns, ops, kib) = (f[0], f[1], f[2]);
+        let (ns, ops, kib, cpu) = (f[0], f[1], f[2], f[3]);
         println!(
-            "{:<34} {:>10} {:>8.3} s {:>12.1} {:>7} MiB",
+            "{:<34} {:>10} {:>8.3} s {:>12.1} {:>12.1} {:>7} MiB",
             label,
             ops,
             ns as f64 / 1e9,
             ns as f64 / ops as f64,
+            cpu as f64 / ops as f64,
             kib / 1024
         );
     }

@@ -23,7 +23,9 @@
 //! suspended one would unwind on its stack, which may not be resident).
 //! Dropping the record never drops it. Every operation that relies on those
 //! rules is an `unsafe fn` whose `# Safety` section says which rule the
-//! caller upholds. Which of the four the body holds is the record's `kind`.
+//! caller upholds. Which of the four the body holds is the record's `kind`
+//! (kept in the record's header, where it costs no padding), passed in by
+//! the record's methods.
 
 use std::cell::{Cell, UnsafeCell};
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -32,7 +34,7 @@ use std::ptr;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use super::entry::Entry;
-use super::{JoinError, Output, Task};
+use super::outcome::{JoinError, Output};
 use crate::stack::RegionStack;
 
 /// The single coroutine type used for every task, so the bytes the switch
@@ -98,35 +100,29 @@ impl Body {
     }
 }
 
-impl Task {
-    #[inline(always)]
-    fn kind(&self) -> Kind {
-        self.kind.get()
-    }
-
+impl Body {
     /// True once the coroutine exists (from the first run until it ends).
     #[inline(always)]
-    pub(crate) fn has_coro(&self) -> bool {
-        matches!(self.kind(), Kind::First | Kind::Coro)
+    pub(super) fn has_coro(kind: Kind) -> bool {
+        matches!(kind, Kind::First | Kind::Coro)
     }
 
     /// Take the closure out (dropping a never-run task).
-    pub(crate) fn take_entry(&self) -> Option<Entry> {
-        if self.kind() != Kind::Entry {
+    pub(super) fn take_entry(&self, kind: &Cell<Kind>) -> Option<Entry> {
+        if kind.get() != Kind::Entry {
             return None;
         }
-        self.kind.set(Kind::Empty);
+        kind.set(Kind::Empty);
         // SAFETY: the kind said the place holds a live entry; it now says
         // nothing is there, so the entry is moved out exactly once.
-        Some(unsafe { ManuallyDrop::take(&mut (*self.body.place.get()).entry) })
+        Some(unsafe { ManuallyDrop::take(&mut (*self.place.get()).entry) })
     }
 
     /// The first run begins: the closure stays where it is until the body
     /// calls it (`run_entry`); the loop holds the coroutine meanwhile.
-    pub(crate) fn begin_first_run(&self) {
-        debug_assert_eq!(self.kind(), Kind::Entry);
-        self.kind.set(Kind::First);
-        self.set_started();
+    pub(super) fn begin_first_run(&self, kind: &Cell<Kind>) {
+        debug_assert_eq!(kind.get(), Kind::Entry);
+        kind.set(Kind::First);
     }
 
     /// The coroutine's body: record the yielder, then run the closure in
@@ -137,15 +133,15 @@ impl Task {
     /// `begin_first_run`; `y` is the body's own yielder, which lives at a
     /// fixed place on the coroutine's stack for as long as the body runs.
     #[inline(always)]
-    pub(crate) unsafe fn run_entry(&self, y: &CoroYielder) -> Output {
-        self.body.yielder.set(y as *const CoroYielder);
-        debug_assert_eq!(self.kind(), Kind::First);
+    pub(super) unsafe fn run_entry(&self, kind: &Cell<Kind>, y: &CoroYielder) -> Output {
+        self.yielder.set(y as *const CoroYielder);
+        debug_assert_eq!(kind.get(), Kind::First);
         // SAFETY: kind `First` means the entry bytes are still live and
         // nobody else will call or drop them (`take_entry` refuses, and the
         // record's drop skips `First`); `call_in_place` moves the closure
         // out before any of its code can suspend, so the loop may write the
         // coroutine over these bytes after the first resume.
-        unsafe { Entry::call_in_place(&mut *(*self.body.place.get()).entry) }
+        unsafe { Entry::call_in_place(&mut *(*self.place.get()).entry) }
     }
 
     /// Put the coroutine in after its first resume came back suspended.
@@ -153,27 +149,26 @@ impl Task {
     /// # Safety
     /// The task is in its first run (`First`) and suspended; the loop is
     /// between resumes, so no reference into the place is live.
-    pub(crate) unsafe fn install(&self, coro: Coro) {
-        debug_assert_eq!(self.kind(), Kind::First);
+    pub(super) unsafe fn install(&self, kind: &Cell<Kind>, coro: Coro) {
+        debug_assert_eq!(kind.get(), Kind::First);
         // SAFETY: the closure was moved out at the start of the first run
         // (see `run_entry`); these bytes are free.
-        unsafe { ptr::write(&mut (*self.body.place.get()).coro, ManuallyDrop::new(coro)) };
-        self.kind.set(Kind::Coro);
+        unsafe { ptr::write(&mut (*self.place.get()).coro, ManuallyDrop::new(coro)) };
+        kind.set(Kind::Coro);
     }
 
     /// Run the coroutine until it suspends or returns.
     ///
     /// # Safety
     /// Called only by the hub's loop, from the root stack; the coroutine is
-    /// in the record (`Coro`), not running, and its home region is resident
+    /// in the place (`Coro`), not running, and its home region is resident
     /// (its saved bytes are back in place).
     #[inline(always)]
-    pub(crate) unsafe fn resume(&self) -> CoroutineResult<(), Output> {
-        debug_assert_eq!(self.kind(), Kind::Coro);
+    pub(super) unsafe fn resume(&self) -> CoroutineResult<(), Output> {
         // SAFETY: the caller guarantees the coroutine is there and that no
         // other reference into the place is live during the resume (the
         // running body only reaches the yielder, never the place).
-        unsafe { (*(*self.body.place.get()).coro).resume(()) }
+        unsafe { (*(*self.place.get()).coro).resume(()) }
     }
 
     /// Suspend the running coroutine back to the loop.
@@ -183,9 +178,9 @@ impl Task {
     /// was recorded by `run_entry` and its stack (where the yielder lives)
     /// is resident because it is the one running.
     #[inline(always)]
-    pub(crate) unsafe fn suspend(&self) {
+    pub(super) unsafe fn suspend(&self) {
         // SAFETY: see the contract above.
-        unsafe { (*self.body.yielder.get()).suspend(()) }
+        unsafe { (*self.yielder.get()).suspend(()) }
     }
 
     /// Drop the coroutine after it returned (or panicked out of its body);
@@ -196,86 +191,70 @@ impl Task {
     /// The coroutine has finished: dropping it unwinds nothing and touches
     /// no stack memory. Only the hub's loop calls this, while no reference
     /// into the place is live.
-    pub(crate) unsafe fn drop_returned(&self) {
-        match self.kind() {
+    pub(super) unsafe fn drop_returned(&self, kind: &Cell<Kind>) {
+        match kind.get() {
             Kind::Coro => {
                 // SAFETY: the caller guarantees exclusive access and a
                 // finished coroutine (see above).
                 unsafe {
-                    let c = &mut (*self.body.place.get()).coro;
+                    let c = &mut (*self.place.get()).coro;
                     debug_assert!(c.done());
                     ManuallyDrop::drop(c);
                 }
-                self.kind.set(Kind::Empty);
+                kind.set(Kind::Empty);
             }
-            Kind::First => self.kind.set(Kind::Empty),
+            Kind::First => kind.set(Kind::Empty),
             _ => {}
         }
     }
 
     /// Store the result (the coroutine was dropped or never made).
-    pub(crate) fn set_result(&self, r: Result<Output, JoinError>) {
-        debug_assert!(!self.has_coro());
-        self.drop_place();
+    pub(super) fn set_result(&self, kind: &Cell<Kind>, r: Result<Output, JoinError>) {
+        debug_assert!(!Body::has_coro(kind.get()));
+        self.drop_place(kind);
         // SAFETY: the place is empty now (`drop_place`).
-        unsafe { ptr::write(&mut (*self.body.place.get()).done, ManuallyDrop::new(r)) };
-        self.kind.set(Kind::Done);
+        unsafe { ptr::write(&mut (*self.place.get()).done, ManuallyDrop::new(r)) };
+        kind.set(Kind::Done);
     }
 
     /// Take the result out, if it is there.
-    pub(crate) fn take_result(&self) -> Option<Result<Output, JoinError>> {
-        if self.kind() != Kind::Done {
+    ///
+    /// # Safety
+    /// No reference from `result` is live.
+    pub(super) unsafe fn take_result(
+        &self,
+        kind: &Cell<Kind>,
+    ) -> Option<Result<Output, JoinError>> {
+        if kind.get() != Kind::Done {
             return None;
         }
-        assert!(
-            !self.result_lent(),
-            "green: a coroutine's result was taken while an on_finish callback reads it"
-        );
-        self.kind.set(Kind::Empty);
+        kind.set(Kind::Empty);
         // SAFETY: the kind said a result is there, and now says none is;
-        // no reference to it is lent (checked above).
-        Some(unsafe { ManuallyDrop::take(&mut (*self.body.place.get()).done) })
+        // no reference to it is live (the caller's contract).
+        Some(unsafe { ManuallyDrop::take(&mut (*self.place.get()).done) })
     }
 
-    /// Call `f` with the result, if it is there (`on_finish` callbacks).
-    /// Taking the result meanwhile panics, as a `RefCell` would.
-    pub(crate) fn with_result<R>(
-        &self,
-        f: impl FnOnce(Option<&Result<Output, JoinError>>) -> R,
-    ) -> R {
-        if self.kind() != Kind::Done {
-            return f(None);
-        }
-        if self.result_lent() {
-            // A callback reading it adds another (nested) reader: shared
-            // reads may overlap; only taking is refused.
-            // SAFETY: as below; the outer lend keeps the result in place.
-            return f(Some(unsafe { &(*self.body.place.get()).done }));
-        }
-        struct Lend<'a>(&'a Task);
-        impl Drop for Lend<'_> {
-            fn drop(&mut self) {
-                self.0.set_result_lent(false);
-            }
-        }
-        self.set_result_lent(true);
-        let _lend = Lend(self);
-        // SAFETY: the result stays in place while lent: `take_result`
-        // refuses while the flag is set, and `set_result` runs only before
-        // the result exists.
-        f(Some(unsafe { &(*self.body.place.get()).done }))
+    /// The result, if it is there.
+    ///
+    /// # Safety
+    /// The reference must end before the result is taken or replaced
+    /// (`take_result`, `set_result`, `drop_place`).
+    pub(super) unsafe fn result(&self, kind: Kind) -> Option<&Result<Output, JoinError>> {
+        // SAFETY: the kind says a result is there; the caller keeps it in
+        // place while the reference lives.
+        (kind == Kind::Done).then(|| unsafe { &*(*self.place.get()).done })
     }
 
     /// Drop whatever the place holds except a coroutine (which is never
     /// dropped with the record: see the module's rules).
-    pub(super) fn drop_place(&self) {
-        let kind = self.kind();
-        self.kind.set(Kind::Empty);
+    pub(super) fn drop_place(&self, kind: &Cell<Kind>) {
+        let k = kind.get();
+        kind.set(Kind::Empty);
         // SAFETY: the kind said what is live in the place; it now says
         // nothing is, so each value is dropped once.
         unsafe {
-            let p = &mut *self.body.place.get();
-            match kind {
+            let p = &mut *self.place.get();
+            match k {
                 Kind::Entry => ManuallyDrop::drop(&mut p.entry),
                 Kind::Done => ManuallyDrop::drop(&mut p.done),
                 Kind::First | Kind::Coro | Kind::Empty => {}

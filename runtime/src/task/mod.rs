@@ -116,6 +116,8 @@ struct Side {
     name: Option<Rc<String>>,
     /// Who waits for this task to finish; made on first join that parks.
     joiners: OnceCell<Rc<WaitList>>,
+    /// `on_finish` callbacks reading the result now.
+    result_readers: Cell<u32>,
     extra: RefCell<Extra>,
 }
 
@@ -137,7 +139,6 @@ const KILL: u8 = 1;
 const TIMER: u8 = 2;
 const DETACHED: u8 = 4;
 const STARTED: u8 = 8;
-const RESULT_LENT: u8 = 16;
 const FRAMES: u8 = 32;
 const UNWINDING: u8 = 64;
 
@@ -359,22 +360,149 @@ impl Task {
         self.set_flag(UNWINDING, false)
     }
 
-    fn result_lent(&self) -> bool {
-        self.flag(RESULT_LENT)
+    /// True once the coroutine exists (from the first run until it ends).
+    #[inline(always)]
+    pub(crate) fn has_coro(&self) -> bool {
+        Body::has_coro(self.kind.get())
     }
-    fn set_result_lent(&self, on: bool) {
-        self.set_flag(RESULT_LENT, on)
+
+    /// Take the closure out (dropping a never-run task).
+    pub(crate) fn take_entry(&self) -> Option<Entry> {
+        self.body.take_entry(&self.kind)
+    }
+
+    /// The first run begins (see `coro.rs`).
+    pub(crate) fn begin_first_run(&self) {
+        self.body.begin_first_run(&self.kind);
+        self.set_started();
+    }
+
+    /// The coroutine's body: record the yielder, run the closure in place.
+    ///
+    /// # Safety
+    /// See `Body::run_entry`: first thing in this task's first run, with
+    /// the body's own yielder.
+    #[inline(always)]
+    pub(crate) unsafe fn run_entry(&self, y: &CoroYielder) -> Output {
+        // SAFETY: the caller's contract is the body's.
+        unsafe { self.body.run_entry(&self.kind, y) }
+    }
+
+    /// Put the coroutine in after its first resume came back suspended.
+    ///
+    /// # Safety
+    /// See `Body::install`.
+    pub(crate) unsafe fn install(&self, coro: Coro) {
+        // SAFETY: the caller's contract is the body's.
+        unsafe { self.body.install(&self.kind, coro) }
+    }
+
+    /// Run the coroutine until it suspends or returns.
+    ///
+    /// # Safety
+    /// See `Body::resume`: the loop, on the root stack, with the task's
+    /// coroutine in the record and its home region resident.
+    #[inline(always)]
+    pub(crate) unsafe fn resume(&self) -> corosensei::CoroutineResult<(), Output> {
+        debug_assert_eq!(self.kind.get(), Kind::Coro);
+        // SAFETY: the caller's contract is the body's.
+        unsafe { self.body.resume() }
+    }
+
+    /// Suspend the running coroutine back to the loop.
+    ///
+    /// # Safety
+    /// See `Body::suspend`: from inside this task's running coroutine.
+    #[inline(always)]
+    pub(crate) unsafe fn suspend(&self) {
+        // SAFETY: the caller's contract is the body's.
+        unsafe { self.body.suspend() }
+    }
+
+    /// Drop the coroutine after it returned.
+    ///
+    /// # Safety
+    /// See `Body::drop_returned`.
+    pub(crate) unsafe fn drop_returned(&self) {
+        // SAFETY: the caller's contract is the body's.
+        unsafe { self.body.drop_returned(&self.kind) }
+    }
+
+    /// Store the result (the coroutine was dropped or never made).
+    pub(crate) fn set_result(&self, r: Result<Output, JoinError>) {
+        assert_eq!(
+            self.result_readers(),
+            0,
+            "green: a coroutine's result was replaced while an on_finish callback reads it"
+        );
+        self.body.set_result(&self.kind, r)
+    }
+
+    /// Take the result out, if it is there.
+    pub(crate) fn take_result(&self) -> Option<Result<Output, JoinError>> {
+        if self.kind.get() != Kind::Done {
+            return None;
+        }
+        assert_eq!(
+            self.result_readers(),
+            0,
+            "green: a coroutine's result was taken while an on_finish callback reads it"
+        );
+        // SAFETY: no reference to the result is lent (checked above).
+        unsafe { self.body.take_result(&self.kind) }
+    }
+
+    /// `on_finish` callbacks reading the result now (they may block, so
+    /// several may overlap).
+    fn result_readers(&self) -> u32 {
+        self.side.get().map_or(0, |s| s.result_readers.get())
+    }
+
+    /// Call `f` with the result, if it is there (`on_finish` callbacks,
+    /// which may block). Readers may overlap; taking or replacing the
+    /// result meanwhile panics, as with a `RefCell`.
+    pub(crate) fn with_result<R>(
+        &self,
+        f: impl FnOnce(Option<&Result<Output, JoinError>>) -> R,
+    ) -> R {
+        if self.kind.get() != Kind::Done {
+            return f(None);
+        }
+        struct Lend<'a>(&'a Cell<u32>);
+        impl Drop for Lend<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() - 1);
+            }
+        }
+        let readers = &self.side().result_readers;
+        readers.set(readers.get() + 1);
+        let _lend = Lend(readers);
+        // SAFETY: the result stays in place while any reader holds it:
+        // `take_result` and `set_result` refuse while readers are counted,
+        // and the record's drop cannot run while `self` is borrowed.
+        f(unsafe { self.body.result(self.kind.get()) })
+    }
+
+    /// Look at the result without lending it to user code.
+    fn peek_result<R>(&self, f: impl FnOnce(Option<&Result<Output, JoinError>>) -> R) -> R {
+        // SAFETY: `f` is the runtime's own check, which neither takes nor
+        // replaces the result, and the reference ends with it.
+        f(unsafe { self.body.result(self.kind.get()) })
+    }
+
+    fn drop_place(&self) {
+        self.body.drop_place(&self.kind)
     }
 
     /// Whether the task ended with a value other than `()` (which a
     /// detached task's dropper must drop in a coroutine of its own).
     pub(crate) fn has_value_result(&self) -> bool {
-        self.with_result(|r| matches!(r, Some(Ok(v)) if !v.is::<()>()))
+        self.peek_result(|r| matches!(r, Some(Ok(v)) if !v.is::<()>()))
     }
 
     /// Whether the task ended by panicking.
     pub(crate) fn panicked(&self) -> bool {
-        self.with_result(|r| matches!(r, Some(Err(JoinError::Panicked(_)))))
+        self.peek_result(|r| matches!(r, Some(Err(JoinError::Panicked(_)))))
     }
 
     fn side(&self) -> &Side {
@@ -647,6 +775,24 @@ mod tests {
         assert!(t.has_value_result());
         drop(t);
         assert_eq!(Rc::strong_count(&n), 1);
+    }
+
+    #[test]
+    fn result_readers_may_overlap_and_taking_waits_for_none() {
+        let t = Task::new(1, None, 0, None, Location::caller());
+        t.set_result(Ok(Box::new(5u8)));
+        let seen = t.with_result(|a| {
+            t.with_result(|b| {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.take_result()));
+                assert!(r.is_err(), "taking while read must refuse");
+                a.is_some() && b.is_some()
+            })
+        });
+        assert!(seen);
+        assert_eq!(t.result_readers(), 0);
+        let v = t.take_result().and_then(|r| r.ok());
+        assert_eq!(v.and_then(|v| v.downcast_ref::<u8>().copied()), Some(5));
+        assert!(t.with_result(|r| r.is_none()));
     }
 
     #[test]

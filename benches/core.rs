@@ -36,11 +36,11 @@ fn spawn_join(c: &mut Criterion) {
     });
     g.bench_function("may", |b| {
         b.iter(|| {
-            // SAFETY: the closures use no thread-local state, which is what
-            // may's unsafe spawn asks of its callers.
             let hs: Vec<_> = (0..SPAWN_BATCH)
                 .map(|_| {
                     let c = shared.clone();
+                    // SAFETY: the closure uses no thread-local state, which
+                    // is what may's unsafe spawn asks of its callers.
                     unsafe {
                         may::coroutine::spawn(move || {
                             c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -1,5 +1,7 @@
 //! Core runtime benchmarks, with peers measured in the same run:
-//! spawn + join, yield ping-pong (dedicated regions and shared regions with
+//! spawn + join (each closure captures a counter it updates, as a user's
+//! closure would: an `Rc` for green, an `Arc` for the peers, whose closures
+//! must be `Send`), yield ping-pong (dedicated regions and shared regions with
 //! copying), and the memory of a parked coroutine. Peers: `std::thread` and
 //! `may` (1 worker, the single-threaded comparison).
 //!
@@ -17,9 +19,16 @@ const YIELD_ROUNDS: usize = 10_000;
 
 fn spawn_join(c: &mut Criterion) {
     let mut g = c.benchmark_group("spawn_join");
+    let count = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let shared = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     g.bench_function("green", |b| {
         b.iter(|| {
-            let hs: Vec<_> = (0..SPAWN_BATCH).map(|i| green::spawn(move || i)).collect();
+            let hs: Vec<_> = (0..SPAWN_BATCH)
+                .map(|_| {
+                    let c = count.clone();
+                    green::spawn(move || c.set(c.get() + 1))
+                })
+                .collect();
             for h in hs {
                 let _ = h.join();
             }
@@ -27,10 +36,17 @@ fn spawn_join(c: &mut Criterion) {
     });
     g.bench_function("may", |b| {
         b.iter(|| {
-            // SAFETY: the closures use no thread-local state, which is what
-            // may's unsafe spawn asks of its callers.
             let hs: Vec<_> = (0..SPAWN_BATCH)
-                .map(|i| unsafe { may::coroutine::spawn(move || i) })
+                .map(|_| {
+                    let c = shared.clone();
+                    // SAFETY: the closure uses no thread-local state, which
+                    // is what may's unsafe spawn asks of its callers.
+                    unsafe {
+                        may::coroutine::spawn(move || {
+                            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        })
+                    }
+                })
                 .collect();
             for h in hs {
                 let _ = h.join();
@@ -42,7 +58,12 @@ fn spawn_join(c: &mut Criterion) {
             // Threads are ~1000x dearer; batch 10 so an iteration stays short,
             // and scale to the same per-iteration count below.
             let hs: Vec<_> = (0..SPAWN_BATCH / 100)
-                .map(|i| std::thread::spawn(move || i))
+                .map(|_| {
+                    let c = shared.clone();
+                    std::thread::spawn(move || {
+                        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    })
+                })
                 .collect();
             for h in hs {
                 let _ = h.join();
@@ -50,6 +71,7 @@ fn spawn_join(c: &mut Criterion) {
         })
     });
     g.finish();
+    assert!(count.get() > 0 && shared.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
 
 fn green_pingpong(rounds: usize) -> Duration {

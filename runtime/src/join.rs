@@ -81,7 +81,7 @@ impl<T: 'static> JoinHandle<T> {
 
     /// The name given with [`Builder::name`](crate::Builder::name).
     pub fn name(&self) -> Option<&str> {
-        self.task.name.as_ref().map(|n| n.as_str())
+        self.task.name().map(|n| n.as_str())
     }
 
     /// How many waiters (joins, `green::wait` calls) are queued on this
@@ -104,15 +104,14 @@ impl<T: 'static> JoinHandle<T> {
     /// and may block.
     pub fn on_finish(&self, f: impl FnOnce(Result<&T, &JoinError>) + 'static) {
         let link: crate::task::Link = Box::new(move |task: &Task| {
-            let r = task.out.borrow();
-            match &*r {
-                crate::task::Slot::Done(Ok(v)) => match v.downcast_ref::<T>() {
+            task.with_result(|r| match r {
+                Some(Ok(v)) => match v.downcast_ref::<T>() {
                     Some(v) => f(Ok(v)),
                     None => unreachable!("green: result type matches the handle's"),
                 },
-                crate::task::Slot::Done(Err(e)) => f(Err(e)),
-                _ => {}
-            }
+                Some(Err(e)) => f(Err(e)),
+                None => {}
+            })
         });
         sched::on_finish(&self.task, link);
     }
@@ -137,7 +136,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
             .field("id", &self.task.id)
-            .field("name", &self.task.name)
+            .field("name", &self.task.name())
             .field("finished", &self.task.is_finished())
             .finish()
     }

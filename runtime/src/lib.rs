@@ -70,6 +70,6 @@ mod size_tests {
     #[test]
     fn task_record_stays_small() {
         let n = std::mem::size_of::<crate::task::Task>();
-        assert!(n <= 176, "Task grew to {n} bytes");
+        assert!(n <= 128, "Task grew to {n} bytes");
     }
 }

@@ -251,7 +251,7 @@ pub(crate) fn task_spawned(d: &HubDiag, task: &Task) {
     if let Some(w) = &d.watch {
         let card = Card {
             id: task.id,
-            name: task.name.as_ref().map(|n| Box::from(n.as_str())),
+            name: task.name().map(|n| Box::from(n.as_str())),
             spawned_at: task.spawned_at,
         };
         lock(&w.cards).insert(id_key(task.id), card);

@@ -19,14 +19,8 @@ use crate::task::{ParkedOn, Task};
 
 /// Print a finished task's panic once if nobody will join it.
 pub(crate) fn report_unjoined(task: &Task) {
-    let r = task.out.borrow();
-    if let crate::task::Slot::Done(Err(crate::task::JoinError::Panicked(_))) = &*r {
-        let msg = task
-            .extra
-            .borrow_mut()
-            .as_mut()
-            .and_then(|e| e.panic_message.take());
-        if let Some(msg) = msg {
+    if task.panicked() {
+        if let Some(msg) = task.take_panic_message() {
             eprintln!(
                 "green: coroutine '{}' (#{}) {msg}",
                 task.display_name(),

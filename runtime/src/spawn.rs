@@ -21,7 +21,7 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    Box::new(move || Box::new(f()) as Output)
+    crate::task::Entry::new(move || Box::new(f()) as Output)
 }
 
 /// Start a coroutine running `f`; it first runs when the caller parks or
@@ -234,6 +234,6 @@ pub fn current() -> Option<CoroutineInfo> {
     }
     Some(CoroutineInfo {
         id: t.id,
-        name: t.name.clone(),
+        name: t.name().cloned(),
     })
 }

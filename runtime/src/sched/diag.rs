@@ -26,7 +26,7 @@ pub(crate) fn collect(hub: &Hub) -> RunInfo {
             };
             CoroutineStatus {
                 id: t.id,
-                name: t.name.as_ref().map(|n| n.to_string()),
+                name: t.name().map(|n| n.to_string()),
                 state,
                 has_deadline: t.timer_armed(),
                 spawned_at: t.spawned_at,

@@ -10,7 +10,9 @@ use corosensei::CoroutineResult;
 
 use super::{has_hub, hub, t_location, Hub};
 use crate::interrupt::KillSignal;
-use crate::task::{Coro, CoroYielder, Entry, ParkedOn, State, Task, TaskRef, TaskSlot, WakeReason};
+use crate::task::{
+    Coro, CoroYielder, Entry, Output, ParkedOn, State, Task, TaskRef, TaskSlot, WakeReason,
+};
 use crate::task::{JoinError, WaitResult};
 
 /// Spawn helper shared by `spawn`, `spawn_later` and `Builder`: a task of
@@ -22,20 +24,22 @@ pub(crate) fn spawn_entry(
     delay: Option<Duration>,
     at: &'static Location<'static>,
 ) -> TaskRef {
-    spawn_with(|_| entry, name, class, delay, at)
+    hub().spawn_task(entry, name, class, delay, at)
 }
 
 /// The one way to make a task: `make(id)` builds its closure knowing the
 /// id the task will have (a pool's member guard records it), then the task
 /// is queued (or armed to start after `delay`).
-pub(crate) fn spawn_with(
-    make: impl FnOnce(u64) -> Entry,
+pub(crate) fn spawn_with<E: FnOnce() -> Output + 'static>(
+    make: impl FnOnce(u64) -> E,
     name: Option<Rc<String>>,
     class: Option<u32>,
     delay: Option<Duration>,
     at: &'static Location<'static>,
 ) -> TaskRef {
-    hub().spawn_with(make, name, class, delay, at)
+    let hub = hub();
+    let id = hub.next_task_id();
+    hub.spawn_task_id(id, Entry::new(make(id)), name, class, delay, at)
 }
 
 /// Kill every live coroutine of this thread's hub and wait for them.
@@ -46,19 +50,32 @@ pub(crate) fn kill_all() {
 }
 
 impl Hub {
-    /// See the free function `spawn_with`; the hub's own helper coroutines
+    /// See the free function `spawn_entry`; the hub's own helper coroutines
     /// (callback runners, droppers) are made the same way.
-    fn spawn_with(
+    fn spawn_task(
         &self,
-        make: impl FnOnce(u64) -> Entry,
+        entry: Entry,
+        name: Option<Rc<String>>,
+        class: Option<u32>,
+        delay: Option<Duration>,
+        at: &'static Location<'static>,
+    ) -> TaskRef {
+        let id = self.next_task_id();
+        self.spawn_task_id(id, entry, name, class, delay, at)
+    }
+
+    /// Make task `id` running `entry` and queue it (or arm its start).
+    fn spawn_task_id(
+        &self,
+        id: u64,
+        entry: Entry,
         name: Option<Rc<String>>,
         class: Option<u32>,
         delay: Option<Duration>,
         at: &'static Location<'static>,
     ) -> TaskRef {
         let class = class.unwrap_or(self.default_class);
-        let id = self.next_task_id();
-        let task = TaskRef::new(Task::new(id, name, class, Some(make(id)), at));
+        let task = TaskRef::new(Task::new(id, name, class, Some(entry), at));
         let slot = self.tasks.borrow_mut().insert(task.clone());
         task.set_slot(slot);
         crate::monitor::task_spawned(&self.diag, &task);
@@ -82,52 +99,85 @@ impl Hub {
             return; // finished (killed) while queued
         }
         if !task.has_coro() {
-            if task.kill_requested() {
-                self.finish_unstarted(&task, Err(JoinError::Killed));
-                return;
-            }
-            let stack = match self.stacks.borrow_mut().make_resident(&task.stack) {
-                Ok(s) => s,
-                Err(e) => {
-                    let msg = format!("green: could not get a stack for the coroutine: {e}");
-                    self.finish_unstarted(&task, Err(JoinError::Panicked(Box::new(msg))));
-                    return;
-                }
-            };
-            let tp = task.as_ptr();
-            let entry = task.take_entry();
-            // The coroutine's whole base frame: no panic-catching layer of
-            // our own (corosensei's root catch hands panics to `resume`, and
-            // the loop's `run_pass` guard turns them into the join result),
-            // so a parked coroutine has fewer bytes to save.
-            let coro = Coro::with_stack(stack, move |y: &CoroYielder, ()| {
-                // SAFETY: the hub holds a reference to this task until it
-                // finishes, which is after this closure returns; `y` is this
-                // body's own yielder, recorded before anything suspends.
-                unsafe { (*tp).coro.set_yielder(y) };
-                match entry {
-                    Some(f) => f(),
-                    None => Box::new(()),
-                }
-            });
-            // SAFETY: the task has never run, so the slot is empty; the
-            // loop is between resumes, so nothing else touches it.
-            unsafe { task.coro.install(coro) };
-            task.set_started();
-        } else if !task.stack.resident() {
+            return self.first_run(task);
+        }
+        if !task.stack.resident() {
             let r = self.stacks.borrow_mut().make_resident(&task.stack);
             debug_assert!(r.is_ok(), "a homed task always has its region");
         }
+        self.enter(&task);
+        // SAFETY: the coroutine is in the record (made on an earlier run),
+        // is not running, and its home region was made resident just above;
+        // this is the loop, on the root stack.
+        let r = unsafe { task.resume() };
+        self.leave();
+        self.after_resume(task, r);
+    }
+
+    /// A task's first run: a stack, then the coroutine, which runs the
+    /// closure where it lies in the record; the coroutine object moves into
+    /// the record only if the task suspends (see `task/coro.rs`).
+    #[inline(never)]
+    fn first_run(&self, task: TaskRef) {
+        if task.kill_requested() {
+            self.finish_unstarted(&task, Err(JoinError::Killed));
+            return;
+        }
+        let stack = match self.stacks.borrow_mut().make_resident(&task.stack) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!("green: could not get a stack for the coroutine: {e}");
+                self.finish_unstarted(&task, Err(JoinError::Panicked(Box::new(msg))));
+                return;
+            }
+        };
+        let tp = task.as_ptr();
+        // The coroutine's whole base frame: no panic-catching layer of our
+        // own (corosensei's root catch hands panics to `resume`, and the
+        // loop's `run_pass` guard turns them into the join result), and
+        // only the record's address captured, so a parked coroutine has
+        // fewer bytes to save.
+        let mut coro = Coro::with_stack(stack, move |y: &CoroYielder, ()| {
+            // SAFETY: the hub holds a reference to this task until it
+            // finishes, which is after this closure returns; this is the
+            // body's first action, in the first run (`begin_first_run`
+            // below), and `y` is the body's own yielder.
+            unsafe { (*tp).run_entry(y) }
+        });
+        task.begin_first_run();
+        self.enter(&task);
+        // A panic out of this resume unwinds through here and drops
+        // `coro`, which corosensei has marked finished by then: nothing on
+        // its stack is touched.
+        let r = coro.resume(());
+        self.leave();
+        match r {
+            CoroutineResult::Yield(()) => {
+                // SAFETY: the first run suspended; the closure was moved out
+                // of the record as it started; the loop is between resumes.
+                unsafe { task.install(coro) };
+            }
+            CoroutineResult::Return(_) => drop(coro),
+        }
+        self.after_resume(task, r);
+    }
+
+    #[inline(always)]
+    fn enter(&self, task: &TaskRef) {
         task.state.set(State::Running);
         self.current.set(task.as_ptr());
         crate::monitor::beat(&self.diag, task.id);
-        crate::overflow::enter(&task);
-        // SAFETY: the coroutine exists (created above or on an earlier
-        // run), is not running, and its home region was made resident just
-        // above; this is the loop, on the root stack.
-        let r = unsafe { task.coro.resume() };
+        crate::overflow::enter(task);
+    }
+
+    #[inline(always)]
+    fn leave(&self) {
         crate::overflow::leave();
         self.current.set(self.root.as_ptr());
+    }
+
+    #[inline(always)]
+    fn after_resume(&self, task: TaskRef, r: CoroutineResult<(), Output>) {
         match r {
             CoroutineResult::Yield(()) => {
                 task.set_last_run(self.clock_ms.get());
@@ -166,10 +216,10 @@ impl Hub {
     /// A coroutine returned, panicked or was killed: free its stack, store
     /// the result, then run its `on_finish` callbacks (in a coroutine of
     /// their own, since they may block) before it counts as finished.
-    pub(super) fn finish(&self, task: &TaskRef, result: Result<crate::task::Output, JoinError>) {
+    pub(super) fn finish(&self, task: &TaskRef, result: Result<Output, JoinError>) {
         // SAFETY: the coroutine has returned (or panicked out of its body),
         // so dropping it unwinds nothing; this is the loop, between resumes.
-        unsafe { task.coro.drop_returned() };
+        unsafe { task.drop_returned() };
         self.stacks.borrow_mut().release(&task.stack);
         task.set_result(result);
         if !task.has_links() {
@@ -178,16 +228,15 @@ impl Hub {
         }
         task.state.set(State::Finishing);
         let t = task.clone();
-        let make = |id| -> Entry {
-            t.with_extra(|e| e.links_runner = Some(id));
-            Box::new(move || {
-                run_links(&t);
-                t.with_extra(|e| e.links_runner = None);
-                hub().complete(&t);
-                Box::new(()) as crate::task::Output
-            })
-        };
-        drop(self.spawn_with(make, None, None, None, t_location()));
+        let id = self.next_task_id();
+        t.with_extra(|e| e.links_runner = Some(id));
+        let entry = Entry::new(move || {
+            run_links(&t);
+            t.with_extra(|e| e.links_runner = None);
+            hub().complete(&t);
+            Box::new(()) as Output
+        });
+        drop(self.spawn_task_id(id, entry, None, None, None, t_location()));
     }
 
     /// The task is done for good: leave the slab, wake joiners, report an
@@ -218,31 +267,23 @@ impl Hub {
     /// dropped after the end drops the value itself.) `()`, what
     /// fire-and-forget coroutines return, needs no dropper.
     pub(super) fn drop_detached_result(&self, task: &TaskRef) {
-        let is_value =
-            matches!(&*task.out.borrow(), crate::task::Slot::Done(Ok(v)) if !v.is::<()>());
-        if !is_value {
+        if !task.has_value_result() {
             return;
         }
         let Some(out) = task.take_result() else {
             return;
         };
-        let make = |_| -> Entry {
-            Box::new(move || {
-                drop(out);
-                Box::new(()) as crate::task::Output
-            })
-        };
-        let dropper = self.spawn_with(make, None, None, None, t_location());
+        let entry = Entry::new(move || {
+            drop(out);
+            Box::new(()) as Output
+        });
+        let dropper = self.spawn_task(entry, None, None, None, t_location());
         dropper.set_detached(true);
     }
 
     /// A task that never ran ends (killed first, or no stack for it): the
     /// same ending as any other, minus the coroutine.
-    pub(crate) fn finish_unstarted(
-        &self,
-        task: &TaskRef,
-        result: Result<crate::task::Output, JoinError>,
-    ) {
+    pub(crate) fn finish_unstarted(&self, task: &TaskRef, result: Result<Output, JoinError>) {
         if task.state.get() == State::Parked {
             self.bump(task);
         }
@@ -340,14 +381,7 @@ pub(crate) fn wait_finished(task: &Task, deadline: Option<Instant>) -> bool {
 /// callback is reported and the rest still run.
 pub(crate) fn run_links(task: &Task) {
     loop {
-        let next = {
-            let mut e = task.extra.borrow_mut();
-            match e.as_mut() {
-                Some(e) if !e.links.is_empty() => Some(e.links.remove(0)),
-                _ => None,
-            }
-        };
-        let Some(link) = next else { break };
+        let Some(link) = task.next_link() else { break };
         if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| link(task))) {
             if !p.is::<crate::interrupt::KillSignal>() {
                 eprintln!(

@@ -290,10 +290,7 @@ impl Hub {
     pub(crate) fn runs_links_of(&self, task: &Task) -> bool {
         task.state.get() == State::Finishing
             && task
-                .extra
-                .borrow()
-                .as_ref()
-                .and_then(|e| e.links_runner)
+                .links_runner()
                 .is_some_and(|id| id == self.current().id && self.in_coroutine())
     }
 

@@ -296,7 +296,7 @@ impl Hub {
             task.stack.record_sp(stack_pointer());
             // SAFETY: this task is the one running (it is not the root), so
             // we are inside its coroutine, whose body recorded its yielder.
-            unsafe { task.coro.suspend() };
+            unsafe { task.suspend() };
         }
     }
 

@@ -6,8 +6,6 @@ use std::fmt;
 
 /// What the user's closure returns, type-erased. `Box<()>` does not allocate.
 pub(crate) type Output = Box<dyn Any>;
-/// The user's closure, until the coroutine runs it.
-pub(crate) type Entry = Box<dyn FnOnce() -> Output>;
 
 /// Why a coroutine did not produce its value.
 pub enum JoinError {

@@ -225,6 +225,83 @@ fn stale_and_duplicate_wakes_never_resume_a_later_park() {
     });
 }
 
+/// C42: the same from a sibling coroutine on the hub's own thread, whose
+/// wakes take the direct path (no cross-thread queue): a stale waker woken
+/// while its owner sleeps or parks in another `block_on` never
+/// resumes those parks early.
+#[test]
+fn stale_wakes_from_a_sibling_coroutine_never_resume_a_later_park() {
+    watchdog(30, || {
+        let kept: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let second: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let done = Rc::new(Cell::new(false));
+        let (k, w2, d) = (kept.clone(), second.clone(), done.clone());
+        let owner = green::spawn(move || {
+            let mut first = true;
+            green::block_on(poll_fn(|cx| {
+                *k.borrow_mut() = Some(cx.waker().clone());
+                if std::mem::take(&mut first) {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            }));
+            // Unrelated parks while the sibling keeps waking the old waker.
+            for _ in 0..5 {
+                let t0 = Instant::now();
+                green::sleep(Duration::from_millis(20));
+                assert!(
+                    t0.elapsed() >= Duration::from_millis(20),
+                    "a stale same-thread wake cut a sleep short"
+                );
+            }
+            // A second block_on, ended only by `ender` below: every poll
+            // beyond the first and the real wake's would be a stale wake's.
+            let mut polls = 0;
+            green::block_on(poll_fn(|cx| {
+                polls += 1;
+                if d.get() {
+                    return Poll::Ready(());
+                }
+                *w2.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }));
+            polls
+        });
+        let k = kept.clone();
+        let waker = green::spawn(move || {
+            // The first wake ends the owner's first block_on, as it should.
+            while k.borrow().is_none() {
+                green::sleep(Duration::ZERO);
+            }
+            let w = k.borrow().clone().expect("waker kept");
+            w.wake_by_ref();
+            let t0 = Instant::now();
+            let mut wakes = 0u64;
+            while t0.elapsed() < Duration::from_millis(300) {
+                w.wake_by_ref();
+                w.clone().wake();
+                wakes += 2;
+                green::sleep(Duration::from_millis(1));
+            }
+            wakes
+        });
+        let ender = green::spawn(move || {
+            green::sleep(Duration::from_millis(250));
+            done.set(true);
+            let w = second.borrow_mut().take().expect("second block_on parked");
+            w.wake();
+        });
+        assert!(waker.join().unwrap() > 10);
+        ender.join().unwrap();
+        assert_eq!(
+            owner.join().unwrap(),
+            2,
+            "stale wakes polled the second future"
+        );
+    });
+}
+
 /// C41: a hundred coroutines parked in block_on at once overlap.
 #[test]
 fn hundred_coroutines_overlap_on_one_thread() {

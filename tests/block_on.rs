@@ -280,7 +280,9 @@ fn stale_wakes_from_a_sibling_coroutine_never_resume_a_later_park() {
             let mut wakes = 0u64;
             while t0.elapsed() < Duration::from_millis(300) {
                 w.wake_by_ref();
-                w.clone().wake();
+                // An owned clone, consumed by `wake`.
+                let owned = w.clone();
+                owned.wake();
                 wakes += 2;
                 green::sleep(Duration::from_millis(1));
             }

@@ -405,3 +405,33 @@ pub(crate) fn timeval_to_duration(tv: &libc::timeval) -> Option<Duration> {
     }
     Some(Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64))
 }
+
+/// An fd a hook opened for its own use (a pidfd, a signalfd), never seen by
+/// the user: whatever was recorded under its number belongs to an older
+/// file, so it is cleared on adoption; the hub forgets it and it is closed
+/// on drop, errno kept (the hook may be returning the real call's).
+pub(crate) struct PrivateFd(pub(crate) c_int);
+
+impl PrivateFd {
+    /// Take over `fd` as the opening call returned it; `None` for `-1`.
+    pub(crate) fn adopt(fd: c_int) -> Option<PrivateFd> {
+        if fd < 0 {
+            return None;
+        }
+        green_runtime::rt::forget_fd(fd);
+        green_runtime::rt::fd_renewed(fd);
+        clear(fd);
+        Some(PrivateFd(fd))
+    }
+}
+
+impl Drop for PrivateFd {
+    fn drop(&mut self) {
+        let saved = real::errno();
+        green_runtime::rt::forget_fd(self.0);
+        // SAFETY: we own this fd; the real close, not our hook.
+        unsafe { real::close(self.0) };
+        green_runtime::rt::fd_renewed(self.0);
+        real::set_errno(saved);
+    }
+}

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use green_runtime::rt::{self, Interest};
 use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
+use crate::fd_table::PrivateFd;
 use crate::{real, retry};
 
 crate::hook::hooks! {
@@ -390,21 +391,6 @@ unsafe fn coop_select(
     (count, extra_ready)
 }
 
-/// A `signalfd` this module opened, forgotten by the hub and closed on
-/// drop (errno kept).
-struct SignalFd(c_int);
-
-impl Drop for SignalFd {
-    fn drop(&mut self) {
-        let saved = real::errno();
-        rt::forget_fd(self.0);
-        // SAFETY: we own this fd; the real close, not our hook.
-        unsafe { real::close(self.0) };
-        rt::fd_renewed(self.0);
-        real::set_errno(saved);
-    }
-}
-
 /// The signals `mask` lets in that the thread's mask keeps out right now:
 /// the ones that would end the real `pselect` with `EINTR`. Signals the
 /// thread does not block are delivered whenever they come, parked or not;
@@ -484,12 +470,7 @@ unsafe fn pselect_body(
     let sfd = watch.and_then(|w| {
         // SAFETY: a valid set; signalfd is not hooked.
         let fd = unsafe { libc::signalfd(-1, &w, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
-        (fd >= 0).then(|| {
-            rt::forget_fd(fd);
-            rt::fd_renewed(fd);
-            crate::fd_table::clear(fd);
-            SignalFd(fd)
-        })
+        PrivateFd::adopt(fd)
     });
     if watch.is_some() && sfd.is_none() {
         // No signalfd to be had: the real call keeps the mask's meaning.

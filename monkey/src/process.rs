@@ -42,7 +42,8 @@ use green_runtime::rt::{self, Interest};
 use green_runtime::Interrupted;
 use libc::{c_int, id_t, idtype_t, pid_t, siginfo_t};
 
-use crate::{fd_table, real, retry};
+use crate::fd_table::PrivateFd;
+use crate::{real, retry};
 
 crate::hook::hooks! {
     family: PROCESS;
@@ -94,32 +95,12 @@ type Attempt<'a> = &'a mut dyn FnMut() -> Option<c_int>;
 const TICK_MIN: Duration = Duration::from_millis(1);
 const TICK_MAX: Duration = Duration::from_millis(16);
 
-/// A pidfd this module opened: forgotten by the hub and closed on drop,
-/// errno left as it was (the caller may be returning the real call's).
-struct OwnedPidFd(c_int);
-
-impl Drop for OwnedPidFd {
-    fn drop(&mut self) {
-        let saved = real::errno();
-        rt::forget_fd(self.0);
-        // SAFETY: we own this fd; the real close, not our hook.
-        unsafe { real::close(self.0) };
-        rt::fd_renewed(self.0);
-        real::set_errno(saved);
-    }
-}
-
 /// `pidfd_open(pid, 0)`, or `None` when the kernel gives none (too old,
 /// out of fds, the process already gone).
-fn pidfd_open(pid: pid_t) -> Option<OwnedPidFd> {
+fn pidfd_open(pid: pid_t) -> Option<PrivateFd> {
     // SAFETY: a plain system call with integer arguments; it is not hooked.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let fd = c_int::try_from(fd).ok().filter(|&fd| fd >= 0)?;
-    // A new number: nothing kept for an older file under it may apply.
-    rt::forget_fd(fd);
-    rt::fd_renewed(fd);
-    fd_table::clear(fd);
-    Some(OwnedPidFd(fd))
+    PrivateFd::adopt(c_int::try_from(fd).ok()?)
 }
 
 /// The errno for a wait cut short.

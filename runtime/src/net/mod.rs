@@ -3,9 +3,11 @@
 //! connections on one hub.
 //!
 //! The types mirror `std::net` and `std::os::unix::net`. Every operation
-//! tries its syscall on a non-blocking fd first and parks only on `EAGAIN`
-//! (`fd.rs`); the fd is registered with the hub's reactor once,
-//! edge-triggered, on its first `EAGAIN`, and forgotten before it is closed.
+//! tries its syscall on a non-blocking fd and parks on `EAGAIN` (`fd.rs`);
+//! the fd is registered with the hub's reactor once, edge-triggered, on its
+//! first `EAGAIN`, and forgotten before it is closed. The hub remembers its
+//! readiness: after `EAGAIN` or a short stream read/write, the next
+//! operation parks before its syscall until an event says the fd is ready.
 //! Names resolve on the blocking pool (`dns.rs`), never on the hub thread.
 //!
 //! Sharing rules, the same for every type:

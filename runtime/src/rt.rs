@@ -81,6 +81,23 @@ impl FdReadiness {
             e.readiness.clear(self.mask, self.tick);
         }
     }
+
+    /// [`wait_fd`] for the fd and direction of this snapshot, taken since
+    /// with no park in between: parks on the entry the snapshot already
+    /// holds instead of looking it up again.
+    #[inline]
+    pub fn wait(&self, fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
+        let interest = if self.mask == READABLE {
+            Interest::Read
+        } else {
+            Interest::Write
+        };
+        let r = match &self.entry {
+            Some(e) => wait_entry(e, fd, interest, deadline, true),
+            None => wait_fd_inner(fd, interest, deadline, true),
+        };
+        unwound(r)
+    }
 }
 
 /// Snapshot what this thread's hub knows about `fd`'s readiness for
@@ -125,7 +142,13 @@ pub fn in_coroutine() -> bool {
 /// deadline; `EBADF`-kind if the fd is forgotten (closed) while waiting, or
 /// cannot be polled. Unwinds on kill or an expiring `green::timeout`.
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-    match wait_fd_inner(fd, interest, deadline, true) {
+    unwound(wait_fd_inner(fd, interest, deadline, true))
+}
+
+/// The outcome of an unwinding wait (kill unwinds from here).
+#[inline]
+fn unwound(r: Result<io::Result<()>, Interrupted>) -> io::Result<()> {
+    match r {
         Ok(r) => r,
         Err(i) => match i {
             Interrupted::Killed => crate::sched::raise(crate::interrupt::Interrupt::Killed),
@@ -159,6 +182,18 @@ fn wait_fd_inner(
         Ok(e) => e,
         Err(e) => return Ok(Err(e)),
     };
+    wait_entry(&entry, fd, interest, deadline, unwind)
+}
+
+/// Park on `entry`, the registered entry of `fd`.
+#[inline]
+fn wait_entry(
+    entry: &FdEntry,
+    fd: RawFd,
+    interest: Interest,
+    deadline: Option<Instant>,
+    unwind: bool,
+) -> Result<io::Result<()>, Interrupted> {
     let list = match interest {
         Interest::Read => &entry.readers,
         Interest::Write => &entry.writers,

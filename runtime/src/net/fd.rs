@@ -178,7 +178,7 @@ impl<S: AsRawFd> GreenFd<S> {
             }
             let at = *deadline
                 .get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)));
-            rt::wait_fd(self.fd, interest, at)?;
+            ready.wait(self.fd, at)?;
             if self.closed.get() {
                 return Err(closed_error());
             }

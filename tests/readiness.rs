@@ -385,3 +385,78 @@ fn random_mix_of_readers_and_writers_loses_and_hangs_nothing() {
         });
     }
 }
+
+/// Under `patch_all`, a hooked `recv` that saw `EAGAIN` leaves the fd known
+/// not ready, so the next hooked read parks before its syscall; what the
+/// user's calls return is unchanged: the data, then EOF, then `EAGAIN` for
+/// a socket the user made non-blocking. Runs in a child process, since
+/// patching is process-wide.
+#[test]
+fn hooked_reads_park_first_and_return_what_libc_would() {
+    if !common::is_child() {
+        let o = common::run_child("hooked_reads_park_first_and_return_what_libc_would");
+        assert!(
+            o.status.success(),
+            "child failed:\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        return;
+    }
+    green::monkey::patch_all();
+    watchdog(30, || {
+        let h = green::spawn(|| {
+            let (a, b) = std::os::unix::net::UnixStream::pair().expect("pair");
+            let peer = green::spawn(move || {
+                let mut b = b;
+                green::sleep(Duration::from_millis(5));
+                b.write_all(b"one").expect("write");
+                green::sleep(Duration::from_millis(5));
+                b.write_all(b"two").expect("write");
+                green::sleep(Duration::from_millis(5));
+                drop(b);
+            });
+            let mut a = a;
+            let mut buf = [0u8; 64];
+            // Blocking-mode std read: the hook sees EAGAIN, parks, retries.
+            assert_eq!(a.read(&mut buf).expect("read one"), 3);
+            assert_eq!(&buf[..3], b"one");
+            // The next read finds nothing (EAGAIN, remembered), parks, and
+            // the peer's write wakes it.
+            assert_eq!(a.read(&mut buf).expect("read two"), 3);
+            assert_eq!(&buf[..3], b"two");
+            assert_eq!(a.read(&mut buf).expect("EOF"), 0);
+            peer.join().expect("peer");
+            // A user-non-blocking socket always asks the kernel.
+            let (c, _d) = std::os::unix::net::UnixStream::pair().expect("pair");
+            c.set_nonblocking(true).expect("nonblocking");
+            let mut c = c;
+            for _ in 0..2 {
+                let e = c.read(&mut buf).expect_err("nothing to read");
+                assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+            }
+        });
+        h.join().expect("coroutine");
+    });
+    // An EAGAIN seen inside a coroutine is remembered for that fd.
+    let known = green::spawn(|| {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().expect("pair");
+        a.set_read_timeout(Some(Duration::from_millis(5)))
+            .expect("timeout");
+        let mut a = a;
+        // The first EAGAIN registers the fd (which then knows nothing yet);
+        // the second is remembered.
+        for _ in 0..2 {
+            let e = a.read(&mut [0u8; 8]).expect_err("times out");
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock,
+                "SO_RCVTIMEO expiry"
+            );
+        }
+        readable_maybe(a.as_raw_fd())
+    })
+    .join()
+    .expect("coroutine");
+    assert!(!known, "the hooked EAGAIN was not remembered");
+}

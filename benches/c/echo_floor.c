@@ -7,6 +7,7 @@
  * Built by benches/echo.rs at bench time (see there) and called through
  * dlopen; it serves the listening socket it is given until the process ends.
  */
+#define _GNU_SOURCE /* accept4 */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>

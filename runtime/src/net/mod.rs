@@ -23,8 +23,9 @@
 //! - Sockets are not `Send`: their registrations live in the creating
 //!   thread's hub. `into_std()` hands a socket over for another thread.
 //!
-//! This module never touches the reactor directly: it parks through
-//! `green::rt::wait_fd`.
+//! This module never touches the reactor directly: it reads and clears
+//! readiness through `green::rt::fd_readiness` and parks through
+//! `green::rt::wait_fd` (or the snapshot's `wait`).
 
 mod dns;
 mod fd;

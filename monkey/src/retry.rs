@@ -12,6 +12,11 @@
 //! set): so an `EINTR` from our `poll` is passed on only when libc's call
 //! would have failed with it too (see `restarted_by_kernel`).
 //!
+//! Inside a coroutine, an `EAGAIN` is remembered by the hub
+//! (`rt::fd_readiness`), so the next call on that fd parks before its
+//! syscall until an event reports it ready; what the user's call returns
+//! is the same either way, only the useless `EAGAIN` round trip is saved.
+//!
 //! Never unwinds: kill and an enclosing `green::timeout` come back as errno
 //! values from `green::rt::wait_fd_no_unwind`. errno is set last.
 
@@ -71,13 +76,23 @@ pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl 
     }
     let mut deadline: Option<Option<Instant>> = None;
     loop {
-        let r = op();
-        if !r.failed() {
-            return r;
-        }
-        let e = real::errno();
-        if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
-            return r; // errno is the real call's
+        // Inside a coroutine the hub remembers the fd's readiness: when the
+        // last call here saw `EAGAIN` and no event came since, park first
+        // instead of asking the kernel for the same answer again. (Outside
+        // one, the thread polls; there is no hub knowledge to use.)
+        let ready = coop.then(|| rt::fd_readiness(fd, dir));
+        if ready.as_ref().is_none_or(rt::FdReadiness::may_be_ready) {
+            let r = op();
+            if !r.failed() {
+                return r;
+            }
+            let e = real::errno();
+            if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+                return r; // errno is the real call's
+            }
+            if let Some(ready) = &ready {
+                ready.clear();
+            }
         }
         let at = *deadline.get_or_insert_with(|| deadline_for(fd, which));
         if let Err(e) = wait(fd, dir, at, coop) {

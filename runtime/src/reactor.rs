@@ -16,10 +16,18 @@
 //! it was registered under, and [`Reactor::entry`] re-registers an entry
 //! whose generation moved on. The check is two atomic loads, no syscall.
 //!
+//! Each entry also remembers the fd's readiness ([`Readiness`]): events set
+//! it, and a caller that saw `EAGAIN` or a short stream read/write clears
+//! it, so the next operation on an fd known not to be ready parks at once
+//! instead of asking the kernel again. Every event delivery bumps the
+//! entry's tick, and a clear counts only if the tick it read before its
+//! syscall is still current: a clear never hides a newer event.
+//!
 //! This module never parks, never runs user code and never names the
 //! scheduler: it is generic over what waits on an fd (`FdWaiters`), which
 //! the scheduler supplies and wakes.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
@@ -33,10 +41,86 @@ use mio::{Events, Interest, Poll, Token, Waker};
 /// Token of the cross-thread waker.
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 
+/// Readiness bit for reading (data, a connection, EOF or an error).
+pub(crate) const READABLE: u8 = 1;
+/// Readiness bit for writing (room, a finished connect, or an error).
+pub(crate) const WRITABLE: u8 = 2;
+/// The read side is closed for good (EOF from the peer, hang-up, error).
+/// Never cleared: after a short read that left an EOF queued, no new edge
+/// will come, so readers must always try (and see the 0 or the error).
+const READ_CLOSED: u8 = 4;
+/// The write side is closed for good (hang-up, error); never cleared.
+const WRITE_CLOSED: u8 = 8;
+
+/// The final (closed) bit that goes with a direction's readiness bit.
+#[inline]
+fn closed_bit(mask: u8) -> u8 {
+    (mask & (READABLE | WRITABLE)) << 2
+}
+
+/// What this hub knows about one registered fd's readiness.
+///
+/// A bit set means "ready, or not known": the caller tries its syscall. A
+/// bit cleared means the last attempt found the fd not ready and no event
+/// came since: the caller may park without a syscall, because the
+/// edge-triggered registration reports the next change.
+///
+/// The tick counts event deliveries. A caller reads it (with the bits)
+/// before its syscall and clears with that value; if an event was delivered
+/// in between, the tick moved on and the clear is dropped, so the newer
+/// event is never lost.
+pub(crate) struct Readiness {
+    tick: Cell<u32>,
+    bits: Cell<u8>,
+}
+
+impl Default for Readiness {
+    /// A new registration knows nothing yet: both directions "try".
+    fn default() -> Readiness {
+        Readiness {
+            tick: Cell::new(0),
+            bits: Cell::new(READABLE | WRITABLE),
+        }
+    }
+}
+
+impl Readiness {
+    /// An event for this fd: bump the tick and set the bits in `mask`
+    /// (`READABLE`/`WRITABLE`, plus the final closed bits for EOF, hang-up
+    /// and errors).
+    #[inline]
+    pub(crate) fn event(&self, mask: u8) {
+        self.tick.set(self.tick.get().wrapping_add(1));
+        self.bits.set(self.bits.get() | mask);
+    }
+
+    /// Before a syscall: whether the direction(s) in `mask` may be ready
+    /// (ready, unknown, or closed for good), and the tick to clear with
+    /// afterwards.
+    #[inline]
+    pub(crate) fn snapshot(&self, mask: u8) -> (bool, u32) {
+        let want = mask | closed_bit(mask);
+        (self.bits.get() & want != 0, self.tick.get())
+    }
+
+    /// After `EAGAIN` or a short stream read/write: clear `mask`, unless an
+    /// event was delivered since `tick` was read. A closed side stays
+    /// ready: it is final, and no later event would report it again.
+    #[inline]
+    pub(crate) fn clear(&self, mask: u8, tick: u32) {
+        if self.tick.get() == tick {
+            self.bits.set(self.bits.get() & !mask);
+        }
+    }
+}
+
 /// What the reactor keeps per registered fd: whatever waits on it. The
 /// scheduler supplies it (its wait-lists); the reactor only creates one per
-/// registration and says when its fd stops being what it was.
+/// registration, records readiness in it, and says when its fd stops being
+/// what it was.
 pub(crate) trait FdWaiters: Default {
+    /// The entry's readiness record, updated by every event.
+    fn readiness(&self) -> &Readiness;
     /// The fd number was closed or replaced behind this hub's back: wake
     /// every waiter so it retries and sees what the number means now.
     fn renewed(&self);
@@ -136,6 +220,15 @@ impl<E: FdWaiters> Reactor<E> {
         Ok(e)
     }
 
+    /// The entry for `fd` if it is registered and still names the same file
+    /// (its close generation has not moved on); never registers. An fd with
+    /// no entry has unknown readiness.
+    #[inline]
+    pub(crate) fn lookup(&self, fd: RawFd) -> Option<Rc<E>> {
+        let slot = self.fds.get(usize::try_from(fd).ok()?)?.as_ref()?;
+        (close_gen(fd).unwrap_or(0) == slot.close_gen).then(|| slot.entry.clone())
+    }
+
     /// Drop the entry of `fd` whose number was closed or replaced since it
     /// was registered. Its waiters are woken as if the fd became ready: each
     /// retries its own call and sees what the number means now (or parks
@@ -204,9 +297,19 @@ impl<E: FdWaiters> Reactor<E> {
                 if slot.token_gen != gen {
                     continue; // stale: that fd number belongs to someone else now
                 }
+                // EOF, hang-up and errors make both directions ready, so a
+                // reader sees the EOF or error and a writer its error.
                 let err = ev.is_error();
                 let r = ev.is_readable() || ev.is_read_closed() || err;
                 let w = ev.is_writable() || ev.is_write_closed() || err;
+                let mut mask = if r { READABLE } else { 0 } | if w { WRITABLE } else { 0 };
+                if ev.is_read_closed() || err {
+                    mask |= READ_CLOSED;
+                }
+                if ev.is_write_closed() || err {
+                    mask |= WRITE_CLOSED;
+                }
+                e.readiness().event(mask);
                 ready.push((e.clone(), r, w));
             }
         }
@@ -301,15 +404,18 @@ pub(crate) fn fd_renewed(fd: RawFd) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
 
     #[derive(Default)]
     struct Counts {
         renewed: Cell<u32>,
         closed: Cell<bool>,
+        readiness: Readiness,
     }
 
     impl FdWaiters for Counts {
+        fn readiness(&self) -> &Readiness {
+            &self.readiness
+        }
         fn renewed(&self) {
             self.renewed.set(self.renewed.get() + 1);
         }
@@ -410,5 +516,119 @@ mod tests {
         close(rd2);
         close(wr);
         close(wr2);
+    }
+
+    #[test]
+    fn unknown_readiness_means_try() {
+        let r = Readiness::default();
+        assert!(r.snapshot(READABLE).0);
+        assert!(r.snapshot(WRITABLE).0);
+    }
+
+    #[test]
+    fn a_clear_with_the_current_tick_sticks_per_direction() {
+        let r = Readiness::default();
+        let (_, t) = r.snapshot(READABLE);
+        r.clear(READABLE, t);
+        assert!(!r.snapshot(READABLE).0, "read cleared");
+        assert!(r.snapshot(WRITABLE).0, "write untouched");
+        r.event(WRITABLE);
+        assert!(
+            !r.snapshot(READABLE).0,
+            "a write event does not make it readable"
+        );
+        r.event(READABLE);
+        assert!(r.snapshot(READABLE).0);
+    }
+
+    #[test]
+    fn a_stale_clear_never_hides_a_newer_event() {
+        let r = Readiness::default();
+        // Read the tick, "do the syscall", and meanwhile an event arrives.
+        let (ready, t) = r.snapshot(READABLE);
+        assert!(ready);
+        r.event(READABLE);
+        r.clear(READABLE, t);
+        assert!(r.snapshot(READABLE).0, "the stale clear was applied");
+        // A clear with the fresh tick works.
+        let (_, t2) = r.snapshot(READABLE);
+        assert_ne!(t, t2);
+        r.clear(READABLE, t2);
+        assert!(!r.snapshot(READABLE).0);
+        // An event with an empty mask (delivered, nothing of ours) still
+        // bumps the tick and so still voids older clears.
+        let (_, t3) = r.snapshot(WRITABLE);
+        r.event(0);
+        r.clear(WRITABLE, t3);
+        assert!(r.snapshot(WRITABLE).0);
+    }
+
+    #[test]
+    fn a_closed_side_is_never_cleared() {
+        let r = Readiness::default();
+        r.event(READABLE | READ_CLOSED);
+        let (_, t) = r.snapshot(READABLE);
+        // A short read that left the EOF queued: no new edge will come.
+        r.clear(READABLE, t);
+        assert!(r.snapshot(READABLE).0, "readers must still see the EOF");
+        // The write side is unaffected by the read side's EOF.
+        let (_, t) = r.snapshot(WRITABLE);
+        r.clear(WRITABLE, t);
+        assert!(!r.snapshot(WRITABLE).0);
+        r.event(WRITE_CLOSED);
+        assert!(r.snapshot(WRITABLE).0);
+    }
+
+    #[test]
+    fn the_tick_wraps_without_confusing_clears() {
+        let r = Readiness::default();
+        r.tick.set(u32::MAX);
+        let (_, t) = r.snapshot(READABLE);
+        r.event(READABLE);
+        assert_eq!(r.tick.get(), 0);
+        r.clear(READABLE, t);
+        assert!(r.snapshot(READABLE).0);
+    }
+
+    #[test]
+    fn events_set_the_entry_readiness_and_lookup_never_registers() {
+        let mut r: Reactor<Counts> = Reactor::new().expect("reactor");
+        let (rd, wr) = pipe();
+        assert!(r.lookup(rd).is_none(), "not registered yet");
+        assert_eq!(r.registered(), 0);
+        let e = r.entry(rd).expect("register");
+        assert!(Rc::ptr_eq(&e, &r.lookup(rd).expect("registered")));
+        // Nothing to read: the caller saw EAGAIN and cleared.
+        let _ = poll_now(&mut r); // drain the registration's initial events
+        let (_, t) = e.readiness.snapshot(READABLE);
+        e.readiness.clear(READABLE, t);
+        assert!(!e.readiness.snapshot(READABLE).0);
+        // SAFETY: writing one byte from a valid buffer.
+        assert_eq!(unsafe { libc::write(wr, b"x".as_ptr().cast(), 1) }, 1);
+        let _ = poll_now(&mut r);
+        assert!(e.readiness.snapshot(READABLE).0, "the event set it");
+        // A renewed number: lookup no longer hands out the old entry.
+        fd_renewed(rd);
+        assert!(r.lookup(rd).is_none());
+        close(rd);
+        close(wr);
+    }
+
+    #[test]
+    fn a_hang_up_makes_the_reader_ready() {
+        let mut r: Reactor<Counts> = Reactor::new().expect("reactor");
+        let (rd, wr) = pipe();
+        let e = r.entry(rd).expect("register");
+        let _ = poll_now(&mut r);
+        let (_, t) = e.readiness.snapshot(READABLE | WRITABLE);
+        e.readiness.clear(READABLE | WRITABLE, t);
+        close(wr);
+        let _ = poll_now(&mut r);
+        assert!(e.readiness.snapshot(READABLE).0, "EOF reaches readers");
+        // And stays: a clear (as after a short read) does not hide it.
+        let (_, t) = e.readiness.snapshot(READABLE);
+        e.readiness.clear(READABLE, t);
+        assert!(e.readiness.snapshot(READABLE).0, "EOF is final");
+        close(rd);
     }
 }

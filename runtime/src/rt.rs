@@ -11,10 +11,12 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::time::Instant;
 
 use crate::interrupt::Interrupted;
-use crate::sched::{has_hub, hub};
+use crate::reactor::{READABLE, WRITABLE};
+use crate::sched::{has_hub, hub, FdEntry};
 use crate::wait_list::WaitResult;
 
 pub use crate::blocking::spawn_blocking_no_unwind;
@@ -31,6 +33,100 @@ pub enum Interest {
     Write,
 }
 
+impl Interest {
+    #[inline]
+    fn mask(self) -> u8 {
+        match self {
+            Interest::Read => READABLE,
+            Interest::Write => WRITABLE,
+        }
+    }
+}
+
+/// What this thread's hub knew about an fd's readiness for one direction
+/// just before an I/O attempt (see [`fd_readiness`]).
+///
+/// The hub remembers readiness per registered fd: events set it, and
+/// [`clear`](Self::clear) after an attempt that found the fd not ready
+/// unsets it, so the next attempt can park at once instead of making a
+/// syscall that would only say `EAGAIN`. A clear is dropped if an event
+/// arrived after this snapshot was taken, so it never hides newer data.
+pub struct FdReadiness {
+    entry: Option<Rc<FdEntry>>,
+    mask: u8,
+    tick: u32,
+    ready: bool,
+}
+
+impl FdReadiness {
+    /// False only when the fd is known not to be ready: the last attempt
+    /// saw `EAGAIN` (or a short stream transfer) and no event came since.
+    /// Then park with [`wait_fd`] before trying. True means ready or not
+    /// known (an fd never registered, a renewed number, another thread):
+    /// try the call.
+    #[inline]
+    pub fn may_be_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Record that the attempt made after this snapshot found the fd not
+    /// ready: it failed with `EAGAIN`, or it was a *stream* read or write
+    /// that moved fewer bytes than asked (and more than zero: a read of 0
+    /// is EOF, which stays readable). Never call it for results that do
+    /// not prove the kernel queue was empty (datagrams, peeks, accepts that
+    /// succeeded). An unregistered fd has nothing to clear.
+    #[inline]
+    pub fn clear(&self) {
+        if let Some(e) = &self.entry {
+            e.readiness.clear(self.mask, self.tick);
+        }
+    }
+
+    /// [`wait_fd`] for the fd and direction of this snapshot, taken since
+    /// with no park in between: parks on the entry the snapshot already
+    /// holds instead of looking it up again.
+    #[inline]
+    pub fn wait(&self, fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
+        let interest = if self.mask == READABLE {
+            Interest::Read
+        } else {
+            Interest::Write
+        };
+        let r = match &self.entry {
+            Some(e) => wait_entry(e, fd, interest, deadline, true),
+            None => wait_fd_inner(fd, interest, deadline, true),
+        };
+        unwound(r)
+    }
+}
+
+/// Snapshot what this thread's hub knows about `fd`'s readiness for
+/// `interest`, before trying a non-blocking call on it. Never registers the
+/// fd and never makes a syscall; outside a hub, or for an fd this hub has
+/// not registered (or whose number was closed and reused since), the
+/// readiness is unknown and [`FdReadiness::may_be_ready`] is true.
+///
+/// The loop every cooperative I/O call runs:
+/// take the snapshot; if the fd may be ready, try the call, and on
+/// `EAGAIN` (or a short stream transfer) [`clear`](FdReadiness::clear);
+/// on `EAGAIN`, or when the fd was known not ready, park with [`wait_fd`]
+/// and start over.
+#[inline]
+pub fn fd_readiness(fd: RawFd, interest: Interest) -> FdReadiness {
+    let mask = interest.mask();
+    let entry = if has_hub() { hub().fd_lookup(fd) } else { None };
+    let (ready, tick) = match &entry {
+        Some(e) => e.readiness.snapshot(mask),
+        None => (true, 0),
+    };
+    FdReadiness {
+        entry,
+        mask,
+        tick,
+        ready,
+    }
+}
+
 /// True when called from inside a coroutine on this thread.
 #[inline]
 pub fn in_coroutine() -> bool {
@@ -39,12 +135,20 @@ pub fn in_coroutine() -> bool {
 
 /// Park until `fd` is ready for `interest` or `deadline` passes.
 ///
-/// Call it only after the operation returned `EAGAIN`/`WouldBlock` (the fd is
-/// registered edge-triggered on first use). Errors: `TimedOut` at the
+/// Call it only after the operation returned `EAGAIN`/`WouldBlock`, or when
+/// [`fd_readiness`] said the fd is known not to be ready (the fd is
+/// registered edge-triggered on first use, so the next change is reported).
+/// It parks even if the fd's readiness is set: it waits for the next event. Errors: `TimedOut` at the
 /// deadline; `EBADF`-kind if the fd is forgotten (closed) while waiting, or
 /// cannot be polled. Unwinds on kill or an expiring `green::timeout`.
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-    match wait_fd_inner(fd, interest, deadline, true) {
+    unwound(wait_fd_inner(fd, interest, deadline, true))
+}
+
+/// The outcome of an unwinding wait (kill unwinds from here).
+#[inline]
+fn unwound(r: Result<io::Result<()>, Interrupted>) -> io::Result<()> {
+    match r {
         Ok(r) => r,
         Err(i) => match i {
             Interrupted::Killed => crate::sched::raise(crate::interrupt::Interrupt::Killed),
@@ -78,6 +182,18 @@ fn wait_fd_inner(
         Ok(e) => e,
         Err(e) => return Ok(Err(e)),
     };
+    wait_entry(&entry, fd, interest, deadline, unwind)
+}
+
+/// Park on `entry`, the registered entry of `fd`.
+#[inline]
+fn wait_entry(
+    entry: &FdEntry,
+    fd: RawFd,
+    interest: Interest,
+    deadline: Option<Instant>,
+    unwind: bool,
+) -> Result<io::Result<()>, Interrupted> {
     let list = match interest {
         Interest::Read => &entry.readers,
         Interest::Write => &entry.writers,

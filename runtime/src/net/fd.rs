@@ -15,8 +15,15 @@
 //! registration for an earlier file under that number (closed on another
 //! thread, behind its back) registers again instead of waiting forever.
 //!
+//! Readiness is remembered by the hub per registered fd (`rt::fd_readiness`):
+//! an operation on an fd known not to be ready parks before its syscall.
+//! Only results that prove the kernel queue empty clear it: `EAGAIN`, and a
+//! short read or write on a byte stream (`stream_*`); datagrams, peeks and
+//! accepts clear on `EAGAIN` only.
+//!
 //! Never: keep the fd registered after it is closed, or park without having
-//! seen `EAGAIN` first (edge-triggered readiness would be lost).
+//! seen the fd not ready first (`EAGAIN` or a cleared readiness; the
+//! edge-triggered registration would otherwise never report it).
 
 use std::cell::Cell;
 use std::io;
@@ -115,55 +122,130 @@ impl<S: AsRawFd> GreenFd<S> {
     /// readiness in between, within the read timeout.
     #[inline]
     pub(crate) fn read_op<T>(&self, f: impl FnMut(&S) -> io::Result<T>) -> io::Result<T> {
-        self.op(Interest::Read, self.read_timeout.get(), f)
+        self.op(Interest::Read, self.read_timeout.get(), f, |_| false)
     }
 
     /// Like [`read_op`](Self::read_op) for writes (and connects).
     #[inline]
     pub(crate) fn write_op<T>(&self, f: impl FnMut(&S) -> io::Result<T>) -> io::Result<T> {
-        self.op(Interest::Write, self.write_timeout.get(), f)
+        self.op(Interest::Write, self.write_timeout.get(), f, |_| false)
     }
 
     /// The loop: try, and on `EAGAIN` park until readiness, the timeout, a
     /// `close()`, a kill or an enclosing `green::timeout`.
     ///
+    /// The hub remembers the fd's readiness: when the last attempt found it
+    /// not ready (`EAGAIN`, or a result for which `drained` says the kernel
+    /// queue was emptied) and no event came since, the loop parks before
+    /// the syscall instead of asking the kernel for another `EAGAIN`. In
+    /// non-blocking mode the syscall is always made, so the user sees
+    /// exactly what the kernel says.
+    ///
     /// Several coroutines may run this on the same socket and direction at
-    /// once: readiness wakes all of them and each retries its own syscall;
-    /// the ones that find nothing park again. Nobody hangs and every byte
-    /// goes to exactly one caller, as with std sockets shared by threads.
+    /// once: readiness wakes all of them and each retries; the ones that
+    /// find nothing (or find the fd cleared by an earlier one) park again.
+    /// Nobody hangs and every byte goes to exactly one caller, as with std
+    /// sockets shared by threads.
     #[inline]
     pub(crate) fn op<T>(
         &self,
         interest: Interest,
         timeout: Option<Duration>,
         mut f: impl FnMut(&S) -> io::Result<T>,
+        drained: impl Fn(&T) -> bool,
     ) -> io::Result<T> {
         let mut deadline: Option<Option<Instant>> = None;
         loop {
             let s = self.get()?;
-            match f(s) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.nonblocking.get() {
-                        return Err(e);
+            let ready = rt::fd_readiness(self.fd, interest);
+            if ready.may_be_ready() || self.nonblocking.get() {
+                match f(s) {
+                    Ok(v) => {
+                        if drained(&v) {
+                            ready.clear();
+                        }
+                        return Ok(v);
                     }
-                    let at = *deadline
-                        .get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)));
-                    rt::wait_fd(self.fd, interest, at)?;
-                    if self.closed.get() {
-                        return Err(closed_error());
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        ready.clear();
+                        if self.nonblocking.get() {
+                            return Err(e);
+                        }
                     }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => return r,
+            }
+            let at = *deadline
+                .get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)));
+            ready.wait(self.fd, at)?;
+            if self.closed.get() {
+                return Err(closed_error());
             }
         }
     }
 
     /// Receive into `buf` (parking within the read timeout); `peek` leaves
-    /// the data queued.
+    /// the data queued. For any socket type: only `EAGAIN` clears readiness.
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
         self.read_op(|_| sys::recv(self.fd, buf, peek))
+    }
+
+    /// Read from a byte stream. A read that returns fewer bytes than asked
+    /// (but not 0, which is EOF) emptied the socket's queue, so the fd is
+    /// known not ready until the next event: the following read parks
+    /// without a syscall.
+    #[inline]
+    pub(crate) fn stream_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
+        self.op(
+            Interest::Read,
+            self.read_timeout.get(),
+            |_| sys::recv(self.fd, buf, false),
+            |&n| n > 0 && n < len,
+        )
+    }
+
+    /// [`stream_read`](Self::stream_read) into several buffers.
+    #[inline]
+    pub(crate) fn stream_read_vectored(
+        &self,
+        bufs: &mut [io::IoSliceMut<'_>],
+    ) -> io::Result<usize> {
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        self.op(
+            Interest::Read,
+            self.read_timeout.get(),
+            |_| sys::recv_vectored(self.fd, bufs),
+            |&n| n > 0 && n < len,
+        )
+    }
+
+    /// Write to a byte stream. A write that took fewer bytes than offered
+    /// filled the send buffer: the next write parks without a syscall until
+    /// the fd is reported writable.
+    #[inline]
+    pub(crate) fn stream_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let len = buf.len();
+        self.op(
+            Interest::Write,
+            self.write_timeout.get(),
+            |_| sys::send(self.fd, buf),
+            |&n| n < len,
+        )
+    }
+
+    /// [`stream_write`](Self::stream_write) from several buffers.
+    #[inline]
+    pub(crate) fn stream_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        self.op(
+            Interest::Write,
+            self.write_timeout.get(),
+            |_| sys::send_vectored(self.fd, bufs),
+            |&n| n < len,
+        )
     }
 
     /// Receive one datagram and its sender, parking within the read timeout.
@@ -178,22 +260,11 @@ impl<S: AsRawFd> GreenFd<S> {
         self.write_op(|_| send_to(self.fd, buf, to))
     }
 
-    /// Receive into several buffers, parking within the read timeout.
-    #[inline]
-    pub(crate) fn recv_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
-        self.read_op(|_| sys::recv_vectored(self.fd, bufs))
-    }
-
-    /// Send `buf`, parking within the write timeout while the buffer is full.
+    /// Send `buf`, parking within the write timeout while the buffer is
+    /// full. For any socket type: only `EAGAIN` clears readiness.
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.write_op(|_| sys::send(self.fd, buf))
-    }
-
-    /// Send several buffers, parking within the write timeout.
-    #[inline]
-    pub(crate) fn send_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.write_op(|_| sys::send_vectored(self.fd, bufs))
     }
 
     /// Park until the fd is ready for `interest` (for connect), within

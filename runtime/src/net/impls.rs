@@ -227,25 +227,25 @@ macro_rules! byte_stream {
     (@io $self_ty:ty) => {
         impl std::io::Read for $self_ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.io.recv(buf, false)
+                self.io.stream_read(buf)
             }
             fn read_vectored(
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
-                self.io.recv_vectored(bufs)
+                self.io.stream_read_vectored(bufs)
             }
         }
 
         impl std::io::Write for $self_ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.io.send(buf)
+                self.io.stream_write(buf)
             }
             fn write_vectored(
                 &mut self,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::io::Result<usize> {
-                self.io.send_vectored(bufs)
+                self.io.stream_write_vectored(bufs)
             }
             fn flush(&mut self) -> std::io::Result<()> {
                 // Nothing is buffered: every write went to the kernel.

@@ -3,9 +3,11 @@
 //! connections on one hub.
 //!
 //! The types mirror `std::net` and `std::os::unix::net`. Every operation
-//! tries its syscall on a non-blocking fd first and parks only on `EAGAIN`
-//! (`fd.rs`); the fd is registered with the hub's reactor once,
-//! edge-triggered, on its first `EAGAIN`, and forgotten before it is closed.
+//! tries its syscall on a non-blocking fd and parks on `EAGAIN` (`fd.rs`);
+//! the fd is registered with the hub's reactor once, edge-triggered, on its
+//! first `EAGAIN`, and forgotten before it is closed. The hub remembers its
+//! readiness: after `EAGAIN` or a short stream read/write, the next
+//! operation parks before its syscall until an event says the fd is ready.
 //! Names resolve on the blocking pool (`dns.rs`), never on the hub thread.
 //!
 //! Sharing rules, the same for every type:
@@ -21,8 +23,9 @@
 //! - Sockets are not `Send`: their registrations live in the creating
 //!   thread's hub. `into_std()` hands a socket over for another thread.
 //!
-//! This module never touches the reactor directly: it parks through
-//! `green::rt::wait_fd`.
+//! This module never touches the reactor directly: it reads and clears
+//! readiness through `green::rt::fd_readiness` and parks through
+//! `green::rt::wait_fd` (or the snapshot's `wait`).
 
 mod dns;
 mod fd;

@@ -120,12 +120,7 @@ impl Hub {
                 return Err(format!("green: the event loop failed: {e}"));
             }
             for (e, r, w) in ready.drain(..) {
-                if r {
-                    e.readers.notify_all();
-                }
-                if w {
-                    e.writers.notify_all();
-                }
+                e.wake_ready(r, w);
             }
             *self.fd_ready.borrow_mut() = ready;
             self.drain_remote();

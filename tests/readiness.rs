@@ -121,7 +121,7 @@ fn eof_queued_behind_the_data_of_a_short_read_is_seen() {
 #[test]
 fn a_peer_closing_while_the_reader_is_known_not_ready_wakes_it() {
     watchdog(30, || {
-        let (a, b) = UnixStream::pair().expect("pair");
+        let (a, b) = tcp_pair();
         let fd = a.as_raw_fd();
         let reader = green::spawn(move || {
             let mut a = a;
@@ -190,6 +190,64 @@ fn two_readers_on_one_socket_share_every_byte_and_both_see_eof() {
             (sent, sent_sum),
             "every byte went to exactly one reader"
         );
+    });
+}
+
+/// Send `data` on `fd` with one fd (stdin's number, duplicated by the
+/// kernel into the receiver) attached as `SCM_RIGHTS`.
+fn send_with_fd(fd: RawFd, data: &[u8]) {
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: an all-zero msghdr is valid; the fields set below point at
+    // live buffers for the duration of the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space;
+    // SAFETY: `msg` has a control buffer of CMSG_SPACE(int) bytes, so the
+    // first header exists and has room for one int.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        libc::CMSG_DATA(c).cast::<libc::c_int>().write_unaligned(0);
+    }
+    // SAFETY: a valid msghdr (above) and an open socket.
+    let n = unsafe { libc::sendmsg(fd, &msg, 0) };
+    assert_eq!(n, data.len() as isize, "sendmsg");
+}
+
+/// A Unix stream read stops after a message that carried fds even when
+/// more data is queued: that short read must not make the next read park
+/// (no new event would ever wake it).
+#[test]
+fn a_short_unix_read_stopped_by_passed_fds_does_not_hide_queued_data() {
+    watchdog(30, || {
+        let (mut a, b) = UnixStream::pair().expect("pair");
+        let peer = b.into_std().expect("into_std");
+        // Park once first so the fd is registered and its readiness known.
+        let w = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            send_with_fd(peer.as_raw_fd(), b"first");
+            (&peer).write_all(b"second").expect("write");
+            peer
+        });
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        while got.len() < b"firstsecond".len() {
+            let n = a.read(&mut buf).expect("read");
+            assert!(n > 0, "early EOF");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"firstsecond");
+        drop(w.join().expect("peer thread"));
     });
 }
 

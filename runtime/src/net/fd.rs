@@ -18,8 +18,9 @@
 //! Readiness is remembered by the hub per registered fd (`rt::fd_readiness`):
 //! an operation on an fd known not to be ready parks before its syscall.
 //! Only results that prove the kernel queue empty clear it: `EAGAIN`, and a
-//! short read or write on a byte stream (`stream_*`); datagrams, peeks and
-//! accepts clear on `EAGAIN` only.
+//! short write on a byte stream, or a short read on TCP (`stream_*`, see
+//! `ByteStream`); datagrams, peeks, accepts and Unix stream reads clear on
+//! `EAGAIN` only.
 //!
 //! Never: keep the fd registered after it is closed, or park without having
 //! seen the fd not ready first (`EAGAIN` or a cleared readiness; the
@@ -192,62 +193,6 @@ impl<S: AsRawFd> GreenFd<S> {
         self.read_op(|_| sys::recv(self.fd, buf, peek))
     }
 
-    /// Read from a byte stream. A read that returns fewer bytes than asked
-    /// (but not 0, which is EOF) emptied the socket's queue, so the fd is
-    /// known not ready until the next event: the following read parks
-    /// without a syscall.
-    #[inline]
-    pub(crate) fn stream_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
-        self.op(
-            Interest::Read,
-            self.read_timeout.get(),
-            |_| sys::recv(self.fd, buf, false),
-            |&n| n > 0 && n < len,
-        )
-    }
-
-    /// [`stream_read`](Self::stream_read) into several buffers.
-    #[inline]
-    pub(crate) fn stream_read_vectored(
-        &self,
-        bufs: &mut [io::IoSliceMut<'_>],
-    ) -> io::Result<usize> {
-        let len: usize = bufs.iter().map(|b| b.len()).sum();
-        self.op(
-            Interest::Read,
-            self.read_timeout.get(),
-            |_| sys::recv_vectored(self.fd, bufs),
-            |&n| n > 0 && n < len,
-        )
-    }
-
-    /// Write to a byte stream. A write that took fewer bytes than offered
-    /// filled the send buffer: the next write parks without a syscall until
-    /// the fd is reported writable.
-    #[inline]
-    pub(crate) fn stream_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let len = buf.len();
-        self.op(
-            Interest::Write,
-            self.write_timeout.get(),
-            |_| sys::send(self.fd, buf),
-            |&n| n < len,
-        )
-    }
-
-    /// [`stream_write`](Self::stream_write) from several buffers.
-    #[inline]
-    pub(crate) fn stream_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let len: usize = bufs.iter().map(|b| b.len()).sum();
-        self.op(
-            Interest::Write,
-            self.write_timeout.get(),
-            |_| sys::send_vectored(self.fd, bufs),
-            |&n| n < len,
-        )
-    }
-
     /// Receive one datagram and its sender, parking within the read timeout.
     #[inline]
     pub(crate) fn recv_from(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
@@ -349,6 +294,83 @@ impl<S: AsRawFd> GreenFd<S> {
         // SAFETY: `me` is never used or dropped again, so `sock` is taken
         // exactly once; the other fields are `Copy`/zero-sized.
         unsafe { ManuallyDrop::take(&mut me.sock) }
+    }
+}
+
+/// A byte-stream socket, and what a short read proves about it.
+pub(crate) trait ByteStream: AsRawFd {
+    /// Whether a read that returned fewer bytes than asked (but some) left
+    /// the receive queue empty. True for TCP. Not for Unix streams: a read
+    /// stops after a message that carried file descriptors (or other
+    /// credentials) even when more data is queued, and no new event would
+    /// report that data, so only `EAGAIN` clears their readiness.
+    const SHORT_READ_EMPTIES: bool;
+}
+
+impl ByteStream for std::net::TcpStream {
+    const SHORT_READ_EMPTIES: bool = true;
+}
+
+impl ByteStream for std::os::unix::net::UnixStream {
+    const SHORT_READ_EMPTIES: bool = false;
+}
+
+impl<S: ByteStream> GreenFd<S> {
+    /// Read from a byte stream. On TCP a read that returns fewer bytes than
+    /// asked (but not 0, which is EOF) emptied the socket's queue, so the fd
+    /// is known not ready until the next event: the following read parks
+    /// without a syscall (see [`ByteStream`] for the sockets where it does
+    /// not prove that).
+    #[inline]
+    pub(crate) fn stream_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
+        self.op(
+            Interest::Read,
+            self.read_timeout.get(),
+            |_| sys::recv(self.fd, buf, false),
+            |&n| S::SHORT_READ_EMPTIES && n > 0 && n < len,
+        )
+    }
+
+    /// [`stream_read`](Self::stream_read) into several buffers.
+    #[inline]
+    pub(crate) fn stream_read_vectored(
+        &self,
+        bufs: &mut [io::IoSliceMut<'_>],
+    ) -> io::Result<usize> {
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        self.op(
+            Interest::Read,
+            self.read_timeout.get(),
+            |_| sys::recv_vectored(self.fd, bufs),
+            |&n| S::SHORT_READ_EMPTIES && n > 0 && n < len,
+        )
+    }
+
+    /// Write to a byte stream. A write that took fewer bytes than offered
+    /// filled the send buffer: the next write parks without a syscall until
+    /// the fd is reported writable.
+    #[inline]
+    pub(crate) fn stream_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let len = buf.len();
+        self.op(
+            Interest::Write,
+            self.write_timeout.get(),
+            |_| sys::send(self.fd, buf),
+            |&n| n < len,
+        )
+    }
+
+    /// [`stream_write`](Self::stream_write) from several buffers.
+    #[inline]
+    pub(crate) fn stream_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        self.op(
+            Interest::Write,
+            self.write_timeout.get(),
+            |_| sys::send_vectored(self.fd, bufs),
+            |&n| n < len,
+        )
     }
 }
 

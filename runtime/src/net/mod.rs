@@ -6,8 +6,9 @@
 //! tries its syscall on a non-blocking fd and parks on `EAGAIN` (`fd.rs`);
 //! the fd is registered with the hub's reactor once, edge-triggered, on its
 //! first `EAGAIN`, and forgotten before it is closed. The hub remembers its
-//! readiness: after `EAGAIN` or a short stream read/write, the next
-//! operation parks before its syscall until an event says the fd is ready.
+//! readiness: after `EAGAIN`, a short stream write or a short TCP read, the
+//! next operation parks before its syscall until an event says the fd is
+//! ready.
 //! Names resolve on the blocking pool (`dns.rs`), never on the hub thread.
 //!
 //! Sharing rules, the same for every type:

@@ -138,9 +138,10 @@ pub fn in_coroutine() -> bool {
 /// Call it only after the operation returned `EAGAIN`/`WouldBlock`, or when
 /// [`fd_readiness`] said the fd is known not to be ready (the fd is
 /// registered edge-triggered on first use, so the next change is reported).
-/// It parks even if the fd's readiness is set: it waits for the next event. Errors: `TimedOut` at the
-/// deadline; `EBADF`-kind if the fd is forgotten (closed) while waiting, or
-/// cannot be polled. Unwinds on kill or an expiring `green::timeout`.
+/// It parks even if the fd's readiness is set: it waits for the next event.
+/// Errors: `TimedOut` at the deadline; `EBADF`-kind if the fd is forgotten
+/// (closed) while waiting, or cannot be polled. Unwinds on kill or an
+/// expiring `green::timeout`.
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     unwound(wait_fd_inner(fd, interest, deadline, true))
 }

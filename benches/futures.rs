@@ -14,12 +14,12 @@
 //!
 //! After criterion, a table of medians (hand-timed, 7 samples) with ratios.
 //!
-//! `cargo bench --bench futures --features tokio`
+//! `cargo bench --bench futures --features tokio` (without the feature: the
+//! ready and ping-pong rows only, with `block_on` as users without tokio
+//! get it)
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, Criterion};
@@ -144,142 +144,176 @@ fn tokio_pingpong(n: u64) -> Duration {
 
 // ---------------------------------------------------------------- reqwest
 
-const CLIENTS: usize = 100;
+/// Needs green's tokio context (reqwest runs on tokio's reactor).
+#[cfg(feature = "tokio")]
+mod reqwest_load {
+    use std::io::{BufRead, BufReader, Write};
+    use std::rc::Rc;
 
-/// An HTTP/1.1 keep-alive server on its own thread (its own hub), on
-/// 127.0.0.1, answering every request at once. Stopped on drop.
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: Option<green::xchan::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+    use super::*;
 
-impl Server {
-    fn start() -> Server {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = green::xchan::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let server =
-                green::net::StreamServer::bind("127.0.0.1:0", |s, _| serve(s)).expect("bind");
-            server.set_stop_timeout(Duration::from_millis(200));
-            server.start().expect("start");
-            addr_tx.send(server.local_addr()).expect("address");
-            let _ = stop_rx.recv();
-            server.stop();
-        });
-        let addr = addr_rx.recv().expect("server address");
-        Server {
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+    const CLIENTS: usize = 100;
+
+    /// An HTTP/1.1 keep-alive server on its own thread (its own hub), on
+    /// 127.0.0.1, answering every request at once. Stopped on drop.
+    struct Server {
+        addr: std::net::SocketAddr,
+        stop: Option<green::xchan::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
     }
-}
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(s: green::net::TcpStream) {
-    let _ = s.set_nodelay(true);
-    let mut r = BufReader::new(&s);
-    let mut w = &s;
-    let mut line = String::new();
-    loop {
-        loop {
-            line.clear();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => {}
+    impl Server {
+        fn start() -> Server {
+            let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+            let (stop_tx, stop_rx) = green::xchan::channel::<()>();
+            let thread = std::thread::spawn(move || {
+                let server =
+                    green::net::StreamServer::bind("127.0.0.1:0", |s, _| serve(s)).expect("bind");
+                server.set_stop_timeout(Duration::from_millis(200));
+                server.start().expect("start");
+                addr_tx.send(server.local_addr()).expect("address");
+                let _ = stop_rx.recv();
+                server.stop();
+            });
+            let addr = addr_rx.recv().expect("server address");
+            Server {
+                addr,
+                stop: Some(stop_tx),
+                thread: Some(thread),
             }
         }
-        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
-        if w.write_all(reply).is_err() {
-            return;
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            if let Some(tx) = self.stop.take() {
+                let _ = tx.send(());
+            }
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
         }
     }
-}
 
-/// Requests/s of `CLIENTS` coroutines each doing `per` GETs in a loop.
-fn green_reqwest(url: &str, per: usize) -> f64 {
-    let client = reqwest::Client::new();
-    // Warm the pool: one connection per client.
-    let url: Rc<str> = url.into();
-    let run = |per: usize| {
-        let t = Instant::now();
-        let hs: Vec<_> = (0..CLIENTS)
-            .map(|_| {
+    fn serve(s: green::net::TcpStream) {
+        let _ = s.set_nodelay(true);
+        let mut r = BufReader::new(&s);
+        let mut w = &s;
+        let mut line = String::new();
+        loop {
+            loop {
+                line.clear();
+                match r.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if line == "\r\n" => break,
+                    Ok(_) => {}
+                }
+            }
+            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+            if w.write_all(reply).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Requests/s of `CLIENTS` coroutines each doing `per` GETs in a loop.
+    fn green_reqwest(url: &str, per: usize) -> f64 {
+        let client = reqwest::Client::new();
+        // Warm the pool: one connection per client.
+        let url: Rc<str> = url.into();
+        let run = |per: usize| {
+            let t = Instant::now();
+            let hs: Vec<_> = (0..CLIENTS)
+                .map(|_| {
+                    let client = client.clone();
+                    let url = url.clone();
+                    green::spawn(move || {
+                        for _ in 0..per {
+                            let body = green::block_on(async {
+                                client.get(&*url).send().await?.bytes().await
+                            })
+                            .expect("GET");
+                            assert_eq!(&body[..], b"hello");
+                        }
+                    })
+                })
+                .collect();
+            for r in green::joinall(hs) {
+                r.expect("client coroutine");
+            }
+            t.elapsed()
+        };
+        run(1);
+        let d = run(per);
+        (CLIENTS * per) as f64 / d.as_secs_f64()
+    }
+
+    /// The same load from `CLIENTS` tasks on a tokio `current_thread` runtime.
+    fn tokio_reqwest(url: &str, per: usize) -> f64 {
+        let rt = current_thread_rt();
+        let url: std::sync::Arc<str> = url.into();
+        rt.block_on(async move {
+            let client = reqwest::Client::new();
+            let run = |per: usize| {
                 let client = client.clone();
                 let url = url.clone();
-                green::spawn(move || {
-                    for _ in 0..per {
-                        let body = green::block_on(async {
-                            client.get(&*url).send().await?.bytes().await
+                async move {
+                    let t = Instant::now();
+                    let hs: Vec<_> = (0..CLIENTS)
+                        .map(|_| {
+                            let client = client.clone();
+                            let url = url.clone();
+                            tokio::spawn(async move {
+                                for _ in 0..per {
+                                    let body = client
+                                        .get(&*url)
+                                        .send()
+                                        .await
+                                        .expect("GET")
+                                        .bytes()
+                                        .await
+                                        .expect("body");
+                                    assert_eq!(&body[..], b"hello");
+                                }
+                            })
                         })
-                        .expect("GET");
-                        assert_eq!(&body[..], b"hello");
+                        .collect();
+                    for h in hs {
+                        h.await.expect("client task");
                     }
-                })
-            })
-            .collect();
-        for r in green::joinall(hs) {
-            r.expect("client coroutine");
-        }
-        t.elapsed()
-    };
-    run(1);
-    let d = run(per);
-    (CLIENTS * per) as f64 / d.as_secs_f64()
-}
-
-/// The same load from `CLIENTS` tasks on a tokio `current_thread` runtime.
-fn tokio_reqwest(url: &str, per: usize) -> f64 {
-    let rt = current_thread_rt();
-    let url: std::sync::Arc<str> = url.into();
-    rt.block_on(async move {
-        let client = reqwest::Client::new();
-        let run = |per: usize| {
-            let client = client.clone();
-            let url = url.clone();
-            async move {
-                let t = Instant::now();
-                let hs: Vec<_> = (0..CLIENTS)
-                    .map(|_| {
-                        let client = client.clone();
-                        let url = url.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..per {
-                                let body = client
-                                    .get(&*url)
-                                    .send()
-                                    .await
-                                    .expect("GET")
-                                    .bytes()
-                                    .await
-                                    .expect("body");
-                                assert_eq!(&body[..], b"hello");
-                            }
-                        })
-                    })
-                    .collect();
-                for h in hs {
-                    h.await.expect("client task");
+                    t.elapsed()
                 }
-                t.elapsed()
-            }
-        };
-        run(1).await;
-        let d = run(per).await;
-        (CLIENTS * per) as f64 / d.as_secs_f64()
-    })
+            };
+            run(1).await;
+            let d = run(per).await;
+            (CLIENTS * per) as f64 / d.as_secs_f64()
+        })
+    }
+
+    /// 7 samples of each, alternating; prints the medians and the ratio.
+    pub(super) fn run() {
+        let server = Server::start();
+        let url = format!("http://{}/", server.addr);
+        const PER: usize = 50;
+        let mut g_rps = Vec::new();
+        let mut t_rps = Vec::new();
+        for _ in 0..7 {
+            g_rps.push(green_reqwest(&url, PER));
+            t_rps.push(tokio_reqwest(&url, PER));
+        }
+        drop(server);
+        let g_rps = common::median(g_rps);
+        let t_rps = common::median(t_rps);
+        println!(
+            "reqwest GETs, {CLIENTS} clients x {PER} requests, requests/s (goal >= 0.8x tokio)"
+        );
+        println!("  green: coroutines on one hub         {g_rps:8.0}");
+        println!("  tokio current_thread: tasks          {t_rps:8.0}");
+        println!(
+            "  green / tokio                        {:8.2}x",
+            g_rps / t_rps
+        );
+    }
 }
 
 fn median_ns(f: fn(u64) -> Duration, n: u64) -> f64 {
@@ -324,19 +358,6 @@ fn main() {
     let pp_green = median_ns(green_pingpong, 100_000);
     let pp_tokio = median_ns(tokio_pingpong, 100_000);
 
-    let server = Server::start();
-    let url = format!("http://{}/", server.addr);
-    const PER: usize = 50;
-    let mut g_rps = Vec::new();
-    let mut t_rps = Vec::new();
-    for _ in 0..7 {
-        g_rps.push(green_reqwest(&url, PER));
-        t_rps.push(tokio_reqwest(&url, PER));
-    }
-    drop(server);
-    let g_rps = common::median(g_rps);
-    let t_rps = common::median(t_rps);
-
     println!();
     println!("futures in coroutines, medians of 7 samples (same run)");
     println!("ready future, ns per block_on (goal <= 20 ns)");
@@ -355,11 +376,8 @@ fn main() {
         "  tokio / green                        {:8.2}x",
         pp_tokio / pp_green
     );
-    println!("reqwest GETs, {CLIENTS} clients x {PER} requests, requests/s (goal >= 0.8x tokio)");
-    println!("  green: coroutines on one hub         {g_rps:8.0}");
-    println!("  tokio current_thread: tasks          {t_rps:8.0}");
-    println!(
-        "  green / tokio                        {:8.2}x",
-        g_rps / t_rps
-    );
+    #[cfg(feature = "tokio")]
+    reqwest_load::run();
+    #[cfg(not(feature = "tokio"))]
+    println!("reqwest GETs: run with --features tokio (green's tokio context)");
 }

@@ -481,6 +481,149 @@ fn pselect_with_a_signal_already_pending_and_nothing_ready_is_eintr_at_once() {
     assert_eq!(green, plain);
 }
 
+// ---- ppoll with a signal mask -------------------------------------------------
+
+/// `ppoll` for input on `fd`, with `timeout` and `mask`: (result, errno,
+/// `revents`).
+fn ppoll_read(
+    fd: i32,
+    timeout: Option<Duration>,
+    mask: Option<&libc::sigset_t>,
+) -> (i32, i32, i16) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    // SAFETY: one valid pollfd; timespec and mask pointers valid or null.
+    let r = unsafe {
+        libc::ppoll(
+            &mut p,
+            1,
+            ts.as_ref().map_or(std::ptr::null(), |t| t),
+            mask.map_or(std::ptr::null(), |m| m),
+        )
+    };
+    (r, errno(), p.revents)
+}
+
+#[test]
+fn ppoll_with_a_mask_parks_and_ends_with_eintr_when_a_signal_it_lets_in_arrives() {
+    let _s = serial();
+    patch();
+    install_handler(libc::SIGUSR1, true);
+    let ((ready, res, took, ran, still_blocked), gap) = watchdog(30, || {
+        block(libc::SIGUSR1, true);
+        // SAFETY: this thread's id, valid while the test runs.
+        let me = unsafe { libc::pthread_self() } as usize;
+        let out = with_ticker(move || {
+            let (r, w) = pipe();
+            // Data first: a masked ppoll parks (the ticker keeps going: a
+            // blocked thread would stall it longer than STALL) and reports
+            // the fd.
+            write_later(w, Duration::from_millis(400), b"z");
+            let ready = ppoll_read(r, Some(Duration::from_secs(5)), Some(&empty_set()));
+            let mut b = [0u8; 1];
+            // SAFETY: a valid buffer; the pipe holds one byte.
+            assert_eq!(unsafe { libc::read(r, b.as_mut_ptr().cast(), 1) }, 1);
+            // Then a signal the mask lets in, nothing to read.
+            let before = handled();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(400));
+                // SAFETY: the watchdog thread is alive (it waits in ppoll).
+                unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGUSR1) };
+            });
+            let t = Instant::now();
+            let res = ppoll_read(r, Some(Duration::from_secs(5)), Some(&empty_set()));
+            let took = t.elapsed();
+            let ran = handled() - before;
+            // SAFETY: a valid set.
+            let still = unsafe { libc::sigismember(&thread_mask(), libc::SIGUSR1) } == 1;
+            close(r);
+            close(w);
+            (ready, res, took, ran, still)
+        });
+        block(libc::SIGUSR1, false);
+        out
+    });
+    assert_eq!((ready.0, ready.2), (1, libc::POLLIN));
+    assert_eq!((res.0, res.1), (-1, libc::EINTR));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(ran, 1, "the handler ran once, inside ppoll");
+    assert!(still_blocked, "the thread's own mask is back");
+    assert!(gap < STALL, "hub stalled {gap:?}");
+}
+
+/// With a readable fd: (result, revents, signal still pending, handler runs).
+type WithFd = (i32, i16, bool, usize);
+/// Nothing ready: (result, errno, handler runs, returned at once).
+type NothingReady = (i32, i32, usize, bool);
+
+/// ppoll with a pending signal its mask lets in: with a readable fd, and
+/// with nothing ready and a timeout — results, whether the signal is still
+/// pending, and handler runs, the same in a coroutine as libc's in a plain
+/// thread.
+fn ppoll_with_pending_signal() -> (WithFd, NothingReady) {
+    let (r, w) = pipe();
+    // SAFETY: a valid buffer.
+    unsafe { libc::write(w, b"y".as_ptr().cast(), 1) };
+    block(libc::SIGUSR1, true);
+    // SAFETY: signals this thread.
+    unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1) };
+    let before = handled();
+    let res = ppoll_read(r, Some(Duration::from_secs(1)), Some(&empty_set()));
+    let ran = handled() - before;
+    // SAFETY: all-zero is valid to overwrite.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out-set.
+    unsafe { libc::sigpending(&mut pending) };
+    // SAFETY: a valid set.
+    let still = unsafe { libc::sigismember(&pending, libc::SIGUSR1) } == 1;
+    let with_fd = (res.0, res.2, still, ran);
+    // Drain the byte: nothing ready now, the signal still pending.
+    let mut b = [0u8; 1];
+    // SAFETY: a valid buffer; the pipe holds one byte.
+    unsafe { libc::read(r, b.as_mut_ptr().cast(), 1) };
+    let before = handled();
+    let t = Instant::now();
+    let res = ppoll_read(r, Some(Duration::from_secs(3)), Some(&empty_set()));
+    let without = (
+        res.0,
+        res.1,
+        handled() - before,
+        t.elapsed() < Duration::from_secs(1),
+    );
+    block(libc::SIGUSR1, false);
+    close(r);
+    close(w);
+    (with_fd, without)
+}
+
+#[test]
+fn ppoll_with_a_pending_signal_behaves_like_libc() {
+    let _s = serial();
+    patch();
+    install_handler(libc::SIGUSR1, true);
+    let plain = std::thread::spawn(ppoll_with_pending_signal)
+        .join()
+        .expect("plain");
+    let green = watchdog(30, || {
+        green::spawn(ppoll_with_pending_signal)
+            .join()
+            .expect("coroutine")
+    });
+    assert_eq!(
+        plain,
+        ((1, libc::POLLIN, true, 0), (-1, libc::EINTR, 1, true)),
+        "libc's"
+    );
+    assert_eq!(green, plain);
+}
+
 // ---- stdin, pipes made elsewhere, terminals ---------------------------------
 
 /// In a coroutine, read `fd` while another writes `data` to `w` after 50 ms;

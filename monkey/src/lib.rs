@@ -126,10 +126,10 @@
 //!   where the kernel's blocking connect consumes it, so a later
 //!   `SO_ERROR` reads what it would without green (0 after a connect that
 //!   reported its result, the pending error after a non-blocking one).
-//!   `ppoll` with a signal mask passes through (blocks the thread).
-//! - `pselect` with a mask ends with `EINTR` for the signals the mask lets
-//!   in and the thread blocks (the usual pattern); a signal the thread does
-//!   not block runs its handler whenever it comes, without ending the wait.
+//! - `pselect` and `ppoll` with a mask end with `EINTR` for the signals the
+//!   mask lets in and the thread blocks (the usual pattern); a signal the
+//!   thread does not block runs its handler whenever it comes, without
+//!   ending the wait.
 //! - `gethostbyname`'s answer is kept per thread (glibc's is per process),
 //!   overwritten by the same thread's next call, and so shared by the
 //!   coroutines of that thread like glibc's static buffer.

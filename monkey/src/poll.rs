@@ -7,12 +7,12 @@
 //! nothing stale is left behind when they are closed by paths we do not see.
 //!
 //! A timeout (the call's own, or an enclosing `green::timeout`) returns 0 as
-//! the kernel's timeout does; a kill returns -1 with `ECANCELED`. `ppoll`
-//! with a signal mask passes through (the mask cannot be applied atomically
-//! around a park). `pselect` with a mask watches, through a `signalfd` in
-//! the same private set, the signals the mask would let in; one arriving
-//! (and no fd ready) is delivered by applying the mask for an instant, and
-//! the call fails with `EINTR`, as the kernel's would.
+//! the kernel's timeout does; a kill returns -1 with `ECANCELED`. A signal
+//! mask (`pselect`, `ppoll`) cannot be applied atomically around a park;
+//! instead the signals the mask would let in are watched through a
+//! `signalfd` in the same private set; one arriving (and no fd ready) is
+//! delivered by applying the mask for an instant, and the call fails with
+//! `EINTR`, as the kernel's would.
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ crate::hook::hooks! {
     /// # Safety
     /// Same contract as libc's `poll`.
     coroutine fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int => poll_body;
-    /// `ppoll(2)` without a signal mask; with one it passes through.
+    /// `ppoll(2)`, its signal mask watched as `pselect`'s is.
     ///
     /// # Safety
     /// Same contract as libc's `ppoll`.
@@ -215,7 +215,7 @@ unsafe fn ppoll_body(
     timeout: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    if !mask.is_null() || (fds.is_null() && n != 0) {
+    if fds.is_null() && n != 0 {
         // SAFETY: the caller's contract is ppoll's.
         return unsafe { real::ppoll(fds, n, timeout, mask) };
     }
@@ -231,8 +231,46 @@ unsafe fn ppoll_body(
         let d = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
         (Instant::now().checked_add(d), d.is_zero())
     };
-    // SAFETY: the caller's contract is ppoll's.
-    unsafe { coop_poll(fds, n, deadline, zero) }
+    // SAFETY: `mask` is null or a valid sigset_t (caller's contract).
+    let sfd = match unsafe { watch_mask(mask) } {
+        // SAFETY: the caller's contract is ppoll's.
+        MaskWatch::Nothing => return unsafe { coop_poll(fds, n, deadline, zero) },
+        MaskWatch::Fd(fd) => fd,
+        // SAFETY: the caller's contract is ppoll's.
+        MaskWatch::Unavailable => return unsafe { real::ppoll(fds, n, timeout, mask) },
+    };
+    // The caller's fds plus the signalfd, polled for input, last.
+    let user: &mut [pollfd] = match usize::try_from(n) {
+        Ok(0) | Err(_) => &mut [],
+        // SAFETY: the caller's contract: `n` valid, initialised pollfds.
+        Ok(len) => unsafe { std::slice::from_raw_parts_mut(fds, len) },
+    };
+    let mut all: Vec<pollfd> = user.to_vec();
+    all.push(pollfd {
+        fd: sfd.0,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    // SAFETY: `all` holds `n + 1` valid pollfds.
+    let r = unsafe { coop_poll(all.as_mut_ptr(), all.len() as nfds_t, deadline, zero) };
+    if r < 0 {
+        let e = real::errno();
+        drop(sfd);
+        real::set_errno(e);
+        return -1;
+    }
+    let signalled = all.pop().is_some_and(|p| p.revents != 0);
+    drop(sfd);
+    let mut count = 0;
+    for (u, a) in user.iter_mut().zip(&all) {
+        u.revents = a.revents;
+        count += c_int::from(a.revents != 0);
+    }
+    if count == 0 && signalled {
+        // SAFETY: `mask` is non-null (a watch came from it) and valid.
+        return unsafe { let_signal_in(mask) };
+    }
+    count
 }
 
 /// The cooperative `select`.
@@ -427,6 +465,56 @@ unsafe fn let_in_by(mask: *const sigset_t) -> Option<sigset_t> {
     any.then_some(watch)
 }
 
+/// How a `pselect`/`ppoll` with a signal mask is watched while it parks.
+enum MaskWatch {
+    /// No mask, or the mask lets in nothing the thread blocks now.
+    Nothing,
+    /// A `signalfd` readable when a signal the mask lets in is pending.
+    Fd(PrivateFd),
+    /// No `signalfd` to be had: the real call must keep the mask's meaning.
+    Unavailable,
+}
+
+/// The watch for `mask` (null: none).
+///
+/// # Safety
+/// `mask` is null or points at a valid `sigset_t`.
+unsafe fn watch_mask(mask: *const sigset_t) -> MaskWatch {
+    if mask.is_null() {
+        return MaskWatch::Nothing;
+    }
+    // SAFETY: a non-null mask is a valid sigset_t (caller's contract).
+    let Some(w) = (unsafe { let_in_by(mask) }) else {
+        return MaskWatch::Nothing;
+    };
+    // SAFETY: a valid set; signalfd is not hooked.
+    let fd = unsafe { libc::signalfd(-1, &w, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    match PrivateFd::adopt(fd) {
+        Some(fd) => MaskWatch::Fd(fd),
+        None => MaskWatch::Unavailable,
+    }
+}
+
+/// A watched signal arrived and nothing was ready: let it in the way the
+/// kernel would, with the caller's mask in force for an instant (its handler
+/// runs before `pthread_sigmask` returns), then the thread's own mask back;
+/// the call then fails with `EINTR` (set here, last).
+///
+/// # Safety
+/// `mask` points at a valid `sigset_t`.
+unsafe fn let_signal_in(mask: *const sigset_t) -> c_int {
+    // SAFETY: all-zero sigset_t is valid to overwrite.
+    let mut old: sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `mask` is a valid set (caller's contract); `old` a valid
+    // out-set.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    real::set_errno(libc::EINTR);
+    -1
+}
+
 /// The cooperative `pselect`.
 ///
 /// # Safety
@@ -461,39 +549,21 @@ unsafe fn pselect_body(
         writefds,
         exceptfds,
     };
-    let watch = if mask.is_null() {
-        None
-    } else {
-        // SAFETY: a non-null mask is a valid sigset_t (caller's contract).
-        unsafe { let_in_by(mask) }
+    // SAFETY: `mask` is null or a valid sigset_t (caller's contract).
+    let sfd = match unsafe { watch_mask(mask) } {
+        MaskWatch::Nothing => None,
+        MaskWatch::Fd(fd) => Some(fd),
+        MaskWatch::Unavailable => {
+            // SAFETY: the caller's contract is pselect's.
+            return unsafe { real::pselect(nfds, readfds, writefds, exceptfds, timeout, mask) };
+        }
     };
-    let sfd = watch.and_then(|w| {
-        // SAFETY: a valid set; signalfd is not hooked.
-        let fd = unsafe { libc::signalfd(-1, &w, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
-        PrivateFd::adopt(fd)
-    });
-    if watch.is_some() && sfd.is_none() {
-        // No signalfd to be had: the real call keeps the mask's meaning.
-        // SAFETY: the caller's contract is pselect's.
-        return unsafe { real::pselect(nfds, readfds, writefds, exceptfds, timeout, mask) };
-    }
     // SAFETY: the caller's contract is pselect's; nfds checked above.
     let (r, signalled) = unsafe { coop_select(sets, start, total, sfd.as_ref().map(|s| s.0)) };
     drop(sfd);
     if r == 0 && signalled {
-        // Let the pending signal in the way the kernel would: with the
-        // caller's mask in force for an instant (its handler runs before
-        // `pthread_sigmask` returns), then the thread's own mask back.
-        // SAFETY: all-zero sigset_t is valid to overwrite.
-        let mut old: sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `mask` is a valid set (non-null: `watch` came from it);
-        // `old` a valid out-set.
-        unsafe {
-            libc::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        }
-        real::set_errno(libc::EINTR);
-        return -1;
+        // SAFETY: `mask` is non-null (a watch came from it) and valid.
+        return unsafe { let_signal_in(mask) };
     }
     r
 }

@@ -408,6 +408,24 @@ fn pselect_with_a_mask_ends_with_eintr_when_a_signal_it_lets_in_arrives() {
     assert!(gap < STALL, "hub stalled {gap:?}");
 }
 
+/// Block SIGUSR1 on this thread and send it there: it stays pending until
+/// unblocked or let in by a mask.
+fn make_sigusr1_pending() {
+    block(libc::SIGUSR1, true);
+    // SAFETY: signals this thread.
+    unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1) };
+}
+
+/// Whether SIGUSR1 is pending on this thread.
+fn sigusr1_pending() -> bool {
+    // SAFETY: all-zero is valid to overwrite.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out-set.
+    unsafe { libc::sigpending(&mut pending) };
+    // SAFETY: a valid set.
+    unsafe { libc::sigismember(&pending, libc::SIGUSR1) == 1 }
+}
+
 /// A pending signal the mask lets in, and a readable fd: what pselect
 /// returns, whether the signal is still pending after it, and how many
 /// handler runs it caused — the same in a coroutine as libc's in a plain
@@ -416,18 +434,11 @@ fn pending_signal_and_ready_fd() -> (i32, bool, usize) {
     let (r, w) = pipe();
     // SAFETY: a valid buffer.
     unsafe { libc::write(w, b"y".as_ptr().cast(), 1) };
-    block(libc::SIGUSR1, true);
-    // SAFETY: signals this thread.
-    unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1) };
+    make_sigusr1_pending();
     let before = handled();
     let res = pselect_read(r, Some(Duration::from_secs(1)), Some(&empty_set()));
     let ran = handled() - before;
-    // SAFETY: all-zero is valid to overwrite.
-    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid out-set.
-    unsafe { libc::sigpending(&mut pending) };
-    // SAFETY: a valid set.
-    let still = unsafe { libc::sigismember(&pending, libc::SIGUSR1) } == 1;
+    let still = sigusr1_pending();
     block(libc::SIGUSR1, false); // delivers it now if still pending
     close(r);
     close(w);
@@ -458,9 +469,7 @@ fn pselect_with_a_signal_already_pending_and_nothing_ready_is_eintr_at_once() {
     install_handler(libc::SIGUSR1, true);
     let run = || {
         let (r, w) = pipe();
-        block(libc::SIGUSR1, true);
-        // SAFETY: signals this thread.
-        unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1) };
+        make_sigusr1_pending();
         let before = handled();
         let t = Instant::now();
         let res = pselect_read(r, Some(Duration::from_secs(3)), Some(&empty_set()));
@@ -571,18 +580,11 @@ fn ppoll_with_pending_signal() -> (WithFd, NothingReady) {
     let (r, w) = pipe();
     // SAFETY: a valid buffer.
     unsafe { libc::write(w, b"y".as_ptr().cast(), 1) };
-    block(libc::SIGUSR1, true);
-    // SAFETY: signals this thread.
-    unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1) };
+    make_sigusr1_pending();
     let before = handled();
     let res = ppoll_read(r, Some(Duration::from_secs(1)), Some(&empty_set()));
     let ran = handled() - before;
-    // SAFETY: all-zero is valid to overwrite.
-    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid out-set.
-    unsafe { libc::sigpending(&mut pending) };
-    // SAFETY: a valid set.
-    let still = unsafe { libc::sigismember(&pending, libc::SIGUSR1) } == 1;
+    let still = sigusr1_pending();
     let with_fd = (res.0, res.2, still, ran);
     // Drain the byte: nothing ready now, the signal still pending.
     let mut b = [0u8; 1];

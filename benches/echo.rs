@@ -23,16 +23,18 @@
 //! `ECHO_SAMPLES` override 100, 2000, 3). Run as a test (no `--bench`
 //! argument) it does one tiny sample, only to prove it works.
 
+#[path = "../tests/common/c_lib.rs"]
+mod c_lib;
 mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::IntoRawFd;
 use std::os::unix::thread::JoinHandleExt;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use c_lib::CLib;
 
 const MSG: usize = 64;
 
@@ -104,34 +106,8 @@ type FloorServe = unsafe extern "C" fn(libc::c_int) -> libc::c_int;
 /// Compile `benches/c/echo_floor.c` into a shared library and load its
 /// entry point.
 fn load_floor() -> FloorServe {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/c/echo_floor.c");
-    let so = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libgreen_echo_floor.so");
-    let target = if cfg!(target_arch = "aarch64") {
-        "aarch64-unknown-linux-gnu"
-    } else {
-        "x86_64-unknown-linux-gnu"
-    };
-    let compiler = cc::Build::new()
-        .cargo_metadata(false)
-        .target(target)
-        .host(target)
-        .opt_level(2)
-        .pic(true)
-        .get_compiler();
-    let status = Command::new(compiler.path())
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&so)
-        .arg(&src)
-        .status()
-        .expect("run the C compiler");
-    assert!(status.success(), "compiling {src:?} failed");
-    let path = std::ffi::CString::new(so.to_str().expect("utf-8 path")).expect("no NUL");
-    // SAFETY: a valid NUL-terminated path; the library has no constructors.
-    let h = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    assert!(!h.is_null(), "dlopen {so:?} failed");
-    // SAFETY: a valid handle and NUL-terminated name.
-    let p = unsafe { libc::dlsym(h, c"echo_floor_serve".as_ptr()) };
-    assert!(!p.is_null(), "echo_floor_serve missing");
+    let lib = CLib::build("benches/c/echo_floor.c", "libgreen_echo_floor.so");
+    let p = lib.symbol(c"echo_floor_serve");
     // SAFETY: the symbol is the C function with exactly this prototype.
     unsafe { std::mem::transmute::<*mut libc::c_void, FloorServe>(p) }
 }

@@ -7,14 +7,13 @@
 mod common;
 mod monkey_support;
 
-use std::ffi::{c_char, c_int, c_long, CString};
+use std::ffi::{c_char, c_int, c_long};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::c_lib::CLib;
 use common::hang::watchdog;
 
 type SleepFn = unsafe extern "C" fn(c_int) -> c_int;
@@ -31,44 +30,15 @@ struct Lib {
 /// Compile `tests/c/blocking_lib.c` into a shared library with the C
 /// compiler the `cc` crate picks, and load it.
 fn build_and_load() -> Lib {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/c/blocking_lib.c");
-    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let so = out_dir.join("libgreen_blocking_test.so");
-    let target = if cfg!(target_arch = "aarch64") {
-        "aarch64-unknown-linux-gnu"
-    } else {
-        "x86_64-unknown-linux-gnu"
-    };
-    let compiler = cc::Build::new()
-        .cargo_metadata(false)
-        .target(target)
-        .host(target)
-        .opt_level(2)
-        .pic(true)
-        .get_compiler();
-    let status = Command::new(compiler.path())
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&so)
-        .arg(&src)
-        .status()
-        .expect("run the C compiler");
-    assert!(status.success(), "compiling {src:?} failed");
-    let path = CString::new(so.to_str().expect("utf-8 path")).unwrap();
-    // SAFETY: a valid NUL-terminated path; the library has no constructors.
-    let h = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    assert!(!h.is_null(), "dlopen failed");
-    let sym = |name: &[u8]| {
-        // SAFETY: a valid handle and NUL-terminated name.
-        let p = unsafe { libc::dlsym(h, name.as_ptr().cast()) };
-        assert!(!p.is_null(), "missing {:?}", std::str::from_utf8(name));
-        p
-    };
+    let lib = CLib::build("tests/c/blocking_lib.c", "libgreen_blocking_test.so");
     // SAFETY: the symbols are the C functions with exactly these prototypes.
     unsafe {
         Lib {
-            sleep_ms: std::mem::transmute::<*mut libc::c_void, SleepFn>(sym(b"blk_sleep_ms\0")),
-            recv: std::mem::transmute::<*mut libc::c_void, RecvFn>(sym(b"blk_recv\0")),
-            poll_in: std::mem::transmute::<*mut libc::c_void, PollFn>(sym(b"blk_poll_in\0")),
+            sleep_ms: std::mem::transmute::<*mut libc::c_void, SleepFn>(
+                lib.symbol(c"blk_sleep_ms"),
+            ),
+            recv: std::mem::transmute::<*mut libc::c_void, RecvFn>(lib.symbol(c"blk_recv")),
+            poll_in: std::mem::transmute::<*mut libc::c_void, PollFn>(lib.symbol(c"blk_poll_in")),
         }
     }
 }

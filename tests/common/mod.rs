@@ -4,6 +4,7 @@
 //! watchdogs ([`hang`]) and socket fixtures ([`net`]).
 #![allow(dead_code)]
 
+pub mod c_lib;
 pub mod hang;
 pub mod net;
 

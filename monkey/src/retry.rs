@@ -95,7 +95,12 @@ pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl 
             }
         }
         let at = *deadline.get_or_insert_with(|| deadline_for(fd, which));
-        if let Err(e) = wait(fd, dir, at, coop) {
+        // In a coroutine, park on the entry the snapshot already holds.
+        let waited = match &ready {
+            Some(ready) => ready.wait_no_unwind(fd, at).map_err(|e| errno_of(&e)),
+            None => wait(fd, dir, at, coop),
+        };
+        if let Err(e) = waited {
             real::set_errno(e);
             return R::FAIL;
         }

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crate::interrupt::Interrupted;
 use crate::reactor::{READABLE, WRITABLE};
-use crate::sched::{has_hub, hub, FdEntry};
+use crate::sched::{hub, try_hub, FdEntry};
 use crate::wait_list::WaitResult;
 
 pub use crate::blocking::spawn_blocking_no_unwind;
@@ -87,16 +87,32 @@ impl FdReadiness {
     /// holds instead of looking it up again.
     #[inline]
     pub fn wait(&self, fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
+        unwound(self.wait_inner(fd, deadline, true))
+    }
+
+    /// [`wait_fd_no_unwind`] on this snapshot's entry, as [`wait`](Self::wait)
+    /// is `wait_fd`'s.
+    #[inline]
+    pub fn wait_no_unwind(&self, fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
+        no_unwind(self.wait_inner(fd, deadline, false))
+    }
+
+    #[inline]
+    fn wait_inner(
+        &self,
+        fd: RawFd,
+        deadline: Option<Instant>,
+        unwind: bool,
+    ) -> Result<io::Result<()>, Interrupted> {
         let interest = if self.mask == READABLE {
             Interest::Read
         } else {
             Interest::Write
         };
-        let r = match &self.entry {
-            Some(e) => wait_entry(e, fd, interest, deadline, true),
-            None => wait_fd_inner(fd, interest, deadline, true),
-        };
-        unwound(r)
+        match &self.entry {
+            Some(e) => wait_entry(e, fd, interest, deadline, unwind),
+            None => wait_fd_inner(fd, interest, deadline, unwind),
+        }
     }
 }
 
@@ -114,7 +130,7 @@ impl FdReadiness {
 #[inline]
 pub fn fd_readiness(fd: RawFd, interest: Interest) -> FdReadiness {
     let mask = interest.mask();
-    let entry = if has_hub() { hub().fd_lookup(fd) } else { None };
+    let entry = try_hub().and_then(|h| h.fd_lookup(fd));
     let (ready, tick) = match &entry {
         Some(e) => e.readiness.snapshot(mask),
         None => (true, 0),
@@ -130,7 +146,7 @@ pub fn fd_readiness(fd: RawFd, interest: Interest) -> FdReadiness {
 /// True when called from inside a coroutine on this thread.
 #[inline]
 pub fn in_coroutine() -> bool {
-    has_hub() && hub().in_coroutine()
+    try_hub().is_some_and(|h| h.in_coroutine())
 }
 
 /// Park until `fd` is ready for `interest` or `deadline` passes.
@@ -166,7 +182,13 @@ pub fn wait_fd_no_unwind(
     interest: Interest,
     deadline: Option<Instant>,
 ) -> io::Result<()> {
-    match wait_fd_inner(fd, interest, deadline, false) {
+    no_unwind(wait_fd_inner(fd, interest, deadline, false))
+}
+
+/// The outcome of a non-unwinding wait: an interruption as its errno.
+#[inline]
+fn no_unwind(r: Result<io::Result<()>, Interrupted>) -> io::Result<()> {
+    match r {
         Ok(r) => r,
         Err(Interrupted::Killed) => Err(io::Error::from_raw_os_error(libc::ECANCELED)),
         Err(Interrupted::Elapsed) => Err(io::Error::from_raw_os_error(libc::ETIMEDOUT)),
@@ -226,8 +248,8 @@ pub fn note_monkey_patched() {
 /// Forget everything about `fd` before closing it: deregister it and wake
 /// its waiters with an error. Safe to call for fds never waited on.
 pub fn forget_fd(fd: RawFd) {
-    if has_hub() {
-        hub().forget_fd(fd);
+    if let Some(h) = try_hub() {
+        h.forget_fd(fd);
     }
 }
 

@@ -48,22 +48,11 @@ impl FdEntry {
     #[inline(never)]
     pub(crate) fn wake_ready(&self, r: bool, w: bool) {
         if r {
-            wake_all(&self.readers);
+            self.readers.notify_all();
         }
         if w {
-            wake_all(&self.writers);
+            self.writers.notify_all();
         }
-    }
-}
-
-/// Wake every waiter of `list`, in order, keeping the list's storage (an
-/// fd's list fills and empties once per request: taking the storage away,
-/// as `notify_all` does, would cost an allocation per park). Waking only
-/// queues tasks, so nobody joins the list while it drains.
-#[inline]
-fn wake_all(list: &WaitList) {
-    while let Some(u) = list.pop_front() {
-        u.unpark();
     }
 }
 

@@ -181,6 +181,16 @@ pub(crate) fn hub() -> &'static Hub {
     unsafe { &*p }
 }
 
+/// This thread's hub if it has one (never creates it); `None` also once
+/// the thread's TLS is being torn down.
+#[inline]
+pub(crate) fn try_hub() -> Option<&'static Hub> {
+    let p = HUB.try_with(|h| h.get()).ok()?;
+    // SAFETY: a non-null pointer is this thread's live hub, as in `hub()`
+    // (set at creation, cleared before the hub is freed).
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
 /// Whether this thread already has a hub.
 pub(crate) fn has_hub() -> bool {
     !HUB.with(|h| h.get()).is_null()

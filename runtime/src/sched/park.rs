@@ -76,8 +76,17 @@ impl WaitList {
     }
 
     /// Wake every waiter. Returns how many were woken.
+    ///
+    /// Pops in place, keeping the list's storage (an fd's list fills and
+    /// empties once per request: taking the storage away would cost an
+    /// allocation per park). Waking only queues tasks, so nobody joins the
+    /// list while it drains.
     pub fn notify_all(&self) -> usize {
-        self.take_all().into_iter().filter(|u| u.unpark()).count()
+        let mut n = 0;
+        while let Some(u) = self.pop_front() {
+            n += usize::from(u.unpark());
+        }
+        n
     }
 }
 

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{hub, Hub, HUB};
+use super::{hub, try_hub, Hub};
 use crate::lock::lock;
 use crate::task::{TaskRef, TaskSlot, WakeReason};
 
@@ -106,10 +106,11 @@ impl Hub {
             self.remote.pending.fetch_sub(items.len(), Ordering::AcqRel);
         }
         for RemoteWake { slot, id, gen } in items {
-            let t = match slot {
-                TaskSlot::Root => Some(self.root.clone()),
-                TaskSlot::Table(i) => self.tasks.borrow().get(i).filter(|t| t.id == id).cloned(),
-            };
+            // The loop drains between resumes, never while the table is
+            // being changed.
+            let t = self
+                .task_of(slot, id)
+                .expect("green: task table borrowed while draining cross-thread wakes");
             if let Some(t) = t {
                 self.wake(&t, gen, WakeReason::Notified);
             }
@@ -134,12 +135,5 @@ impl Hub {
 /// that made it). `None` on any other thread, and once the thread's hub is
 /// gone (its TLS cleared at exit).
 fn this_threads_hub(remote: &Arc<Remote>) -> Option<&'static Hub> {
-    let p = HUB.try_with(|h| h.get()).ok()?;
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null HUB pointer is this thread's live hub (set at
-    // creation, cleared before it is freed), as in `hub()`.
-    let hub: &'static Hub = unsafe { &*p };
-    Arc::ptr_eq(&hub.remote, remote).then_some(hub)
+    try_hub().filter(|hub| Arc::ptr_eq(&hub.remote, remote))
 }

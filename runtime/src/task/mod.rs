@@ -715,11 +715,6 @@ impl WaitList {
         self.q.borrow_mut().pop_front()
     }
 
-    /// Take every waiter, in order.
-    pub(crate) fn take_all(&self) -> VecDeque<Unparker> {
-        std::mem::take(&mut *self.q.borrow_mut())
-    }
-
     /// Remove the entry for the same park as `me`, if it is still there.
     pub(crate) fn remove(&self, me: &Unparker) {
         let mut q = self.q.borrow_mut();

@@ -16,7 +16,6 @@ use std::ffi::{CStr, CString};
 use std::net::IpAddr;
 
 use green_runtime::rt;
-use green_runtime::Interrupted;
 use libc::{addrinfo, c_char, c_int, size_t, socklen_t};
 
 use crate::real;
@@ -186,10 +185,7 @@ unsafe fn getaddrinfo_body(
             code
         }
         Err(i) => {
-            real::set_errno(match i {
-                Interrupted::Killed => libc::ECANCELED,
-                Interrupted::Elapsed => libc::ETIMEDOUT,
-            });
+            real::set_errno(i.errno());
             libc::EAI_SYSTEM
         }
     }
@@ -413,7 +409,7 @@ unsafe fn gethostbyname_body(name: *const c_char) -> *mut libc::hostent {
     match found {
         Err(i) => {
             set_herr(NETDB_INTERNAL);
-            real::set_errno(interrupted_errno(i));
+            real::set_errno(i.errno());
             std::ptr::null_mut()
         }
         Ok(HostLookup {
@@ -440,14 +436,6 @@ unsafe fn gethostbyname_body(name: *const c_char) -> *mut libc::hostent {
             real::set_errno(errno);
             std::ptr::null_mut()
         }
-    }
-}
-
-/// The errno for a lookup wait cut short.
-fn interrupted_errno(i: Interrupted) -> c_int {
-    match i {
-        Interrupted::Killed => libc::ECANCELED,
-        Interrupted::Elapsed => libc::ETIMEDOUT,
     }
 }
 
@@ -486,7 +474,7 @@ unsafe fn gethostbyname_r_body(
     unsafe { result.write(std::ptr::null_mut()) };
     let (code, herr, errno) = match found {
         Err(i) => {
-            let e = interrupted_errno(i);
+            let e = i.errno();
             (e, NETDB_INTERNAL, e)
         }
         Ok(HostLookup {
@@ -570,7 +558,7 @@ unsafe fn getnameinfo_body(
     };
     match rt::spawn_blocking_no_unwind(job) {
         Err(i) => {
-            real::set_errno(interrupted_errno(i));
+            real::set_errno(i.errno());
             libc::EAI_SYSTEM
         }
         Ok((code, errno, h, s)) => {

@@ -543,11 +543,10 @@ unsafe fn recvmmsg_body(
     } else {
         // SAFETY: non-null; the caller promises a timespec.
         let ts = unsafe { timeout.read() };
-        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        let Some(d) = crate::sleep::duration_of(&ts) else {
             // SAFETY: as above; the kernel reports EINVAL.
             return unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) };
-        }
-        let d = std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        };
         Some(std::time::Instant::now().checked_add(d))
     };
     let give_back = |done: c_int| {

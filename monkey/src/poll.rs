@@ -20,6 +20,7 @@ use green_runtime::rt::{self, Interest};
 use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
 use crate::fd_table::PrivateFd;
+use crate::sleep::duration_of;
 use crate::{real, retry};
 
 crate::hook::hooks! {
@@ -78,17 +79,6 @@ const EPOLL_MASK: i16 = libc::POLLIN
     | libc::POLLWRBAND
     | libc::POLLRDHUP;
 
-/// A private epoll set, closed (and forgotten by the hub) on drop.
-struct EpollSet(c_int);
-
-impl Drop for EpollSet {
-    fn drop(&mut self) {
-        rt::forget_fd(self.0);
-        // SAFETY: we own this fd; the real close, not our hook.
-        unsafe { real::close(self.0) };
-    }
-}
-
 /// Cooperative poll: `deadline` `None` waits forever, `zero` never waits.
 ///
 /// # Safety
@@ -110,15 +100,10 @@ unsafe fn coop_poll(fds: *mut pollfd, n: nfds_t, deadline: Option<Instant>, zero
     // SAFETY: the caller's contract: `len` valid, initialised pollfds.
     let set = unsafe { std::slice::from_raw_parts(fds, len) };
     // SAFETY: plain call; epoll_create1 is not hooked.
-    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if ep < 0 {
+    let Some(ep) = PrivateFd::adopt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }) else {
         // SAFETY: the caller's contract.
         return unsafe { poll_by_ticks(fds, n, deadline) };
-    }
-    // A new fd number: drop any stale state kept for it.
-    rt::forget_fd(ep);
-    crate::fd_table::clear(ep);
-    let ep = EpollSet(ep);
+    };
     let mut added: Vec<(c_int, u32)> = Vec::with_capacity(len);
     for p in set.iter().filter(|p| p.fd >= 0) {
         let events = (p.events & EPOLL_MASK) as u16 as u32;
@@ -144,14 +129,11 @@ unsafe fn coop_poll(fds: *mut pollfd, n: nfds_t, deadline: Option<Instant>, zero
         let w = rt::wait_fd_no_unwind(ep.0, Interest::Read, deadline);
         // SAFETY: the caller's contract.
         let r = unsafe { real::poll(fds, n, 0) };
-        let saved = real::errno();
+        // Dropping `ep` on the way out keeps errno (`PrivateFd`).
         if r != 0 {
-            drop(ep);
-            real::set_errno(saved);
             return r;
         }
         if let Err(e) = w {
-            drop(ep);
             return match retry::errno_of(&e) {
                 libc::EAGAIN | libc::ETIMEDOUT => 0,
                 code => {
@@ -224,11 +206,10 @@ unsafe fn ppoll_body(
     } else {
         // SAFETY: non-null; the caller promises a timespec.
         let ts = unsafe { std::ptr::read(timeout) };
-        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        let Some(d) = duration_of(&ts) else {
             // SAFETY: as above; the kernel reports EINVAL.
             return unsafe { real::ppoll(fds, n, timeout, mask) };
-        }
-        let d = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        };
         (Instant::now().checked_add(d), d.is_zero())
     };
     // SAFETY: `mask` is null or a valid sigset_t (caller's contract).
@@ -254,10 +235,7 @@ unsafe fn ppoll_body(
     // SAFETY: `all` holds `n + 1` valid pollfds.
     let r = unsafe { coop_poll(all.as_mut_ptr(), all.len() as nfds_t, deadline, zero) };
     if r < 0 {
-        let e = real::errno();
-        drop(sfd);
-        real::set_errno(e);
-        return -1;
+        return -1; // errno is coop_poll's (dropping `sfd` keeps it)
     }
     let signalled = all.pop().is_some_and(|p| p.revents != 0);
     drop(sfd);
@@ -537,11 +515,11 @@ unsafe fn pselect_body(
     } else {
         // SAFETY: non-null; the caller promises a timespec.
         let ts = unsafe { std::ptr::read(timeout) };
-        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        let Some(d) = duration_of(&ts) else {
             // SAFETY: as above; the kernel reports EINVAL.
             return unsafe { real::pselect(nfds, readfds, writefds, exceptfds, timeout, mask) };
-        }
-        Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+        };
+        Some(d)
     };
     let sets = Sets {
         nfds,

@@ -39,7 +39,6 @@
 use std::time::{Duration, Instant};
 
 use green_runtime::rt::{self, Interest};
-use green_runtime::Interrupted;
 use libc::{c_int, id_t, idtype_t, pid_t, siginfo_t};
 
 use crate::fd_table::PrivateFd;
@@ -103,14 +102,6 @@ fn pidfd_open(pid: pid_t) -> Option<PrivateFd> {
     PrivateFd::adopt(c_int::try_from(fd).ok()?)
 }
 
-/// The errno for a wait cut short.
-fn interrupted(i: Interrupted) -> c_int {
-    match i {
-        Interrupted::Killed => libc::ECANCELED,
-        Interrupted::Elapsed => libc::ETIMEDOUT,
-    }
-}
-
 /// Fail with `e`, setting errno last.
 fn fail(e: c_int) -> c_int {
     real::set_errno(e);
@@ -132,8 +123,7 @@ fn park_until_done(target: Target, attempt: Attempt<'_>) -> c_int {
                     return r;
                 }
                 if let Err(e) = rt::wait_fd_no_unwind(pfd.0, Interest::Read, None) {
-                    drop(pfd);
-                    return fail(retry::errno_of(&e));
+                    return fail(retry::errno_of(&e)); // dropping `pfd` keeps errno
                 }
                 drop(pfd);
                 if let Some(r) = attempt() {
@@ -156,7 +146,7 @@ fn park_until_done(target: Target, attempt: Attempt<'_>) -> c_int {
     let mut tick = TICK_MIN;
     loop {
         if let Err(i) = rt::sleep_until_no_unwind(Some(Instant::now() + tick)) {
-            return fail(interrupted(i));
+            return fail(i.errno());
         }
         if let Some(r) = attempt() {
             return r;

@@ -67,8 +67,9 @@ fn park_for(d: Duration) {
     let _ = rt::sleep_until_no_unwind(Instant::now().checked_add(d));
 }
 
-/// A valid relative duration, or `None` for what the kernel rejects.
-fn duration_of(ts: &timespec) -> Option<Duration> {
+/// A valid relative duration, or `None` for what the kernel rejects
+/// (`EINVAL`): the timespec check of every hook that takes one.
+pub(crate) fn duration_of(ts: &timespec) -> Option<Duration> {
     if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
         return None;
     }

@@ -33,6 +33,18 @@ pub enum Interrupted {
     Elapsed,
 }
 
+impl Interrupted {
+    /// The errno a call cut short this way reports where it cannot unwind
+    /// (the monkey hooks, `wait_fd_no_unwind`): `ECANCELED` for a kill,
+    /// `ETIMEDOUT` for an expired `green::timeout`.
+    pub fn errno(self) -> i32 {
+        match self {
+            Interrupted::Killed => libc::ECANCELED,
+            Interrupted::Elapsed => libc::ETIMEDOUT,
+        }
+    }
+}
+
 impl fmt::Display for Interrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -188,11 +188,7 @@ pub fn wait_fd_no_unwind(
 /// The outcome of a non-unwinding wait: an interruption as its errno.
 #[inline]
 fn no_unwind(r: Result<io::Result<()>, Interrupted>) -> io::Result<()> {
-    match r {
-        Ok(r) => r,
-        Err(Interrupted::Killed) => Err(io::Error::from_raw_os_error(libc::ECANCELED)),
-        Err(Interrupted::Elapsed) => Err(io::Error::from_raw_os_error(libc::ETIMEDOUT)),
-    }
+    r.unwrap_or_else(|i| Err(io::Error::from_raw_os_error(i.errno())))
 }
 
 fn wait_fd_inner(

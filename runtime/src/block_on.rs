@@ -270,11 +270,7 @@ impl<F> Drop for Owned<F> {
         // Unwinding (a kill, a timeout, a panic in `poll`): a panic out of
         // the future's own `Drop` now would abort the process.
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(fut))) {
-            let msg = p
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("<non-string payload>");
+            let msg = crate::task::payload_text(&*p).unwrap_or("<non-string payload>");
             eprintln!(
                 "green: a future dropped by an unwinding block_on panicked in its Drop: {msg}"
             );

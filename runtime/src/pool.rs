@@ -24,7 +24,7 @@ use crate::join::{JoinError, JoinHandle};
 use crate::sched::{self, hub};
 use crate::sync::waiter::WaitQueue;
 use crate::sync::WaitGroup;
-use crate::task::{Output, TaskRef};
+use crate::task::{Entry, Output, TaskRef};
 use crate::wait_list::WaitList;
 
 struct Inner {
@@ -232,7 +232,7 @@ impl Pool {
         let task = sched::spawn_with(
             move |id| {
                 let member = Member { inner, id };
-                Box::new(move || {
+                Entry::new(move || {
                     let _member = member;
                     Box::new(f()) as Output
                 })

@@ -207,7 +207,8 @@ impl Runtime {
                         first_err.get_or_insert_with(|| {
                             io::Error::other(format!(
                                 "green: hub thread {i} panicked: {}",
-                                panic_text(&*p)
+                                crate::task::payload_text(&*p)
+                                    .unwrap_or("<non-string panic payload>")
                             ))
                         });
                     }
@@ -223,14 +224,4 @@ impl Runtime {
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s
-    } else {
-        "<non-string panic payload>"
-    }
 }

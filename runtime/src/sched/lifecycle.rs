@@ -24,14 +24,14 @@ pub(crate) fn spawn_entry(
     delay: Option<Duration>,
     at: &'static Location<'static>,
 ) -> TaskRef {
-    hub().spawn_task(entry, name, class, delay, at)
+    spawn_with(|_| entry, name, class, delay, at)
 }
 
 /// The one way to make a task: `make(id)` builds its closure knowing the
 /// id the task will have (a pool's member guard records it), then the task
 /// is queued (or armed to start after `delay`).
-pub(crate) fn spawn_with<E: FnOnce() -> Output + 'static>(
-    make: impl FnOnce(u64) -> E,
+pub(crate) fn spawn_with(
+    make: impl FnOnce(u64) -> Entry,
     name: Option<Rc<String>>,
     class: Option<u32>,
     delay: Option<Duration>,
@@ -39,7 +39,7 @@ pub(crate) fn spawn_with<E: FnOnce() -> Output + 'static>(
 ) -> TaskRef {
     let hub = hub();
     let id = hub.next_task_id();
-    hub.spawn_task_id(id, Entry::new(make(id)), name, class, delay, at)
+    hub.spawn_task_id(id, make(id), name, class, delay, at)
 }
 
 /// Kill every live coroutine of this thread's hub and wait for them.
@@ -50,21 +50,9 @@ pub(crate) fn kill_all() {
 }
 
 impl Hub {
-    /// See the free function `spawn_entry`; the hub's own helper coroutines
-    /// (callback runners, droppers) are made the same way.
-    fn spawn_task(
-        &self,
-        entry: Entry,
-        name: Option<Rc<String>>,
-        class: Option<u32>,
-        delay: Option<Duration>,
-        at: &'static Location<'static>,
-    ) -> TaskRef {
-        let id = self.next_task_id();
-        self.spawn_task_id(id, entry, name, class, delay, at)
-    }
-
-    /// Make task `id` running `entry` and queue it (or arm its start).
+    /// Make task `id` running `entry` and queue it (or arm its start); the
+    /// hub's own helper coroutines (callback runners, droppers) are made
+    /// here too.
     fn spawn_task_id(
         &self,
         id: u64,
@@ -277,7 +265,8 @@ impl Hub {
             drop(out);
             Box::new(()) as Output
         });
-        let dropper = self.spawn_task(entry, None, None, None, t_location());
+        let dropper =
+            self.spawn_task_id(self.next_task_id(), entry, None, None, None, t_location());
         dropper.set_detached(true);
     }
 

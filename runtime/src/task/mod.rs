@@ -39,7 +39,7 @@ use coro::{Body, Kind};
 pub(crate) use coro::{Coro, CoroYielder};
 pub(crate) use entry::Entry;
 pub use outcome::JoinError;
-pub(crate) use outcome::Output;
+pub(crate) use outcome::{payload_text, Output};
 
 pub(crate) type Link = Box<dyn FnOnce(&Task)>;
 

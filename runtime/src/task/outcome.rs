@@ -24,13 +24,18 @@ impl JoinError {
     /// The panic message, if the payload is a string.
     pub fn panic_message(&self) -> Option<&str> {
         match self {
-            JoinError::Panicked(p) => p
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(|s| s.as_str())),
+            JoinError::Panicked(p) => payload_text(&**p),
             JoinError::Killed => None,
         }
     }
+}
+
+/// A panic payload's message, if it is a string (`panic!` makes a `&str`
+/// or a `String`).
+pub(crate) fn payload_text(p: &(dyn std::any::Any + Send)) -> Option<&str> {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
 }
 
 impl fmt::Debug for JoinError {

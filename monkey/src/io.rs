@@ -464,17 +464,6 @@ unsafe fn sendfile64_body(out: c_int, inp: c_int, off: *mut libc::off64_t, n: si
     })
 }
 
-/// Whether `fd` is readable right now (real `poll`, no wait).
-fn readable_now(fd: c_int) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    unsafe { real::poll(&mut p, 1, 0) > 0 }
-}
-
 /// The patched `splice`.
 ///
 /// # Safety
@@ -503,7 +492,7 @@ unsafe fn splice_body(
         if !r.failed() || real::errno() != libc::EAGAIN {
             return r;
         }
-        let (fd, dir, which, waits) = if readable_now(inp) {
+        let (fd, dir, which, waits) = if retry::poll_fd(inp, Interest::Read, 0) > 0 {
             (out, Interest::Write, Timeout::Send, out_waits)
         } else {
             (inp, Interest::Read, Timeout::Recv, in_waits)

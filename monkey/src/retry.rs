@@ -117,18 +117,8 @@ pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl 
 /// the fd is not ready (another process may have changed it): a
 /// non-blocking one gets the call, and its `EAGAIN`, at once.
 pub(crate) fn shared_io<R: Ret>(fd: c_int, dir: Interest, mut op: impl FnMut() -> R) -> R {
-    let events = match dir {
-        Interest::Read => libc::POLLIN,
-        Interest::Write => libc::POLLOUT,
-    };
     loop {
-        let mut p = libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; a zero timeout never waits.
-        if unsafe { real::poll(&mut p, 1, 0) } != 0 {
+        if poll_fd(fd, dir, 0) != 0 {
             return op(); // ready, hung up, or an error the call will report
         }
         // SAFETY: F_GETFL takes no argument.
@@ -185,8 +175,9 @@ pub(crate) fn errno_of(e: &io::Error) -> c_int {
     }
 }
 
-/// Block the thread in the real `poll` (outside coroutines).
-fn poll_thread(fd: c_int, dir: Interest, deadline: Option<Instant>) -> Result<(), c_int> {
+/// The real `poll` of one fd for `dir`, waiting up to `ms` (`0`: never,
+/// `-1`: for ever): its result, errno set by it.
+pub(crate) fn poll_fd(fd: c_int, dir: Interest, ms: c_int) -> c_int {
     let events = match dir {
         Interest::Read => libc::POLLIN,
         Interest::Write => libc::POLLOUT,
@@ -196,13 +187,18 @@ fn poll_thread(fd: c_int, dir: Interest, deadline: Option<Instant>) -> Result<()
         events,
         revents: 0,
     };
+    // SAFETY: one valid pollfd.
+    unsafe { real::poll(&mut p, 1, ms) }
+}
+
+/// Block the thread in the real `poll` (outside coroutines).
+fn poll_thread(fd: c_int, dir: Interest, deadline: Option<Instant>) -> Result<(), c_int> {
     loop {
         let ms = match deadline {
             None => -1,
             Some(at) => ms_until(at),
         };
-        // SAFETY: one valid pollfd.
-        let r = unsafe { real::poll(&mut p, 1, ms) };
+        let r = poll_fd(fd, dir, ms);
         return match r {
             0 => Err(libc::EAGAIN),
             n if n > 0 => Ok(()),

@@ -383,10 +383,7 @@ fn stall_message(h: &HubDiag, key: u32, stuck: Duration) -> String {
 /// What the hub's thread is doing now, with the advice that fits it.
 fn doing(h: &HubDiag) -> String {
     let Some(sample) = syscall::read(h.tid) else {
-        return String::from(
-            "a coroutine must not make blocking calls \
-             (use green::spawn_blocking, green's own I/O, or green::monkey::patch_all)",
-        );
+        return String::from(syscall::GENERAL_ADVICE);
     };
     let ctx = syscall::Context {
         hub_epoll_fd: h.epoll_fd,

@@ -20,6 +20,11 @@
 use std::fmt;
 use std::os::unix::fs::FileTypeExt;
 
+/// The advice when nothing more is known about the blocking call (the
+/// thread's system call unreadable, or an unhooked call with patching off).
+pub(crate) const GENERAL_ADVICE: &str = "a coroutine must not make blocking calls \
+     (use green::spawn_blocking, green's own I/O, or green::monkey::patch_all)";
+
 /// One reading of a thread's `syscall` file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Sample {
@@ -330,10 +335,7 @@ impl fmt::Display for Explained<'_> {
                          own I/O",
                     )
                 } else {
-                    f.write_str(
-                        ": a coroutine must not make blocking calls (use \
-                         green::spawn_blocking, green's own I/O, or green::monkey::patch_all)",
-                    )
+                    write!(f, ": {GENERAL_ADVICE}")
                 }
             }
         }

@@ -1,10 +1,14 @@
-//! # green-monkey: blocking libc calls, made cooperative
+//! # greenhub-monkey: blocking libc calls, made cooperative
+//!
+//! The monkey layer of green, gevent for Rust. Applications use it through
+//! the facade package `greenhub` as `green::monkey`, which its default
+//! feature `monkey` provides; this package is `greenhub-monkey`, library
+//! `green_monkey`.
 //!
 //! After [`patch_all`], ordinary blocking code running inside a green
 //! coroutine — `std::thread::sleep`, `std::net`, blocking crates, and C
 //! libraries in the same process — parks that coroutine instead of blocking
-//! the thread, so the others keep running. Use it through the facade as
-//! `green::monkey`.
+//! the thread, so the other coroutines keep running:
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -17,76 +21,95 @@
 //! assert!(t.elapsed() < Duration::from_millis(900)); // 20 x 50 ms would be 1 s
 //! ```
 //!
-//! ## How
-//! This crate defines `extern "C"` functions with libc's names (`recv`,
-//! `clock_nanosleep`, ...). Linked into the executable they come first in
-//! symbol lookup, so std, other crates and `dlopen`ed C libraries all call
-//! them; each ends in the real libc function (`real.rs`). Nothing is
-//! needed beyond mentioning the crate in code (the facade's
-//! `green::monkey` re-export does; with a direct dependency write
-//! `use green_monkey as _;`), and [`patch_all`] checks that the process
-//! really resolves the names to these hooks.
+//! (Through the facade the same program reads `green::monkey::patch_all()`,
+//! `green::spawn`, `green::joinall`.)
+//!
+//! ## What `patch_all` does
+//!
+//! - Linking this crate puts about fifty functions with libc's names into
+//!   the executable (listed below). Until [`patch_all`] (or [`patch`] for
+//!   some families, see [`Patch`]) is called, each passes straight through
+//!   to libc: same results, same errno, no measurable cost.
+//! - After it, a hooked call that would block, made inside a coroutine,
+//!   parks that coroutine until the fd is ready, the sleep is over or the
+//!   child has exited, and the hub runs the others meanwhile. The call then
+//!   returns what libc would have returned.
+//! - Outside coroutines nothing changes: on threads without coroutines, and
+//!   on a thread's root context (`main` itself, outside any coroutine),
+//!   every hooked call behaves as libc's, blocking and signals included (a
+//!   handler with `SA_RESTART` lets a blocking call go on waiting; without
+//!   one, or with a socket timeout set, the call fails with `EINTR`, as the
+//!   kernel's would).
+//! - Patching is process-wide, idempotent and cannot be undone: a
+//!   coroutine may be parked inside a hook, and a socket a coroutine used
+//!   stays non-blocking behind the scenes (see *Limits*).
+//! - It checks that the process really resolves libc's names to these
+//!   hooks and panics with what to do if not ([`try_patch`] returns the
+//!   [`PatchError`] instead); [`is_patched`] and [`patched`] say what is on.
+//!
+//! ## Kill and timeouts inside hooked calls
+//!
+//! A coroutine parked in a hooked call is not unwound through the C code
+//! that made it. When it is killed or its `green::timeout` expires, the call
+//! returns an error instead, and the caller's own error handling runs:
+//!
+//! - killed: the call fails with `ECANCELED` (std: an `io::Error` with that
+//!   code);
+//! - an enclosing `green::timeout` expired: `ETIMEDOUT`; the `timeout` call
+//!   still returns `Err(Elapsed)`;
+//! - the socket's own timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO`, std's
+//!   `set_read_timeout`) expired: `EAGAIN`, as without green (std:
+//!   `WouldBlock`);
+//! - `poll` and `select` return 0 (nothing ready) when an enclosing
+//!   `green::timeout` expires;
+//! - a sleep ends early and reports success.
+//!
+//! A kill then takes effect at the coroutine's next green park (a
+//! `green::sleep`, a green lock, queue or socket): it unwinds from there and
+//! its destructors run. Code that only makes hooked calls after a kill sees
+//! errors or short sleeps until it reaches one; it never spins and never
+//! blocks the hub. errno is set as libc would set it; it is per thread,
+//! so read it right after the call, as with libc.
+//!
+//! ## Linking, and checking it
+//!
+//! Through the facade there is nothing to do. With a direct dependency on
+//! this crate, mention it in code (`use green_monkey as _;`): a crate only
+//! listed in `Cargo.toml` is not linked. The hooks must be linked into an
+//! executable; a `cdylib` loaded by another program does not interpose.
 //!
 //! **C libraries** need no extra line either: because libc.so defines the
 //! same names, the linker (GNU ld, lld) puts the hooks in the executable's
 //! dynamic symbol table, so a `dlopen`ed `.so` that calls `usleep` or `recv`
-//! reaches them (`tests/monkey_clib.rs` builds one and checks). Only if a
-//! custom link setup hides them (check with `nm -D your-binary | grep recv`)
-//! add `-C link-arg=-rdynamic` to `RUSTFLAGS`.
+//! reaches them. To check a binary, list its dynamic symbols: each hooked
+//! name shows as defined (`T`) there.
 //!
-//! ## Files
-//! `patch.rs` (families, the on switch, the check), `hook.rs` (the `hooks!`
-//! macro that declares hooks), `real.rs` (resolving the real functions,
-//! errno), `fd_table.rs` (per-fd state), `retry.rs` (the shared try / wait /
-//! retry loop), and one file per hook family: `sleep.rs`, `socket.rs`,
-//! `io.rs`, `poll.rs`, `fd_ops.rs` (`close`, `dup*`, `fcntl`, `ioctl`),
-//! `dns.rs`, `process.rs` (waiting for child processes).
+//! ```text
+//! $ nm -D --defined-only target/release/your-program | grep -w -e recv -e connect
+//! ```
+//!
+//! Only if a custom link setup hides them, add `-C link-arg=-rdynamic` to
+//! `RUSTFLAGS`.
 //!
 //! ## What is hooked
-//! - Sleeping and yielding: `sleep`, `usleep`, `nanosleep`,
-//!   `clock_nanosleep`, `sched_yield`.
-//! - Sockets and pipes: `socket`, `connect`, `accept`, `accept4`, `read`,
-//!   `write`, `readv`, `writev`, `recv`, `recvfrom`, `recvmsg`, `recvmmsg`,
-//!   `send`, `sendto`, `sendmsg`, `sendmmsg`, `sendfile`, `splice`, the
-//!   `_FORTIFY_SOURCE` `__read_chk`/`__recv_chk`/`__recvfrom_chk`, and for
-//!   the fd table `close`, `dup*`, `fcntl`, `ioctl(FIONBIO)`, `pipe*`,
-//!   `socketpair`, `setsockopt` and `posix_spawn`'s dup actions.
-//! - Readiness: `poll`, `ppoll`, `select`, `pselect`.
-//! - Name lookups, on the blocking pool: `getaddrinfo`, `gethostbyname`,
-//!   `gethostbyname_r`, `getnameinfo`.
-//! - Child processes: `wait`, `waitpid`, `wait4`, `waitid`.
+//! - Sleeping and yielding ([`Patch::SLEEP`]): `sleep`, `usleep`,
+//!   `nanosleep`, `clock_nanosleep`, `sched_yield`.
+//! - Sockets and pipes ([`Patch::SOCKET`]): `socket`, `connect`, `accept`,
+//!   `accept4`, `read`, `write`, `readv`, `writev`, `recv`, `recvfrom`,
+//!   `recvmsg`, `recvmmsg`, `send`, `sendto`, `sendmsg`, `sendmmsg`,
+//!   `sendfile`, `splice`, the `_FORTIFY_SOURCE`
+//!   `__read_chk`/`__recv_chk`/`__recvfrom_chk`, and, to keep track of each
+//!   fd's mode and timeouts, `close`, `dup*`, `fcntl`, `ioctl(FIONBIO)`,
+//!   `pipe*`, `socketpair`, `setsockopt` and `posix_spawn`'s dup actions.
+//! - Readiness ([`Patch::POLL`]): `poll`, `ppoll`, `select`, `pselect`.
+//! - Name lookups, on the blocking thread pool ([`Patch::DNS`]):
+//!   `getaddrinfo`, `gethostbyname`, `gethostbyname_r`, `getnameinfo`.
+//! - Child processes ([`Patch::PROCESS`]): `wait`, `waitpid`, `wait4`,
+//!   `waitid`.
 //!
-//! ## Adding a hook
-//! One place: an entry in its family module's `hooks!` block — the C
-//! prototype, the guard (`coroutine`, `patched` or `unguarded`, see
-//! `hook.rs`) and the name of its body, an ordinary `unsafe fn` next to it.
-//! That entry makes the exported function, the real function `real::name`,
-//! the check against `libc::name`'s prototype and the row `patch_all`
-//! checks. A hook in a new family also needs its `Patch` bit (`patch.rs`)
-//! and its module in `real.rs`'s `families!` list.
-//!
-//! ## Rules every hook keeps
-//! - Not patched, not in a coroutine, or a thread without a hub: the real
-//!   function, same result, same errno (a managed fd used from a plain
-//!   thread gets its blocking behaviour back through a real `poll`).
-//! - Never unwinds across the `extern "C"` frame: a kill or an expiring
-//!   `green::timeout` becomes an errno (`ECANCELED`, `ETIMEDOUT`, `EAGAIN`
-//!   for a socket's own timeout), a 0 from `poll`/`select` for a timeout, or
-//!   ends a sleep early (returning success: an `EINTR` would make retry
-//!   loops spin, the kill still pending); the kill then unwinds at the
-//!   coroutine's next green park. Code that only ever makes hooked calls
-//!   after a kill sees errors or short sleeps until it reaches one.
-//! - errno is set last, right before returning (it is shared by every
-//!   coroutine on the thread).
-//! - Never re-enters the hub from its own loop: hooks take their cooperative
-//!   path only when `green::rt::in_coroutine()` is true, and the runtime's
-//!   own fds (epoll, eventfd) are never managed.
-//!
-//! - Outside coroutines a hook behaves like libc, signals included: a
-//!   blocking call on a managed fd interrupted by a handler with
-//!   `SA_RESTART` goes on waiting (the kernel would restart it), without one
-//!   it fails with `EINTR`, and with a socket timeout set it fails with
-//!   `EINTR` either way, as the kernel's does.
+//! Which real libraries this reaches, and what to do about the ones it
+//! cannot (a library that waits on its own runtime or worker thread), is in
+//! [docs/monkey.md](https://github.com/greenhub-rs/greenhub/blob/main/docs/monkey.md).
 //!
 //! ## Limits
 //! - Fds 0–2 (when a pipe, socket or terminal) and every terminal (a pty,
@@ -112,15 +135,14 @@
 //!   (the waiter is not woken until its timeout, or until its hub next waits
 //!   on that number). A reused fd number never inherits the old file's
 //!   state, whoever closed it: every close, `dup2`/`dup3` and new fd renews
-//!   the number for every hub (`green::rt::fd_renewed`).
+//!   the number for every hub.
 //! - Outside coroutines, when some signal handler lacks `SA_RESTART` and
-//!   others have it, an interrupted blocking call on a managed fd fails with
-//!   `EINTR` whichever signal came (the hooks cannot tell which one ran).
+//!   others have it, an interrupted blocking call on a socket or pipe a
+//!   coroutine used fails with `EINTR` whichever signal came (the hooks
+//!   cannot tell which one ran).
 //! - A blocking write may return a short count (POSIX allows it).
 //! - Socket timeouts are cached per fd: one set through a `dup` of the fd is
 //!   not seen by the original.
-//! - The root context (e.g. `main` while it is not waiting on the hub) is
-//!   not a coroutine: a blocking call there blocks the thread, as unpatched.
 //! - Not hooked: `epoll_wait`; `getsockopt`, which needs no hook: green
 //!   changes no socket option, and its `connect` reads `SO_ERROR` exactly
 //!   where the kernel's blocking connect consumes it, so a later
@@ -134,7 +156,8 @@
 //!   overwritten by the same thread's next call, and so shared by the
 //!   coroutines of that thread like glibc's static buffer.
 //! - Waits for any child or a process group poll every 1–16 ms; see
-//!   `docs/semantics.md`, *Waiting for child processes*.
+//!   [*Waiting for child processes*](https://github.com/greenhub-rs/greenhub/blob/main/docs/semantics.md#waiting-for-child-processes-suitetestsmonkey_processrs)
+//!   in the semantics.
 //! - Only Linux/glibc (x86-64, AArch64).
 
 mod dns;

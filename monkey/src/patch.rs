@@ -15,6 +15,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A set of hook families to patch. Combine with `|`.
 ///
+/// [`patch_all`] patches every family; [`patch`] takes a set, for a
+/// program that wants, say, cooperative sleeps and sockets but its own
+/// name lookups. The crate docs' *What is hooked* lists each family's
+/// functions.
+///
 /// ```
 /// use green_monkey::Patch;
 /// let p = Patch::SLEEP | Patch::SOCKET;
@@ -28,13 +33,17 @@ impl Patch {
     /// `std::thread::sleep` calls) park the coroutine; `sched_yield`
     /// (`std::thread::yield_now`) yields it.
     pub const SLEEP: Patch = Patch(1);
-    /// Sockets and pipes: `socket`, `connect`, `accept`/`accept4`, the
-    /// read/write/recv/send families park on `EAGAIN`; `close`, `dup*`,
-    /// `fcntl`, `ioctl(FIONBIO)` and `setsockopt` keep the fd table right.
+    /// Sockets and pipes: `socket`, `connect`, `accept`/`accept4` and the
+    /// read/write/recv/send families (with `recvmmsg`/`sendmmsg`,
+    /// `sendfile`, `splice`) park until the fd is ready; `close`, `dup*`,
+    /// `fcntl`, `ioctl(FIONBIO)`, `pipe*`, `socketpair` and `setsockopt`
+    /// keep track of each fd's mode and timeouts.
     pub const SOCKET: Patch = Patch(2);
-    /// `poll`, `ppoll` and `select` park until readiness or timeout.
+    /// `poll`, `ppoll`, `select` and `pselect` park until readiness or
+    /// timeout.
     pub const POLL: Patch = Patch(4);
-    /// `getaddrinfo` runs on the blocking thread pool.
+    /// `getaddrinfo`, `gethostbyname`, `gethostbyname_r` and `getnameinfo`
+    /// run on the blocking thread pool while the coroutine parks.
     pub const DNS: Patch = Patch(8);
     /// `wait`, `waitpid`, `wait4` and `waitid` (what std's `Child::wait`,
     /// `Command::status` and `Command::output` call) park the coroutine until
@@ -92,6 +101,19 @@ impl fmt::Debug for Patch {
 }
 
 /// Why patching was refused.
+///
+/// Its `Display` says what to do. [`try_patch`] returns it; [`patch`] and
+/// [`patch_all`] panic with it.
+///
+/// ```
+/// use green_monkey::{try_patch, Patch, PatchError};
+/// match try_patch(Patch::ALL) {
+///     Ok(()) => assert!(green_monkey::is_patched()),
+///     Err(PatchError::NotInterposed { symbol }) => {
+///         eprintln!("`{symbol}` is not hooked in this process; running unpatched")
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PatchError {
     /// The process resolves `symbol` to some other definition than this
@@ -111,7 +133,7 @@ impl fmt::Display for PatchError {
                 "green::monkey: `{symbol}` does not resolve to green's hook in this process, so \
                  patching would do nothing. The hooks must be linked into the executable: \
                  mention the crate in code (the `green` facade's `green::monkey` does; \
-                 `use green_monkey as _;` if you depend on green-monkey directly) and link \
+                 `use green_monkey as _;` if you depend on greenhub-monkey directly) and link \
                  statically into an executable, not a cdylib loaded by another program"
             ),
         }
@@ -160,17 +182,33 @@ pub fn patch_all() {
     patch(Patch::ALL)
 }
 
-/// Patch the given families (see [`Patch`]); idempotent and cumulative.
+/// Patch the given families (see [`Patch`]); idempotent and cumulative:
+/// families patched earlier stay patched.
 ///
 /// # Panics
 /// As [`patch_all`].
+///
+/// ```
+/// use green_monkey::Patch;
+/// green_monkey::patch(Patch::SLEEP | Patch::PROCESS);
+/// assert!(green_monkey::patched().contains(Patch::SLEEP | Patch::PROCESS));
+/// assert!(!green_monkey::patched().contains(Patch::SOCKET)); // sockets stay plain libc
+/// ```
 pub fn patch(families: Patch) {
     if let Err(e) = try_patch(families) {
         panic!("{e}");
     }
 }
 
-/// Like [`patch`], but reports a failed check instead of panicking.
+/// Like [`patch`], but reports a failed check instead of panicking: for a
+/// program that prefers to run unpatched over not running. Nothing is
+/// patched when it fails.
+///
+/// ```
+/// if let Err(e) = green_monkey::try_patch(green_monkey::Patch::ALL) {
+///     eprintln!("blocking calls will block the thread: {e}");
+/// }
+/// ```
 pub fn try_patch(families: Patch) -> Result<(), PatchError> {
     verify(families)?;
     crate::real::resolve_all();
@@ -180,11 +218,24 @@ pub fn try_patch(families: Patch) -> Result<(), PatchError> {
 }
 
 /// True once any family has been patched.
+///
+/// ```
+/// assert!(!green_monkey::is_patched());
+/// green_monkey::patch_all();
+/// assert!(green_monkey::is_patched());
+/// ```
 pub fn is_patched() -> bool {
     PATCHED.load(Ordering::Acquire) != 0
 }
 
-/// The families patched so far.
+/// The families patched so far ([`Patch::NONE`] before any patching).
+///
+/// ```
+/// use green_monkey::Patch;
+/// assert!(green_monkey::patched().is_empty());
+/// green_monkey::patch(Patch::DNS);
+/// assert_eq!(green_monkey::patched(), Patch::DNS);
+/// ```
 pub fn patched() -> Patch {
     Patch(PATCHED.load(Ordering::Acquire))
 }

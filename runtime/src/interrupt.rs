@@ -23,7 +23,9 @@ pub(crate) struct KillSignal;
 /// Unwinding payload of an expired `timeout` frame.
 pub(crate) struct ElapsedSignal(pub(crate) u64);
 
-/// Why a park that must not unwind was cut short.
+/// Why a wait that must not unwind was cut short: the error of the
+/// `*_no_unwind` functions in [`rt`](crate::rt), for code under an
+/// `extern "C"` frame (everywhere else, kill and timeouts unwind).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Interrupted {
     /// The task was killed; it unwinds at its next ordinary park.
@@ -56,7 +58,8 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// The error of `green::timeout`: the deadline passed before the closure finished.
+/// The error of [`timeout`](crate::timeout): the deadline passed while the
+/// closure was parked. Converts into an `io::Error` of kind `TimedOut`.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub struct Elapsed;
 

@@ -3,38 +3,80 @@
 //!
 //! A handle shares the task record (heap) with the hub; joining parks on the
 //! task's `joiners` wait-list. This module never resumes coroutines itself.
+//! (`JoinError` itself is plain data, in `task/outcome.rs`; re-raising a
+//! joined panic is here, since raising goes through the scheduler.)
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
+use crate::marker::{Bound, ThreadBound, THREAD_BOUND};
 use crate::sched::{self, hub};
-pub use crate::task::JoinError;
+pub use crate::task::{JoinError, Panic};
 use crate::task::{Task, TaskRef};
 
-/// An owned permission to join a coroutine (wait for its result).
+/// An owned permission to join a coroutine (wait for its result), returned
+/// by [`spawn`](crate::spawn), [`spawn_later`](crate::spawn_later),
+/// [`Builder::spawn`](crate::Builder::spawn) and pools.
 ///
 /// Dropping the handle detaches the coroutine: it keeps running, and if it
-/// panics the panic is reported on stderr once.
+/// panics the panic is printed on stderr once (a joined panic is not
+/// printed: [`join`](Self::join) returns it).
+///
+/// A handle belongs to the thread that spawned the coroutine (it is
+/// [`ThreadBound`]: neither `Send` nor `Sync`). Join it
+/// there and send the result if another thread needs it.
+///
+/// ```
+/// use std::time::Duration;
+/// let h = green::Builder::new()
+///     .name("adder")
+///     .spawn(|| { green::sleep(Duration::from_millis(5)); 2 + 2 })
+///     .unwrap();
+/// assert_eq!(h.name(), Some("adder"));
+/// assert!(!h.is_finished());
+/// assert_eq!(h.join().unwrap(), 4);
+/// ```
 pub struct JoinHandle<T> {
-    task: TaskRef,
+    // `Bound` and the marker: moving a handle to another thread fails with
+    // an error that names `ThreadBound`, not the task's internal pointer.
+    task: Bound<TaskRef>,
     joined: bool,
     _t: PhantomData<fn() -> T>,
+    _thread: PhantomData<ThreadBound>,
 }
 
 impl<T: 'static> JoinHandle<T> {
     pub(crate) fn new(task: TaskRef) -> JoinHandle<T> {
         JoinHandle {
-            task,
+            task: Bound(task),
             joined: false,
             _t: PhantomData,
+            _thread: THREAD_BOUND,
         }
     }
 
     /// Wait for the coroutine to finish and take its result.
     ///
-    /// From a coroutine this parks; from outside one it runs the hub until
-    /// the coroutine finishes (or reports a deadlock if it never can).
+    /// From a coroutine this parks; from outside one (e.g. `main`) it runs
+    /// the hub until the coroutine finishes. `Err` if the coroutine
+    /// panicked ([`JoinError::Panicked`], with the panic's message and
+    /// location) or was killed ([`JoinError::Killed`]).
+    ///
+    /// # Panics
+    /// On the thread's root (`main`), if nothing can ever finish the
+    /// coroutine (it waits on something nobody will set, and nothing else
+    /// is ready, timed or doing I/O), with a report that starts
+    /// `green: deadlock` instead of hanging. Kill and an enclosing
+    /// [`timeout`](crate::timeout) interrupt a coroutine waiting here.
+    ///
+    /// ```
+    /// let ok = green::spawn(|| "done");
+    /// let bad = green::spawn(|| -> &str { panic!("oops") });
+    /// assert_eq!(ok.join().unwrap(), "done");
+    /// let e = bad.join().unwrap_err();
+    /// assert_eq!(e.panic_message(), Some("oops"));
+    /// ```
     pub fn join(self) -> Result<T, JoinError> {
         sched::wait_finished(&self.task, None);
         self.take()
@@ -59,6 +101,24 @@ impl<T: 'static> JoinHandle<T> {
     /// A running one (killing itself) unwinds at once. Killing a finished
     /// coroutine, or killing twice, does nothing. `join` then returns
     /// `Err(JoinError::Killed)` unless it had already finished.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// struct Cleanup(Rc<Cell<bool>>);
+    /// impl Drop for Cleanup {
+    ///     fn drop(&mut self) { self.0.set(true) }
+    /// }
+    /// let cleaned = Rc::new(Cell::new(false));
+    /// let c = Cleanup(cleaned.clone());
+    /// let h = green::spawn(move || {
+    ///     let _c = c;
+    ///     green::sleep(Duration::from_secs(3600));
+    /// });
+    /// green::yield_now(); // let it start and park
+    /// h.kill();
+    /// assert!(cleaned.get(), "its destructors ran before kill returned");
+    /// assert!(h.join().unwrap_err().is_killed());
+    /// ```
     pub fn kill(&self) {
         let hub = hub();
         hub.request_kill(&self.task);
@@ -69,7 +129,9 @@ impl<T: 'static> JoinHandle<T> {
         sched::wait_finished(&self.task, None);
     }
 
-    /// Ask the coroutine to die without waiting for it.
+    /// Ask the coroutine to die without waiting for it: as
+    /// [`kill`](Self::kill), but returns at once; the coroutine unwinds
+    /// when the hub next runs it.
     pub fn kill_nowait(&self) {
         hub().request_kill(&self.task);
     }
@@ -85,8 +147,9 @@ impl<T: 'static> JoinHandle<T> {
     }
 
     /// How many waiters (joins, `green::wait` calls) are queued on this
-    /// coroutine right now. A diagnostic: tests use it to prove that
-    /// interrupted waiters leave nothing behind.
+    /// coroutine right now.
+    // A diagnostic for greenhub's own tests (interrupted waiters leave
+    // nothing behind); not a stable API.
     #[doc(hidden)]
     pub fn waiting_joiners(&self) -> usize {
         self.task.joiners_len()
@@ -155,6 +218,26 @@ impl<T> Drop for JoinHandle<T> {
             // reference may go inside the hub's borrows.
             drop(self.task.take_result());
         }
+    }
+}
+
+impl Panic {
+    /// Raise the panic again in the caller, with its original payload (as
+    /// `std::panic::resume_unwind(p.into_payload())` does), so a panic
+    /// joined from a coroutine propagates like one that happened here.
+    ///
+    /// Prefer this to calling `std::panic::resume_unwind` yourself inside
+    /// a coroutine: the runtime learns that the coroutine is unwinding, so
+    /// destructors that park while it unwinds are not interrupted again.
+    ///
+    /// ```should_panic
+    /// let h = green::spawn(|| panic!("first"));
+    /// if let Err(green::JoinError::Panicked(p)) = h.join() {
+    ///     p.resume_unwind(); // panics with "first"
+    /// }
+    /// ```
+    pub fn resume_unwind(self) -> ! {
+        sched::resume_unwind(self.into_payload())
     }
 }
 
@@ -236,5 +319,47 @@ impl Drop for Registrations {
         for j in &self.lists {
             j.remove_external(&self.me);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A joined panic keeps where it was raised, as `file:line:col`.
+    #[test]
+    fn a_joined_panic_has_its_location() {
+        let line = line!() + 1;
+        let h = crate::spawn(|| -> u8 { panic!("located {}", 42) });
+        let e = match h.join() {
+            Err(e) => e,
+            Ok(_) => panic!("it panicked"),
+        };
+        assert_eq!(e.panic_message(), Some("located 42"));
+        let loc = e.panic_location().unwrap_or_default();
+        assert!(
+            loc.starts_with(&format!("{}:{line}:", file!())),
+            "{loc} vs {}:{line}",
+            file!()
+        );
+        let text = e.to_string();
+        assert!(text.starts_with("coroutine panicked at "), "{text}");
+        assert!(text.ends_with(": located 42"), "{text}");
+    }
+
+    /// A payload re-raised with `resume_unwind` never reaches the hook: it
+    /// must not be given the location of an earlier panic the coroutine
+    /// caught.
+    #[test]
+    fn a_resumed_payload_gets_no_stale_location() {
+        let h = crate::spawn(|| {
+            let caught = std::panic::catch_unwind(|| panic!("caught"));
+            assert!(caught.is_err());
+            std::panic::resume_unwind(Box::new(String::from("resumed")))
+        });
+        let e = match h.join() {
+            Err(e) => e,
+            Ok(()) => panic!("it panicked"),
+        };
+        assert_eq!(e.panic_message(), Some("resumed"));
+        assert_eq!(e.panic_location(), None);
     }
 }

@@ -1,8 +1,19 @@
-//! # green-runtime
+//! # greenhub-runtime: the runtime behind `green`
 //!
 //! gevent for Rust: stackful coroutines ("green threads") on one
-//! single-threaded event loop per OS thread. This crate is the runtime; use
-//! it through the `green` facade.
+//! single-threaded event loop, a *hub*, per OS thread. This crate is the
+//! runtime; depend on it through the **`greenhub`** package, whose library
+//! is named `green` and re-exports everything here (plus the optional
+//! `green::monkey` layer, which makes unmodified blocking code
+//! cooperative):
+//!
+//! ```toml
+//! [dependencies]
+//! green = { package = "greenhub", version = "0.1" }
+//! ```
+//!
+//! The examples in these docs are written against `green`, as your code
+//! will be.
 //!
 //! ```
 //! use std::time::Duration;
@@ -14,13 +25,52 @@
 //! for r in green::joinall([a, b]) { assert_eq!(r.unwrap().len(), 2); }
 //! ```
 //!
-//! ## Soundness rule
-//! Nothing in the runtime keeps a pointer into a parked coroutine's stack:
-//! wait-lists, results and buffers live in the heap, and every API that runs
-//! code while its caller is parked takes `'static` closures. That is what
-//! lets a parked coroutine's stack bytes be moved out of its region and back
-//! (copy-on-contention) without anyone noticing. There is deliberately no
-//! scoped spawn.
+//! ## What is where
+//!
+//! - Coroutines: [`spawn`], [`spawn_later`], [`Builder`], [`JoinHandle`]
+//!   (join, kill, `on_finish`), [`joinall`], [`wait`], [`current`].
+//! - Giving up the CPU and time: [`sleep`], [`yield_now`], [`timeout`].
+//! - Work that would block the thread: [`spawn_blocking`]; futures:
+//!   [`block_on`].
+//! - Between coroutines of one thread: [`sync`] (events, locks,
+//!   semaphores...), [`queue`], [`pool`], [`local!`] (coroutine-local
+//!   storage). From other threads: [`xchan`].
+//! - Sockets: [`net`]. Waiting on other file descriptors: [`rt`].
+//! - Settings, several hubs on several threads, and the environment
+//!   variables the runtime reads: [`Runtime`].
+//! - Diagnostics: [`run_info`], the blocked-loop monitor
+//!   ([`MONITOR_ENV`], [`Runtime::monitor`]).
+//!
+//! ## Rules every API here keeps
+//!
+//! - A hub is made on a thread's first use; no setup call is needed.
+//!   `spawn` only queues: the new coroutine first runs when the spawner
+//!   parks or yields, and spawn order is run order.
+//! - Waiting on the thread's root context (`main`, a plain thread) runs the
+//!   hub until the wait is over. A wait there that nothing can ever end
+//!   panics with a report starting `green: deadlock` instead of hanging.
+//! - Coroutines stay on the thread that spawned them; closures need
+//!   `'static` but not `Send`, so `Rc` and `RefCell` are fine. Handles and
+//!   primitives are [`ThreadBound`].
+//! - Every blocking call parks only the calling coroutine, obeys
+//!   [`JoinHandle::kill`] and [`timeout`] (by unwinding from the park, so
+//!   destructors and guards run), and serves waiters first come, first
+//!   served.
+//! - No API lends a coroutine a reference into another coroutine's stack:
+//!   everything that runs while its caller is parked takes `'static`
+//!   closures, and there is deliberately no scoped spawn. That is what lets
+//!   a million parked coroutines share a few stack regions.
+//!
+//! ## Feature flags
+//!
+//! - `tokio` (off by default): futures run by [`block_on`] get a tokio
+//!   runtime context, so tokio-based crates (reqwest, hyper, `tokio::net`)
+//!   work from coroutines; adds `Runtime::tokio_threads`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// Contributor note: one concept per file, in layers (platform; records and
+// leaves; the scheduler, `sched`; the API); a file imports only from its
+// own layer or the ones below, and the API never touches a task's fields.
 
 mod arch;
 mod arena;
@@ -30,6 +80,7 @@ mod interrupt;
 mod join;
 pub mod local;
 mod lock;
+mod marker;
 mod monitor;
 pub mod net;
 mod overflow;
@@ -49,20 +100,28 @@ mod task;
 mod timeout;
 mod timer;
 mod tokio_ctx;
+// The wait-list every primitive parks on. Used by greenhub-monkey and
+// greenhub's own tests; not a stable API.
+#[doc(hidden)]
 pub mod wait_list;
 pub mod xchan;
 
 pub use block_on::block_on;
 pub use blocking::spawn_blocking;
 pub use interrupt::{Elapsed, Interrupted};
-pub use join::{joinall, wait, JoinError, JoinHandle};
+pub use join::{joinall, wait, JoinError, JoinHandle, Panic};
+pub use marker::ThreadBound;
 pub use monitor::MONITOR_ENV;
 pub use report::{CoroutineState, CoroutineStatus, RunInfo};
 pub use run_info::{run_info, run_info_on_signal};
-pub use runtime::Runtime;
+pub use runtime::{Runtime, RuntimeError};
+// A testing aid for greenhub's own stress tests (see `Runtime`'s table of
+// environment variables); not a stable API.
+#[doc(hidden)]
 pub use sched::PERTURB_ENV;
 pub use spawn::{current, sleep, spawn, spawn_later, yield_now, Builder, CoroutineInfo};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use task::ParkedOn;
 pub use timeout::timeout;
 
 #[cfg(test)]

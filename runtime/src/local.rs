@@ -1,14 +1,14 @@
-//! Coroutine-local storage: `green::local!` declares a value each coroutine
-//! gets its own copy of, created on first use and dropped when that
-//! coroutine ends (gevent's `local`).
-//!
-//! Values live in a per-thread map keyed by coroutine id, each boxed so its
-//! address never moves while a `with` closure (which may park) holds a
-//! reference. A coroutine's values are dropped by a finish callback
-//! registered on its first use, so they go when it returns, panics or is
-//! killed. The thread's root context (`main`) has its own set, dropped at
-//! thread exit. This module parks nothing and touches no hub internals
-//! beyond registering that callback.
+//! Coroutine-local storage (gevent's `local`): [`local!`](crate::local!)
+//! declares a value each coroutine gets its own copy of, created on first
+//! use and dropped when that coroutine ends (returns, panics or is
+//! killed). The thread's root context (`main`) has its own copy too,
+//! dropped when the thread exits.
+
+// Contributor note: values live in a per-thread map keyed by coroutine id,
+// each boxed so its address never moves while a `with` closure (which may
+// park) holds a reference. A coroutine's values are dropped by a finish
+// callback registered on its first use. This module parks nothing and
+// touches no hub internals beyond registering that callback.
 
 use std::any::Any;
 use std::cell::RefCell;

@@ -1,26 +1,33 @@
-//! `Pool` (bounded concurrency) and `Group` (unbounded): sets of coroutines
-//! that can be joined or killed together, and `map`/`imap`/
-//! `imap_unordered` over them (gevent's `pool.Pool` / `pool.Group`).
+//! Sets of coroutines handled together (gevent's `pool` module): [`Pool`]
+//! runs at most `n` members at once, [`Group`] any number. Both can be
+//! joined or killed as a whole, and map a function over items with one
+//! member per item ([`Pool::map`], [`Pool::imap`],
+//! [`Pool::imap_unordered`]).
 //!
-//! A pool slot is held by the coroutine's own closure (a guard captured in
-//! it), so it is released however the coroutine ends: return, panic, kill,
-//! or kill before it ever ran (the unrun closure is dropped). Spawners
-//! waiting for a slot are served first-in-first-out through the hand-off
-//! queue, like a semaphore. This module never resumes coroutines itself:
-//! it spawns members through the scheduler's one spawn entry
-//! (`sched::spawn_with`, so the member's guard knows its id), and kills and
-//! parks through the scheduler's functions.
+//! A member gives its slot back however it ends: it returns, panics, is
+//! killed, or is killed before it ever ran. Spawners waiting for a slot are
+//! served first come, first served. Pools and groups are
+//! [`ThreadBound`], like the coroutines they hold.
+
+// Contributor note: a pool slot is held by the member's own closure (a
+// guard captured in it), which is what releases it on every ending. Waiting
+// spawners park on the hand-off queue, like a semaphore's. Members are
+// spawned through the scheduler's one spawn entry (`sched::spawn_with`, so
+// the member's guard knows its id); kills and parks go through the
+// scheduler's functions. This module never resumes coroutines itself.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::iter::Fuse;
+use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::Location;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::join::{JoinError, JoinHandle};
+use crate::marker::{Bound, ThreadBound, THREAD_BOUND};
 use crate::sched::{self, hub};
 use crate::sync::waiter::WaitQueue;
 use crate::sync::WaitGroup;
@@ -101,7 +108,10 @@ impl Drop for Member {
 /// assert_eq!(pool.free_count(), 2);
 /// ```
 pub struct Pool {
-    inner: Rc<Inner>,
+    // `Bound` and the marker: moving a pool to another thread fails with
+    // an error that names `ThreadBound`, not the private state.
+    inner: Bound<Rc<Inner>>,
+    _thread: PhantomData<ThreadBound>,
 }
 
 impl Pool {
@@ -116,14 +126,15 @@ impl Pool {
 
     fn with_limit(limit: usize) -> Pool {
         Pool {
-            inner: Rc::new(Inner {
+            _thread: THREAD_BOUND,
+            inner: Bound(Rc::new(Inner {
                 limit,
                 running: WaitGroup::new(),
                 slots: WaitQueue::new(),
                 tasks: RefCell::new(HashMap::new()),
                 changed: WaitList::new(),
                 killing: Cell::new(0),
-            }),
+            })),
         }
     }
 
@@ -228,7 +239,7 @@ impl Pool {
         T: 'static,
     {
         let hub = hub();
-        let inner = self.inner.clone();
+        let inner = Rc::clone(&self.inner);
         let task = sched::spawn_with(
             move |id| {
                 let member = Member { inner, id };
@@ -254,7 +265,7 @@ impl Pool {
     }
 
     /// Park until every member has finished. Returns at once on an empty
-    /// pool (C31).
+    /// pool.
     pub fn join(&self) {
         self.inner.running.wait()
     }
@@ -322,7 +333,15 @@ impl Pool {
 
     /// Lazily run `f` on every item through the pool (keeping it full) and
     /// yield results in input order. A panic in `f` surfaces as that item's
-    /// `Err(JoinError::Panicked(..))` (C30).
+    /// `Err(JoinError::Panicked(..))`; the other items still run.
+    ///
+    /// ```
+    /// let pool = green::pool::Pool::new(2);
+    /// let out: Vec<_> = pool.imap(|n: u32| if n == 2 { panic!("bad {n}") } else { n * 10 }, 1..=3).collect();
+    /// assert_eq!(out[0].as_ref().ok(), Some(&10));
+    /// assert_eq!(out[1].as_ref().err().and_then(|e| e.panic_message()), Some("bad 2"));
+    /// assert_eq!(out[2].as_ref().ok(), Some(&30));
+    /// ```
     pub fn imap<A, U, F, I>(&self, f: F, items: I) -> IMap<'_, I::IntoIter, U>
     where
         F: Fn(A) -> U + 'static,
@@ -334,6 +353,16 @@ impl Pool {
     }
 
     /// Like [`imap`](Self::imap), yielding results in completion order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = green::pool::Pool::new(3);
+    /// let out: Vec<u64> = pool
+    ///     .imap_unordered(|ms: u64| { green::sleep(Duration::from_millis(ms)); ms }, [60, 1, 30])
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(out, [1, 30, 60]);
+    /// ```
     pub fn imap_unordered<A, U, F, I>(&self, f: F, items: I) -> IMap<'_, I::IntoIter, U>
     where
         F: Fn(A) -> U + 'static,
@@ -378,14 +407,15 @@ impl Drop for DoneMark {
 /// jobs already started running.
 pub struct IMap<'p, I: Iterator, U> {
     pool: &'p Pool,
-    f: Rc<dyn Fn(I::Item) -> U>,
+    f: Bound<Rc<dyn Fn(I::Item) -> U>>,
     input: Fuse<I>,
     ordered: bool,
     next_in: usize,
     next_out: usize,
     in_flight: HashMap<usize, JoinHandle<U>>,
     finished: HashSet<usize>,
-    done: Rc<Done>,
+    done: Bound<Rc<Done>>,
+    _thread: PhantomData<ThreadBound>,
 }
 
 impl<'p, I, U> IMap<'p, I, U>
@@ -397,24 +427,25 @@ where
     fn new(pool: &'p Pool, f: Rc<dyn Fn(I::Item) -> U>, input: I, ordered: bool) -> Self {
         IMap {
             pool,
-            f,
+            f: Bound(f),
             input: input.fuse(),
             ordered,
             next_in: 0,
             next_out: 0,
             in_flight: HashMap::new(),
             finished: HashSet::new(),
-            done: Rc::new(Done {
+            done: Bound(Rc::new(Done {
                 log: RefCell::new(VecDeque::new()),
                 list: WaitList::new(),
-            }),
+            })),
+            _thread: THREAD_BOUND,
         }
     }
 
     fn job(&self, item: I::Item) -> impl FnOnce() -> U + 'static {
-        let f = self.f.clone();
+        let f = Rc::clone(&self.f);
         let mark = DoneMark {
-            done: self.done.clone(),
+            done: Rc::clone(&self.done),
             idx: self.next_in,
         };
         move || {

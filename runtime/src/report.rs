@@ -1,11 +1,11 @@
 //! What green prints on stderr: panics of coroutines nobody joined, and
 //! deadlock reports.
 //!
-//! A panic inside a coroutine is captured by a wrapping panic hook (the
-//! message is kept in the task) instead of being printed at once; it is
-//! printed once, as `green: coroutine '<name>' (#<id>) panicked at ...`, only
-//! if nobody joins the coroutine (the hook itself lives with the scheduler,
-//! in `sched/diag.rs`).
+//! A panic inside a coroutine is not printed when it is raised: a wrapping
+//! panic hook records where it happened (the hook itself lives with the
+//! scheduler, in `sched/diag.rs`), and the panic is kept in the join result.
+//! It is printed once, as `green: coroutine '<name>' (#<id>) panicked at
+//! <file:line:col>:\n<message>`, only if nobody joins the coroutine.
 //!
 //! Also the run-info snapshot types (`RunInfo`, `CoroutineStatus`) and how
 //! they print. This module works on finished snapshots and task records
@@ -17,16 +17,16 @@ use std::time::Duration;
 
 use crate::task::{ParkedOn, Task};
 
-/// Print a finished task's panic once if nobody will join it.
+/// Print a finished task's panic if nobody will join it (the caller makes
+/// sure that is decided once: when the handle goes, or when a detached
+/// task ends).
 pub(crate) fn report_unjoined(task: &Task) {
-    if task.panicked() {
-        if let Some(msg) = task.take_panic_message() {
-            eprintln!(
-                "green: coroutine '{}' (#{}) {msg}",
-                task.display_name(),
-                task.id
-            );
-        }
+    if let Some(report) = task.panic_report() {
+        eprintln!(
+            "green: coroutine '{}' (#{}) {report}",
+            task.display_name(),
+            task.id
+        );
     }
 }
 
@@ -88,7 +88,7 @@ pub struct CoroutineStatus {
 /// let info = green::run_info();
 /// let napper = info.get(h.id()).unwrap();
 /// assert_eq!(napper.name.as_deref(), Some("napper"));
-/// assert_eq!(napper.state, green::CoroutineState::Parked(green::rt::ParkedOn::Timer));
+/// assert_eq!(napper.state, green::CoroutineState::Parked(green::ParkedOn::Timer));
 /// println!("{info}");
 /// h.kill();
 /// ```

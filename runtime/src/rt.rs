@@ -1,30 +1,85 @@
-//! Low-level hooks for code that builds on the runtime without being part of
-//! it: the `monkey` layer and the networking types. "Am I in a coroutine",
-//! "wait for this fd", "sleep until", "yield", with variants that never
-//! unwind (for `extern "C"` frames).
+//! Building blocks for cooperative I/O and for code that must not unwind.
 //!
-//! Every wait here parks through the scheduler's functions (`sched`), and
-//! the only hub state it reads is what the scheduler hands out as plain
-//! numbers: whether a coroutine runs, and the stack counters of
-//! [`stack_stats`] (read through the scheduler's `stack_counters`). It never
-//! touches a task's fields.
+//! Most programs never need this module: [`green::net`](crate::net) and
+//! the monkey layer (`green::monkey`) already make sockets and blocking
+//! calls cooperative. It is for wrapping a file descriptor green does not
+//! know about (a device, an `inotify` or `signalfd` descriptor, an fd
+//! handed out by a C library) so that waiting on it parks only the calling
+//! coroutine:
+//!
+//! ```
+//! use std::io::{self, Read, Write};
+//! use std::os::fd::AsRawFd;
+//! use std::os::unix::net::UnixStream;
+//! use green::rt::{self, Interest};
+//!
+//! let (mut a, mut b) = UnixStream::pair()?;
+//! a.set_nonblocking(true)?;
+//! let reader = green::spawn(move || -> io::Result<Vec<u8>> {
+//!     let mut buf = [0u8; 16];
+//!     let n = loop {
+//!         let ready = rt::fd_readiness(a.as_raw_fd(), Interest::Read);
+//!         if ready.may_be_ready() {
+//!             match a.read(&mut buf) {
+//!                 Ok(n) => break n,
+//!                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear(),
+//!                 Err(e) => return Err(e),
+//!             }
+//!         }
+//!         // Parks this coroutine only, until the fd is readable.
+//!         ready.wait(a.as_raw_fd(), None)?;
+//!     };
+//!     // A descriptor that was waited on is closed through the hub.
+//!     rt::close_fd(a.into());
+//!     Ok(buf[..n].to_vec())
+//! });
+//! green::spawn(move || b.write_all(b"ping")).join().unwrap()?;
+//! assert_eq!(reader.join().unwrap()?, b"ping");
+//! # Ok::<(), io::Error>(())
+//! ```
+//!
+//! Every wait here parks the calling coroutine (or, on a thread's root,
+//! runs the hub until the wait ends) and obeys kill and
+//! [`timeout`](crate::timeout). The `*_no_unwind` variants report those
+//! interruptions as errors instead of unwinding, for code running under an
+//! `extern "C"` frame, which a panic must never cross.
+
+// Contributor note: everything here parks through the scheduler's
+// functions (`sched`); the only hub state read directly is what the
+// scheduler hands out as plain numbers (whether a coroutine runs, the stack
+// counters). Never a task's fields.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Instant;
 
 use crate::interrupt::Interrupted;
+use crate::marker::{Bound, ThreadBound, THREAD_BOUND};
 use crate::reactor::{READABLE, WRITABLE};
 use crate::sched::{hub, try_hub, FdEntry};
 use crate::wait_list::WaitResult;
 
+// Used by greenhub-monkey; not a stable API.
+#[doc(hidden)]
 pub use crate::blocking::spawn_blocking_no_unwind;
-pub use crate::sched::RemoteUnparker;
-pub use crate::sched::{park, park_no_unwind, remote_unparker, unparker, Park};
-pub use crate::task::{ParkedOn, Unparker};
+// The scheduler's park/unpark primitives. Used by greenhub's own tests and
+// benchmarks; not a stable API.
+#[doc(hidden)]
+pub use crate::sched::{park, park_no_unwind, remote_unparker, unparker, Park, RemoteUnparker};
+// `Unparker` goes with `unparker`. Not a stable API.
+#[doc(hidden)]
+pub use crate::task::Unparker;
+/// `ParkedOn` is documented at the crate root (it is what run-info
+/// reports); this name is kept for `park`'s callers.
+// An alias rather than a re-export: crates that re-export this one (the
+// `green` facade) would show a re-export of a documented type again here.
+// Not a stable API.
+#[doc(hidden)]
+pub type ParkedOn = crate::task::ParkedOn;
 
-/// Which readiness to wait for.
+/// Which readiness to wait for: [`wait_fd`], [`fd_readiness`].
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Interest {
     /// Data to read, a connection to accept, or the peer closed.
@@ -51,11 +106,15 @@ impl Interest {
 /// unsets it, so the next attempt can park at once instead of making a
 /// syscall that would only say `EAGAIN`. A clear is dropped if an event
 /// arrived after this snapshot was taken, so it never hides newer data.
+///
+/// A snapshot belongs to the thread that took it
+/// ([`ThreadBound`]).
 pub struct FdReadiness {
-    entry: Option<Rc<FdEntry>>,
+    entry: Option<Bound<Rc<FdEntry>>>,
     mask: u8,
     tick: u32,
     ready: bool,
+    _thread: PhantomData<ThreadBound>,
 }
 
 impl FdReadiness {
@@ -125,8 +184,9 @@ impl FdReadiness {
 /// The loop every cooperative I/O call runs:
 /// take the snapshot; if the fd may be ready, try the call, and on
 /// `EAGAIN` (or a short stream transfer) [`clear`](FdReadiness::clear);
-/// on `EAGAIN`, or when the fd was known not ready, park with [`wait_fd`]
-/// and start over.
+/// on `EAGAIN`, or when the fd was known not ready, park with
+/// [`FdReadiness::wait`] (or [`wait_fd`]) and start over. The
+/// [module example](self) shows it.
 #[inline]
 pub fn fd_readiness(fd: RawFd, interest: Interest) -> FdReadiness {
     let mask = interest.mask();
@@ -136,28 +196,43 @@ pub fn fd_readiness(fd: RawFd, interest: Interest) -> FdReadiness {
         None => (true, 0),
     };
     FdReadiness {
-        entry,
+        entry: entry.map(Bound),
         mask,
         tick,
         ready,
+        _thread: THREAD_BOUND,
     }
 }
 
-/// True when called from inside a coroutine on this thread.
+/// True when called from inside a coroutine; false on a thread's root
+/// context (`main`, a plain thread) and on threads that never used green.
+/// Never creates a hub.
+///
+/// ```
+/// assert!(!green::rt::in_coroutine());
+/// assert!(green::spawn(green::rt::in_coroutine).join().unwrap());
+/// ```
 #[inline]
 pub fn in_coroutine() -> bool {
     try_hub().is_some_and(|h| h.in_coroutine())
 }
 
-/// Park until `fd` is ready for `interest` or `deadline` passes.
+/// Park until `fd` is ready for `interest` or `deadline` passes (`None`:
+/// no deadline).
 ///
-/// Call it only after the operation returned `EAGAIN`/`WouldBlock`, or when
-/// [`fd_readiness`] said the fd is known not to be ready (the fd is
-/// registered edge-triggered on first use, so the next change is reported).
-/// It parks even if the fd's readiness is set: it waits for the next event.
-/// Errors: `TimedOut` at the deadline; `EBADF`-kind if the fd is forgotten
-/// (closed) while waiting, or cannot be polled. Unwinds on kill or an
-/// expiring `green::timeout`.
+/// `fd` must be in non-blocking mode. Call this only after an operation on
+/// it returned `EAGAIN`/`WouldBlock`, or when [`fd_readiness`] said it is
+/// known not to be ready: the first wait registers the fd with the hub's
+/// event loop, edge-triggered, so only the next change is reported, and
+/// the wait parks even if the fd is ready now. A descriptor that was
+/// waited on must be closed with [`close_fd`].
+///
+/// # Errors
+/// `ErrorKind::TimedOut` at the deadline; `ErrorKind::NotConnected` if the
+/// fd was closed (with [`close_fd`], or by a `green::net` type) while this
+/// waited; the event loop's own error if the fd cannot be polled (a
+/// regular file: use [`spawn_blocking`](crate::spawn_blocking) for those).
+/// Unwinds on kill and on an expiring [`timeout`](crate::timeout).
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     unwound(wait_fd_inner(fd, interest, deadline, true))
 }
@@ -175,8 +250,10 @@ fn unwound(r: Result<io::Result<()>, Interrupted>) -> io::Result<()> {
     }
 }
 
-/// Like [`wait_fd`] but never unwinds: kill becomes `ECANCELED` and an
-/// expiring enclosing timeout becomes `ETIMEDOUT`.
+/// Like [`wait_fd`] but never unwinds: a kill fails the wait with the OS
+/// error `ECANCELED` (and the coroutine unwinds at its next ordinary park),
+/// an expiring enclosing [`timeout`](crate::timeout) with `ETIMEDOUT` (see
+/// [`Interrupted::errno`]). For code under an `extern "C"` frame.
 pub fn wait_fd_no_unwind(
     fd: RawFd,
     interest: Interest,
@@ -237,12 +314,17 @@ fn wait_entry(
 /// calls in this process: from then on, a report about a blocking call a
 /// hook could reach names it as one the hooks do not make cooperative,
 /// instead of advising `patch_all`. Called by `patch_all`; idempotent.
+// Used by greenhub-monkey; not a stable API.
+#[doc(hidden)]
 pub fn note_monkey_patched() {
     crate::monitor::set_monkey_patched();
 }
 
 /// Forget everything about `fd` before closing it: deregister it and wake
 /// its waiters with an error. Safe to call for fds never waited on.
+// Used by greenhub-monkey and `green::net`; users close through
+// `close_fd`. Not a stable API.
+#[doc(hidden)]
 pub fn forget_fd(fd: RawFd) {
     if let Some(h) = try_hub() {
         h.forget_fd(fd);
@@ -259,23 +341,71 @@ pub fn forget_fd(fd: RawFd) {
 /// `main`, during thread teardown or in a forked child. Call it *after* the
 /// close: a registration racing with it is then seen as stale, never kept.
 /// A spurious call only costs the next waiter a re-registration.
+// Used by greenhub-monkey and `green::net`; users close through
+// `close_fd`. Not a stable API.
+#[doc(hidden)]
 #[inline]
 pub fn fd_renewed(fd: RawFd) {
     crate::reactor::fd_renewed(fd);
 }
 
-/// Park until `deadline` without unwinding. `Ok` when the time came.
+/// Close `fd`, a descriptor that coroutines on this thread may have waited
+/// on with [`wait_fd`] or [`FdReadiness::wait`].
+///
+/// The hub registers a descriptor with its event loop the first time a
+/// coroutine waits on it, and keeps the registration under its number.
+/// Closing through this function drops the registration, wakes every
+/// coroutine still waiting on the descriptor (their waits fail with
+/// `ErrorKind::NotConnected`), closes it, and tells every thread's hub
+/// that the number is free, so a descriptor that gets the same number
+/// later starts afresh. Closing it any other way (dropping its owner)
+/// leaves the registration behind, unless `green::monkey` is patched in
+/// (its `close` hook does the same as this function): a later descriptor
+/// with that number could then wait for ever.
+///
+/// `green::net` types need none of this: they close themselves this way.
+pub fn close_fd(fd: OwnedFd) {
+    let raw = fd.as_raw_fd();
+    forget_fd(raw);
+    drop(fd);
+    // After the close: a registration racing with it is then seen as stale.
+    fd_renewed(raw);
+}
+
+/// Park until `deadline` (`None`: until interrupted) without unwinding.
+///
+/// `Ok` when the time came; `Err` when a kill or an enclosing
+/// [`timeout`](crate::timeout) cut the sleep short. A kill reported this
+/// way stays pending: the coroutine unwinds at its next ordinary park.
+/// For code under an `extern "C"` frame, which a panic must never cross;
+/// elsewhere use [`sleep`](crate::sleep).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let at = Instant::now() + Duration::from_millis(5);
+/// assert_eq!(green::rt::sleep_until_no_unwind(Some(at)), Ok(()));
+/// assert!(Instant::now() >= at);
+/// ```
 pub fn sleep_until_no_unwind(deadline: Option<Instant>) -> Result<(), Interrupted> {
     crate::spawn::sleep_until(deadline, false)
 }
 
-/// Yield without unwinding.
+/// [`yield_now`](crate::yield_now) without unwinding: `Err` instead of
+/// unwinding when a kill or an expired enclosing
+/// [`timeout`](crate::timeout) is pending (a kill stays pending, as for
+/// [`sleep_until_no_unwind`]).
 pub fn yield_no_unwind() -> Result<(), Interrupted> {
     let hub = hub();
     hub.yield_inner().map_err(|i| hub.interrupted(i))
 }
 
 /// Counters of this thread's stack regions (see [`stack_stats`]).
+///
+/// Coroutine stacks live in *regions* (each a memory mapping with a guard
+/// page). While regions are free, each running coroutine has one of its
+/// own; past the budget ([`Runtime::max_regions`](crate::Runtime::max_regions)),
+/// coroutines share regions and the hub copies each one's used stack bytes
+/// out and back in as they take turns.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct StackStats {
     /// Regions mapped so far (each costs two kernel mappings).
@@ -284,7 +414,8 @@ pub struct StackStats {
     pub bytes_copied: u64,
 }
 
-/// Stack-region counters of this thread's hub (zeros if it has none).
+/// Stack-region counters of this thread's hub (zeros if it has none):
+/// how many regions it mapped, and how many bytes sharing them has copied.
 ///
 /// ```
 /// let s = green::Runtime::new().max_regions(1).run(|| {
@@ -306,7 +437,51 @@ pub fn stack_stats() -> StackStats {
 /// Small runtime allocations (task records, saved stack bytes) in use on
 /// this thread. A diagnostic for leak tests: after every coroutine of a
 /// batch has finished and its handle is gone, it returns to where it was.
+// Used by greenhub's own tests; not a stable API.
 #[doc(hidden)]
 pub fn live_records() -> usize {
     crate::arena::live_blocks()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    /// `close_fd` wakes a coroutine waiting on the descriptor with
+    /// `NotConnected`, and the number, when a new descriptor gets it, waits
+    /// afresh (no stale registration).
+    #[test]
+    fn close_fd_wakes_waiters_and_frees_the_number() -> io::Result<()> {
+        let (a, _b) = UnixStream::pair()?;
+        a.set_nonblocking(true)?;
+        let fd = a.as_raw_fd();
+        let waiter = crate::spawn(move || wait_fd(fd, Interest::Read, None));
+        crate::yield_now(); // it registers the fd and parks
+        close_fd(OwnedFd::from(a));
+        let r = waiter.join().map_err(io::Error::other)?;
+        assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::NotConnected));
+
+        // The lowest free number: usually `fd` again (another test thread
+        // may take it first, which only makes this part less interesting).
+        let (c, mut d) = UnixStream::pair()?;
+        c.set_nonblocking(true)?;
+        let reader = crate::spawn(move || -> io::Result<usize> {
+            let mut buf = [0u8; 4];
+            loop {
+                match (&c).read(&mut buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait_fd(c.as_raw_fd(), Interest::Read, None)?
+                    }
+                    r => return r,
+                }
+            }
+        });
+        crate::yield_now(); // it parks on the new descriptor
+        d.write_all(b"hi")?;
+        assert_eq!(reader.join().map_err(io::Error::other)?.ok(), Some(2));
+        Ok(())
+    }
 }

@@ -1,11 +1,13 @@
 //! `Runtime`: explicit settings for hubs (stack size, region budget,
-//! blocked-loop monitor), and running a closure on N OS threads, each with
-//! its own hub.
+//! blocked-loop monitor, the process-wide pools' sizes), and running a
+//! closure on N OS threads, each with its own hub; `RuntimeError`, what
+//! goes wrong doing so.
 //!
 //! This module only configures and starts hubs; it never schedules, and it
 //! shares nothing between the hubs it starts (cross-thread traffic is the
 //! user's explicit channels).
 
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
@@ -13,9 +15,17 @@ use crate::sched::{self, HubConfig};
 
 /// Settings for the hub(s) that run a closure.
 ///
+/// Every thread gets a hub with default settings the first time it uses
+/// green (`spawn`, `sleep`, a queue...); no setup call is needed. A
+/// `Runtime` is for when the defaults do not fit, and for running hubs on
+/// several threads. Its settings apply to the hubs it starts: the calling
+/// thread's with [`run`](Self::run), new threads' with
+/// [`run_threads`](Self::run_threads). A hub's settings are fixed when it
+/// is made, so `run` must come before anything else on that thread uses
+/// green.
+///
 /// One hub, on the calling thread:
 /// ```
-/// # use green_runtime as green;
 /// let v = green::Runtime::new().max_regions(4).run(|| {
 ///     let hs: Vec<_> = (0..100).map(|i| green::spawn(move || i)).collect();
 ///     green::joinall(hs).into_iter().map(Result::unwrap).sum::<i32>()
@@ -25,17 +35,40 @@ use crate::sched::{self, HubConfig};
 ///
 /// N hubs on N new threads (each thread runs the closure with its index):
 /// ```
-/// # use green_runtime as green;
 /// let sums = green::Runtime::new().threads(2).run_threads(|i| {
 ///     let hs: Vec<_> = (0..10).map(|k| green::spawn(move || k * (i + 1))).collect();
 ///     green::joinall(hs).into_iter().map(Result::unwrap).sum::<usize>()
 /// });
 /// assert_eq!(sums.unwrap(), [45, 90]);
 /// ```
+///
+/// Settings that do not make sense are refused before anything runs:
+/// ```
+/// let e = green::Runtime::new().threads(0).run_threads(|_| ()).unwrap_err();
+/// assert!(matches!(e, green::RuntimeError::ZeroCount { setting: "threads" }));
+/// ```
+///
+/// # Environment variables
+///
+/// The runtime reads these, each once per process (when first needed). A
+/// setting made on a `Runtime` wins over the variable for the hubs (or
+/// pools) it applies to.
+///
+/// | variable | meaning | `Runtime` setting that wins over it |
+/// |---|---|---|
+/// | `GREEN_MONITOR_MS` ([`MONITOR_ENV`](crate::MONITOR_ENV)) | turn the blocked-loop monitor on for every hub, with this threshold in whole milliseconds (`0` or unset: off) | [`monitor`](Self::monitor) |
+/// | `GREEN_BLOCKING_THREADS` | most threads of the [`spawn_blocking`](crate::spawn_blocking) pool (default 16) | [`blocking_threads`](Self::blocking_threads) |
+/// | `GREEN_BLOCKING_IDLE_MS` | how long an idle `spawn_blocking` thread stays before it exits, in whole milliseconds (default 10 000) | none |
+/// | `GREEN_STACK_POISON` | set to anything: poison shared stack regions, a debugging aid (see [`poison_stacks`](Self::poison_stacks)) | [`poison_stacks`](Self::poison_stacks) |
+/// | `GREEN_PERTURB` | a seed (whole number): shuffle where woken coroutines enter the ready queue, so stress tests see many interleavings. A testing aid, never for production: it breaks the first-in-first-out order of wakes | none |
+///
+/// A value that cannot be parsed is ignored (`GREEN_MONITOR_MS` says so
+/// once on stderr).
 #[derive(Clone, Debug, Default)]
 pub struct Runtime {
     cfg: HubConfig,
     threads: Option<usize>,
+    blocking_threads: Option<usize>,
     /// Worker threads of the shared tokio runtime behind `block_on`.
     #[cfg(feature = "tokio")]
     tokio_threads: Option<usize>,
@@ -43,13 +76,19 @@ pub struct Runtime {
 
 impl Runtime {
     /// Default settings: 256 KiB stacks, region budget from the kernel's
-    /// mapping limit, monitor as set by `GREEN_MONITOR_MS`, and (for
+    /// mapping limit, monitor and pool sizes as the environment variables
+    /// say (see [the table above](Self#environment-variables)), and (for
     /// [`run_threads`](Self::run_threads)) one thread per CPU.
     pub fn new() -> Runtime {
         Runtime::default()
     }
 
-    /// Default usable stack size for coroutines on this hub.
+    /// Default usable stack size for coroutines on these hubs, in bytes
+    /// (rounded up to whole pages). It must be within
+    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)`..=`[`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE)
+    /// (16 KiB to 1 GiB), else `run` fails with
+    /// [`RuntimeError::StackSize`]. [`Builder::stack_size`](crate::Builder::stack_size)
+    /// sets it per coroutine.
     pub fn stack_size(mut self, bytes: usize) -> Runtime {
         self.cfg.stack_size = bytes;
         self
@@ -57,7 +96,7 @@ impl Runtime {
 
     /// At most this many stack regions (each costs two kernel mappings);
     /// coroutines beyond it share regions by copying their used stack bytes.
-    /// With several threads, each hub has this budget.
+    /// With several threads, each hub has this budget. Zero counts as one.
     pub fn max_regions(mut self, n: usize) -> Runtime {
         self.cfg.max_regions = Some(n.max(1));
         self
@@ -66,62 +105,116 @@ impl Runtime {
     /// Debugging aid: after every copy of a coroutine's saved stack back into
     /// a shared region, overwrite the rest of the region with a poison
     /// pattern, so any frame that was not saved crashes at once instead of
-    /// reading stale bytes. Also on with `GREEN_STACK_POISON=1`.
+    /// reading stale bytes. Without this setting, the environment variable
+    /// `GREEN_STACK_POISON` (set to anything) turns it on; this setting, on
+    /// or off, wins over it.
     pub fn poison_stacks(mut self, on: bool) -> Runtime {
-        self.cfg.poison_stacks = on;
+        self.cfg.poison_stacks = Some(on);
         self
     }
 
     /// Turn the blocked-loop monitor on for these hubs: a coroutine that
     /// keeps its hub from switching for longer than `threshold` is reported
-    /// on stderr with its name, id, how long, and where it was spawned.
-    /// Overrides `GREEN_MONITOR_MS`. A zero threshold is rejected by `run`.
+    /// on stderr with its name, id, how long, where it was spawned and what
+    /// its thread is doing (see [`MONITOR_ENV`](crate::MONITOR_ENV) for the
+    /// report). Wins over the environment variable `GREEN_MONITOR_MS`. A
+    /// zero threshold is refused by `run` with
+    /// [`RuntimeError::ZeroMonitorThreshold`].
     pub fn monitor(mut self, threshold: Duration) -> Runtime {
         self.cfg.monitor = Some(threshold);
         self
     }
 
     /// Number of threads (hubs) for [`run_threads`](Self::run_threads);
-    /// default: the number of CPUs. Zero is rejected by `run_threads`.
+    /// default: the number of CPUs. Zero is refused with
+    /// [`RuntimeError::ZeroCount`]; [`run`](Self::run) refuses anything but
+    /// one ([`RuntimeError::RunWithThreads`]).
     pub fn threads(mut self, n: usize) -> Runtime {
         self.threads = Some(n);
         self
     }
 
-    /// Worker threads of the shared background tokio runtime that drives
-    /// the I/O and timers of futures in [`block_on`](crate::block_on) when
-    /// the caller has no tokio context of its own (feature `tokio`; default
-    /// one). Applied by `run`/`run_threads`, which fail if that runtime
-    /// already started with another number, or if `n` is zero.
+    /// Most threads of the process-wide pool behind
+    /// [`spawn_blocking`](crate::spawn_blocking) (default 16). Wins over
+    /// the environment variable `GREEN_BLOCKING_THREADS`.
+    ///
+    /// The pool serves the whole process, so the setting is process-wide:
+    /// `run`/`run_threads` apply it before they run anything, and it holds
+    /// from then on (a later `Runtime` with another number changes it
+    /// again). Raising it lets more jobs run at once from the next one
+    /// submitted; lowering it lets threads above the cap exit once their
+    /// current job is done. Zero is refused with [`RuntimeError::ZeroCount`].
     ///
     /// ```
-    /// # use green_runtime as green;
+    /// let v = green::Runtime::new()
+    ///     .blocking_threads(2)
+    ///     .run(|| green::spawn_blocking(|| 40 + 2))
+    ///     .unwrap();
+    /// assert_eq!(v, 42);
+    /// ```
+    pub fn blocking_threads(mut self, n: usize) -> Runtime {
+        self.blocking_threads = Some(n);
+        self
+    }
+
+    /// Worker threads of the shared background tokio runtime that drives
+    /// the I/O and timers of futures in [`block_on`](crate::block_on) when
+    /// the caller has no tokio context of its own (default one). That
+    /// runtime serves the whole process and cannot be resized once it has
+    /// started: `run`/`run_threads` fail with
+    /// [`RuntimeError::TokioThreads`] if it already runs with another
+    /// number, and with [`RuntimeError::ZeroCount`] if `n` is zero.
+    ///
+    /// ```
     /// let v = green::Runtime::new().tokio_threads(1).run(|| green::block_on(async { 3 }));
     /// assert_eq!(v.unwrap(), 3);
     /// ```
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn tokio_threads(mut self, n: usize) -> Runtime {
         self.tokio_threads = Some(n);
         self
     }
 
-    fn check(&self) -> io::Result<()> {
-        if !(crate::MIN_STACK_SIZE..=crate::MAX_STACK_SIZE).contains(&self.cfg.stack_size) {
-            return Err(invalid(format!(
-                "green: stack size {} is out of range ({}..={})",
-                self.cfg.stack_size,
-                crate::MIN_STACK_SIZE,
-                crate::MAX_STACK_SIZE
-            )));
+    /// Check what can be checked without touching anything.
+    fn check(&self) -> Result<(), RuntimeError> {
+        let size = self.cfg.stack_size;
+        if !(crate::MIN_STACK_SIZE..=crate::MAX_STACK_SIZE).contains(&size) {
+            return Err(RuntimeError::StackSize { size });
         }
         if self.cfg.monitor.is_some_and(|d| d.is_zero()) {
-            return Err(invalid(
-                "green: the monitor threshold must be greater than zero".into(),
-            ));
+            return Err(RuntimeError::ZeroMonitorThreshold);
+        }
+        if self.threads == Some(0) {
+            return Err(RuntimeError::ZeroCount { setting: "threads" });
+        }
+        if self.blocking_threads == Some(0) {
+            return Err(RuntimeError::ZeroCount {
+                setting: "blocking_threads",
+            });
         }
         #[cfg(feature = "tokio")]
+        if self.tokio_threads == Some(0) {
+            return Err(RuntimeError::ZeroCount {
+                setting: "tokio_threads",
+            });
+        }
+        Ok(())
+    }
+
+    /// Apply the process-wide settings (the pools every hub shares).
+    fn apply_process_wide(&self) -> Result<(), RuntimeError> {
+        #[cfg(feature = "tokio")]
         if let Some(n) = self.tokio_threads {
-            crate::tokio_ctx::set_shared_threads(n)?;
+            if let Err(running) = crate::tokio_ctx::set_shared_threads(n) {
+                return Err(RuntimeError::TokioThreads {
+                    running,
+                    requested: n,
+                });
+            }
+        }
+        if let Some(n) = self.blocking_threads {
+            crate::blocking::set_max_threads(n);
         }
         Ok(())
     }
@@ -130,18 +223,34 @@ impl Runtime {
     /// Coroutines still alive when `f` returns are killed, and `run` waits
     /// until they have unwound (their destructors ran) before it returns.
     ///
-    /// Fails if this thread already has a hub (it was used before), if the
-    /// settings are invalid, or if `threads(n)` asked for more than one
-    /// thread (use [`run_threads`](Self::run_threads) for that).
-    pub fn run<T>(self, f: impl FnOnce() -> T) -> io::Result<T> {
+    /// # Errors
+    /// Without running `f`: [`RuntimeError::HubAlreadyRunning`] if this
+    /// thread already has a hub (it used green before);
+    /// [`RuntimeError::RunWithThreads`] if [`threads`](Self::threads) asked
+    /// for more than one (use [`run_threads`](Self::run_threads)); any
+    /// other variant for a setting that cannot be used.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let r = green::Runtime::new().stack_size(64 * 1024).run(|| {
+    ///     // Left running: `run` kills it (and waits for it) at the end.
+    ///     green::spawn(|| green::sleep(Duration::from_secs(3600)));
+    ///     "done"
+    /// });
+    /// assert_eq!(r.unwrap(), "done");
+    /// ```
+    pub fn run<T>(self, f: impl FnOnce() -> T) -> Result<T, RuntimeError> {
         self.check()?;
-        if self.threads.is_some_and(|n| n != 1) {
-            return Err(invalid(
-                "green: Runtime::run uses the calling thread only; use run_threads for threads(n)"
-                    .into(),
-            ));
+        if let Some(n) = self.threads.filter(|&n| n != 1) {
+            return Err(RuntimeError::RunWithThreads { threads: n });
         }
-        sched::configure(self.cfg)?;
+        if sched::has_hub() {
+            return Err(RuntimeError::HubAlreadyRunning);
+        }
+        self.apply_process_wide()?;
+        if !sched::configure(self.cfg) {
+            return Err(RuntimeError::HubAlreadyRunning);
+        }
         let v = f();
         // Unwind what is left while the thread's thread-locals still live
         // (at thread exit the hub can only abandon them).
@@ -149,25 +258,33 @@ impl Runtime {
         Ok(v)
     }
 
-    /// Run `f(index)` on `threads(n)` new OS threads (`index` in `0..n`),
-    /// each with its own hub made from these settings, and wait for all of
-    /// them. Coroutines stay on the thread that spawned them; threads share
-    /// nothing unless `f` shares it (`f` is `Sync` and may borrow).
+    /// Run `f(index)` on `threads(n)` new OS threads (`index` in `0..n`,
+    /// threads named `green-hub-<index>`), each with its own hub made from
+    /// these settings, and wait for all of them. Coroutines stay on the
+    /// thread that spawned them; threads share nothing unless `f` shares it
+    /// (`f` is `Sync` and may borrow from the caller).
     ///
-    /// Returns the results in thread order. If a thread panics, the others
-    /// still run to the end and the error names the lowest-numbered thread that
-    /// panicked. Fails without running anything on invalid settings.
-    pub fn run_threads<F, T>(self, f: F) -> io::Result<Vec<T>>
+    /// Returns the results in thread order.
+    ///
+    /// # Errors
+    /// Without running anything, on a setting that cannot be used (see the
+    /// variants of [`RuntimeError`]). After running: if a thread panicked,
+    /// the others still run to the end and the error is
+    /// [`RuntimeError::ThreadPanicked`] for the lowest-numbered thread that
+    /// did; if the system refused to start a thread,
+    /// [`RuntimeError::Io`] (the threads already started still run to the
+    /// end).
+    pub fn run_threads<F, T>(self, f: F) -> Result<Vec<T>, RuntimeError>
     where
         F: Fn(usize) -> T + Sync,
         T: Send,
     {
         self.check()?;
         let n = match self.threads {
-            Some(0) => return Err(invalid("green: Runtime::threads must be at least 1".into())),
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        self.apply_process_wide()?;
         let f = &f;
         let cfg = &self.cfg;
         std::thread::scope(|s| {
@@ -177,20 +294,23 @@ impl Runtime {
                 let r = std::thread::Builder::new()
                     .name(format!("green-hub-{i}"))
                     .spawn_scoped(s, move || {
-                        sched::configure(cfg.clone())?;
+                        // A new thread has no hub yet.
+                        if !sched::configure(cfg.clone()) {
+                            return Err(RuntimeError::HubAlreadyRunning);
+                        }
                         let v = f(i);
                         sched::kill_all();
-                        Ok::<T, io::Error>(v)
+                        Ok(v)
                     });
                 match r {
                     Ok(h) => handles.push(h),
                     Err(e) => {
                         // The threads already started still finish (the
                         // scope joins them); report why the rest did not.
-                        spawn_err = Some(io::Error::new(
+                        spawn_err = Some(RuntimeError::Io(io::Error::new(
                             e.kind(),
                             format!("green: could not start hub thread {i} of {n}: {e}"),
-                        ));
+                        )));
                         break;
                     }
                 }
@@ -204,12 +324,9 @@ impl Runtime {
                         first_err.get_or_insert(e);
                     }
                     Err(p) => {
-                        first_err.get_or_insert_with(|| {
-                            io::Error::other(format!(
-                                "green: hub thread {i} panicked: {}",
-                                crate::task::payload_text(&*p)
-                                    .unwrap_or("<non-string panic payload>")
-                            ))
+                        first_err.get_or_insert_with(|| RuntimeError::ThreadPanicked {
+                            index: i,
+                            message: crate::task::payload_text(&*p).map(String::from),
                         });
                     }
                 }
@@ -222,6 +339,178 @@ impl Runtime {
     }
 }
 
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
+/// What can go wrong in [`Runtime::run`] and [`Runtime::run_threads`]: a
+/// setting the runtime cannot use, a thread that already has a hub, a hub
+/// thread that panicked, or the operating system refusing a resource.
+///
+/// Configuration mistakes have a variant each (they are found before
+/// anything runs); failures of the operating system are
+/// [`Io`](RuntimeError::Io). The `Display` text says what happened and
+/// what to do. `Send + Sync + 'static`, an [`Error`](std::error::Error),
+/// and convertible into `io::Error` (configuration mistakes become
+/// `ErrorKind::InvalidInput`), so `?` works in functions returning
+/// `io::Result` as well as `Box<dyn Error + Send + Sync>`.
+///
+/// ```
+/// use green::{Runtime, RuntimeError};
+/// match Runtime::new().stack_size(1).run(|| ()) {
+///     Err(RuntimeError::StackSize { size }) => assert_eq!(size, 1),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// let io: std::io::Error = RuntimeError::ZeroMonitorThreshold.into();
+/// assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The stack size ([`Runtime::stack_size`]) is outside
+    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)`..=`[`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE).
+    StackSize {
+        /// The size asked for, in bytes.
+        size: usize,
+    },
+    /// A count that must be at least 1 was zero: `setting` is the name of
+    /// the [`Runtime`] method (`"threads"`, `"blocking_threads"` or
+    /// `"tokio_threads"`).
+    ZeroCount {
+        /// The `Runtime` method whose argument was zero.
+        setting: &'static str,
+    },
+    /// The blocked-loop monitor's threshold ([`Runtime::monitor`]) was zero.
+    ZeroMonitorThreshold,
+    /// [`Runtime::run`] runs one hub, on the calling thread, but
+    /// [`Runtime::threads`] asked for another number: use
+    /// [`Runtime::run_threads`].
+    RunWithThreads {
+        /// The number of threads asked for.
+        threads: usize,
+    },
+    /// The calling thread already has a hub (something on it used green
+    /// before `run`), and a hub's settings are fixed when it is made. Call
+    /// `run` first on that thread, or on a new thread.
+    HubAlreadyRunning,
+    /// The shared tokio runtime behind `block_on` already runs with
+    /// another number of worker threads, and it cannot be resized: set
+    /// `Runtime::tokio_threads` before the first `block_on` (feature
+    /// `tokio`).
+    TokioThreads {
+        /// The worker threads it runs with.
+        running: usize,
+        /// The number asked for.
+        requested: usize,
+    },
+    /// A thread of [`Runtime::run_threads`] panicked (the lowest-numbered
+    /// one, if several did); the others ran to the end.
+    ThreadPanicked {
+        /// The thread's index (the argument its closure got).
+        index: usize,
+        /// The panic message, if the payload was a string.
+        message: Option<String>,
+    },
+    /// The operating system refused something the runtime needed (such as
+    /// starting a thread).
+    Io(io::Error),
+}
+
+impl fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeError::StackSize { size } => write!(
+                f,
+                "green: stack size {size} is out of range ({}..={} bytes)",
+                crate::MIN_STACK_SIZE,
+                crate::MAX_STACK_SIZE
+            ),
+            RuntimeError::ZeroCount { setting } => {
+                write!(f, "green: Runtime::{setting} must be at least 1")
+            }
+            RuntimeError::ZeroMonitorThreshold => {
+                f.write_str("green: the monitor threshold must be greater than zero")
+            }
+            RuntimeError::RunWithThreads { threads } => write!(
+                f,
+                "green: Runtime::run uses the calling thread only; use run_threads for \
+                 threads({threads})"
+            ),
+            RuntimeError::HubAlreadyRunning => f.write_str(
+                "green: this thread's hub is already running; configure it before the first \
+                 spawn (call Runtime::run first on this thread, or use a new thread)",
+            ),
+            RuntimeError::TokioThreads { running, requested } => write!(
+                f,
+                "green: the shared tokio runtime already runs with {running} worker thread(s) \
+                 and cannot be resized to {requested}; set Runtime::tokio_threads before the \
+                 first block_on"
+            ),
+            RuntimeError::ThreadPanicked { index, message } => write!(
+                f,
+                "green: hub thread {index} panicked: {}",
+                message.as_deref().unwrap_or("<non-string panic payload>")
+            ),
+            RuntimeError::Io(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+// `Io`'s text is shown by `Display`, so it is not also given as the source.
+impl std::error::Error for RuntimeError {}
+
+impl From<RuntimeError> for io::Error {
+    /// Configuration mistakes become `ErrorKind::InvalidInput`, `Io` its
+    /// own error, the rest `ErrorKind::Other`; the text is kept.
+    fn from(e: RuntimeError) -> io::Error {
+        let kind = match e {
+            RuntimeError::Io(inner) => return inner,
+            RuntimeError::StackSize { .. }
+            | RuntimeError::ZeroCount { .. }
+            | RuntimeError::ZeroMonitorThreshold
+            | RuntimeError::RunWithThreads { .. } => io::ErrorKind::InvalidInput,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // `?` into `Box<dyn Error + Send + Sync>` needs all four.
+    const _: fn() = || {
+        fn error_send_sync_static<E: std::error::Error + Send + Sync + 'static>() {}
+        error_send_sync_static::<RuntimeError>();
+    };
+
+    #[test]
+    fn settings_are_checked_before_anything_runs() {
+        let ran = std::cell::Cell::new(false);
+        let e = Runtime::new()
+            .blocking_threads(0)
+            .run(|| ran.set(true))
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            RuntimeError::ZeroCount {
+                setting: "blocking_threads"
+            }
+        ));
+        assert_eq!(
+            e.to_string(),
+            "green: Runtime::blocking_threads must be at least 1"
+        );
+        let e = Runtime::new().threads(3).run(|| ran.set(true)).unwrap_err();
+        assert!(matches!(e, RuntimeError::RunWithThreads { threads: 3 }));
+        assert!(!ran.get());
+        assert_eq!(
+            io::Error::from(e).kind(),
+            io::ErrorKind::InvalidInput,
+            "configuration mistakes are InvalidInput as io::Error"
+        );
+        let e = io::Error::from(RuntimeError::Io(io::Error::from_raw_os_error(libc::EAGAIN)));
+        assert_eq!(
+            e.raw_os_error(),
+            Some(libc::EAGAIN),
+            "OS errors pass through"
+        );
+    }
 }

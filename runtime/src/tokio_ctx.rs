@@ -34,7 +34,6 @@ pub(crate) fn ensure_context() {}
 #[cfg(feature = "tokio")]
 mod with_tokio {
     use std::cell::Cell;
-    use std::io;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::OnceLock;
 
@@ -46,22 +45,15 @@ mod with_tokio {
     /// long as the process (futures on any hub may hold its resources).
     static SHARED: OnceLock<Runtime> = OnceLock::new();
 
-    /// Ask for `n` worker threads in the shared runtime. Fails once it has
-    /// started with a different number (it cannot be resized).
-    pub(crate) fn set_shared_threads(n: usize) -> io::Result<()> {
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "green: Runtime::tokio_threads must be at least 1",
-            ));
-        }
+    /// Ask for `n` (at least 1) worker threads in the shared runtime.
+    /// Once it has started with a different number it cannot be resized:
+    /// `Err` then carries the number it runs with.
+    pub(crate) fn set_shared_threads(n: usize) -> Result<(), usize> {
+        debug_assert!(n > 0, "checked by Runtime");
         SHARED_THREADS.store(n, Ordering::Relaxed);
         let started = SHARED.get().map(|rt| rt.metrics().num_workers());
         match started {
-            Some(k) if k != n => Err(io::Error::other(format!(
-                "green: the shared tokio runtime already runs with {k} worker thread(s); \
-                 set Runtime::tokio_threads before the first block_on"
-            ))),
+            Some(k) if k != n => Err(k),
             _ => Ok(()),
         }
     }

@@ -1,17 +1,16 @@
-//! `green::wait_list`: the public face of `WaitList`, the one wait-list
-//! every blocking primitive parks on. The list's storage lives with the
-//! task records (`task/mod.rs`), waking and the park path are the
-//! scheduler's (`sched/park.rs`); this module is the API on top. (The
-//! function `green::wait`, waiting for several coroutines, is `join.rs`'s.)
+//! The wait-list every blocking primitive parks on: a FIFO of parked
+//! coroutines, with cancellable waits (a waiter that times out or is
+//! killed removes itself, and a wake only counts if it reached a coroutine
+//! still parked for that very wait).
 //!
-//! FIFO, cancellable: a waiter that times out or is killed removes itself
-//! (through a drop guard, so unwinding cleans up too), and a wake only counts
-//! if it reached a task still parked for that very wait (generation check).
-//! So a timed-out getter never consumes a later `put`, and waking "one" never
-//! wakes zero while a live waiter exists.
-//!
-//! This module must never touch the reactor or the timers: it parks through
-//! the scheduler with an optional deadline, like every primitive.
+//! Not a stable API: used by greenhub-monkey and greenhub's own tests.
+
+// Contributor note: the list's storage lives with the task records
+// (`task/mod.rs`), waking and the park path are the scheduler's
+// (`sched/park.rs`); this module is the API on top. (The function
+// `green::wait`, waiting for several coroutines, is `join.rs`'s.) It must
+// never touch the reactor or the timers: it parks through the scheduler
+// with an optional deadline, like every primitive.
 
 use std::time::Instant;
 

@@ -1,19 +1,39 @@
-//! A channel from OS threads into coroutines: the `Sender` is `Send` and
-//! `Clone`, and a `Receiver::recv` parks only the receiving coroutine (or
-//! runs the hub, from `main`); a send wakes it through the hub's mio
-//! `Waker` (a `RemoteUnparker`).
+//! A channel from OS threads into coroutines: any thread sends, and a
+//! coroutine (or a thread's root) receives, parking only itself while the
+//! channel is empty.
 //!
-//! The shared state is a `std::sync::Mutex`ed deque plus a FIFO of parked
-//! receivers' wake-up rights. The `Receiver` is `Send + Sync` and `recv`
-//! takes `&self`, so any number of coroutines, on any number of hub
-//! threads, may wait on it at once: every waiter has its own entry, a send
-//! wakes the oldest one, and a waiter that leaves without an item (timeout,
-//! kill) takes its entry out and, if items are still queued, passes the wake
-//! on, so a wake meant for an item is never spent on a waiter that is gone.
-//! While a receiver waits and a sender is alive its hub does not report a
-//! deadlock (another thread may still send); once every sender is gone the
-//! waiters drain what is left and then get `None`. This module never touches
-//! hub internals: it parks through the scheduler (`sched`).
+//! The [`Sender`] is `Send` and `Clone`, and sending never blocks. The
+//! [`Receiver`] is `Send + Sync` and [`recv`](Receiver::recv) takes `&self`,
+//! so any number of coroutines, on any number of hub threads, may wait on
+//! it at once (share it in an `Arc`): each item goes to exactly one of
+//! them, the longest-waiting first, and a waiter that times out or is
+//! killed never swallows an item meant for another. Once every sender is
+//! gone, receivers drain what is left and then get `None`. While a
+//! receiver waits and a sender is alive, its hub does not report a
+//! deadlock: another thread may still send.
+//!
+//! ```
+//! let (tx, rx) = green::xchan::channel();
+//! let t = std::thread::spawn(move || {
+//!     for i in 0..3 {
+//!         tx.send(i).unwrap();
+//!     }
+//! });
+//! let h = green::spawn(move || std::iter::from_fn(|| rx.recv()).sum::<i32>());
+//! assert_eq!(h.join().unwrap(), 3);
+//! t.join().unwrap();
+//! ```
+//!
+//! For channels between coroutines of one thread, [`green::queue`](crate::queue)
+//! is cheaper.
+
+// Contributor note: the shared state is a `std::sync::Mutex`ed deque plus
+// a FIFO of parked receivers' wake-up rights (`RemoteUnparker`s, which wake
+// the receiver's hub through its mio `Waker`). Every waiter has its own
+// entry; a send wakes the oldest one, and a waiter that leaves without an
+// item (timeout, kill) takes its entry out and, if items are still queued,
+// passes the wake on. This module never touches hub internals: it parks
+// through the scheduler (`sched`).
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -34,6 +34,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+use crate::marker::ThreadBound;
 use crate::rt::{self, Interest};
 use crate::sys;
 
@@ -47,7 +48,7 @@ pub(crate) struct GreenFd<S: AsRawFd> {
     write_timeout: Cell<Option<Duration>>,
     /// Registrations live in this thread's reactor: the socket must stay on
     /// the thread that made it (convert with `into_std` to move it).
-    _not_send: PhantomData<*const ()>,
+    _not_send: PhantomData<ThreadBound>,
 }
 
 /// The error every operation on a socket closed with `close()` returns.

@@ -14,12 +14,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::dns::ToSocketAddrs;
 use super::{TcpListener, TcpStream};
+use crate::marker::{Bound, ThreadBound, THREAD_BOUND};
 use crate::wait_list::{WaitList, WaitResult};
 use crate::JoinHandle;
 
@@ -86,7 +88,10 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct StreamServer {
-    inner: Rc<Inner>,
+    // `Bound` and the marker: moving a server to another thread fails with
+    // an error that names `ThreadBound`, not the private state.
+    inner: Bound<Rc<Inner>>,
+    _thread: PhantomData<ThreadBound>,
 }
 
 impl StreamServer {
@@ -98,7 +103,8 @@ impl StreamServer {
     {
         let addr = listener.local_addr()?;
         Ok(StreamServer {
-            inner: Rc::new(Inner {
+            _thread: THREAD_BOUND,
+            inner: Bound(Rc::new(Inner {
                 listener,
                 addr,
                 handler: Box::new(handler),
@@ -113,7 +119,7 @@ impl StreamServer {
                 handlers: RefCell::new(HashMap::new()),
                 stop_timeout: Cell::new(DEFAULT_STOP_TIMEOUT),
                 accept_errors: Cell::new(0),
-            }),
+            })),
         })
     }
 
@@ -178,7 +184,7 @@ impl StreamServer {
                 "green: this StreamServer is already started",
             ));
         }
-        let inner = self.inner.clone();
+        let inner = Rc::clone(&self.inner);
         let h = crate::Builder::new()
             .name(format!("StreamServer({})", self.inner.addr))
             .spawn(move || accept_loop(inner))?;

@@ -24,7 +24,9 @@ use crate::sync::WaitGroup;
 /// [`Queue`](super::Queue), [`LifoQueue`](super::LifoQueue) and
 /// [`PriorityQueue`](super::PriorityQueue).
 ///
-/// Not `Send`: share it between the coroutines of one thread with `Rc`.
+/// [`ThreadBound`](crate::ThreadBound): share it between the coroutines of
+/// one thread with `Rc`; use [`green::xchan`](crate::xchan) to feed
+/// coroutines from other threads.
 /// Every blocking method parks through the hub, obeys `green::timeout` and
 /// `kill`, serves waiters first-in-first-out, and from `main` reports a
 /// wait that nothing can end as a deadlock.
@@ -220,7 +222,18 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
     }
 
     /// Park until every item ever put was marked with `task_done`. Returns
-    /// at once, without switching, when none is outstanding (C25).
+    /// at once, without switching, when none is outstanding.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// let q = Rc::new(green::queue::Queue::unbounded());
+    /// let worker = { let q = q.clone(); green::spawn(move || while let Some(_job) = q.get() { q.task_done(); }) };
+    /// for job in 0..3 { q.put(job).unwrap(); }
+    /// q.join(); // all three processed
+    /// assert_eq!(q.unfinished(), 0);
+    /// q.close();
+    /// worker.join().unwrap();
+    /// ```
     pub fn join(&self) {
         self.unfinished.wait()
     }

@@ -5,9 +5,22 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// Storage order of a queue. Implemented by [`Fifo`], [`Lifo`] and
-/// [`Priority`]; not meant to be implemented outside the crate.
-pub trait Buffer<T>: Default {
+mod sealed {
+    /// Keeps `Buffer` implemented by this module's types only.
+    pub trait Sealed {}
+}
+
+impl<T> sealed::Sealed for Fifo<T> {}
+impl<T> sealed::Sealed for Lifo<T> {}
+impl<T: Ord> sealed::Sealed for Priority<T> {}
+
+/// Storage order of a queue: [`Fifo`], [`Lifo`] or [`Priority`], the `B`
+/// of [`BaseQueue`](super::BaseQueue).
+///
+/// Sealed: the queue relies on exactly these orders (an item put back
+/// with `unpop` must come out next), so it cannot be implemented outside
+/// this crate.
+pub trait Buffer<T>: Default + sealed::Sealed {
     /// Store an item.
     fn push(&mut self, item: T);
     /// Take the next item in this buffer's order.
@@ -23,7 +36,8 @@ pub trait Buffer<T>: Default {
     }
 }
 
-/// First in, first out.
+/// First in, first out: the storage of [`Queue`](super::Queue) and
+/// [`Channel`](super::Channel).
 pub struct Fifo<T>(VecDeque<T>);
 
 impl<T> Default for Fifo<T> {
@@ -47,7 +61,7 @@ impl<T> Buffer<T> for Fifo<T> {
     }
 }
 
-/// Last in, first out.
+/// Last in, first out: the storage of [`LifoQueue`](super::LifoQueue).
 pub struct Lifo<T>(Vec<T>);
 
 impl<T> Default for Lifo<T> {
@@ -71,7 +85,8 @@ impl<T> Buffer<T> for Lifo<T> {
     }
 }
 
-/// Smallest first; equal items in insertion order.
+/// Smallest first, equal items in insertion order: the storage of
+/// [`PriorityQueue`](super::PriorityQueue).
 pub struct Priority<T: Ord> {
     heap: BinaryHeap<Entry<T>>,
     /// Insertion counter for ties; `unpop` counts down from zero so a

@@ -1,16 +1,41 @@
-//! Queues between coroutines of one hub: [`Queue`] (FIFO), [`LifoQueue`],
-//! [`PriorityQueue`] (smallest first, ties FIFO) and [`Channel`]
-//! (unbuffered rendezvous).
+//! Queues between coroutines of one thread (gevent's `queue` module):
+//! [`Queue`] (first in, first out), [`LifoQueue`], [`PriorityQueue`]
+//! (smallest first, ties in insertion order) and [`Channel`] (an unbuffered
+//! rendezvous).
 //!
-//! All share one implementation (`base.rs`) over three storage orders
-//! (`buffer.rs`). `put`/`get` park through the hub with optional
-//! deadlines, hand items directly to the first parked waiter, never lose or
-//! duplicate an item when a waiter is killed or times out, and report a
-//! wait from `main` that nothing can end as a deadlock. `task_done`/`join`
-//! and `close` follow gevent's `JoinableQueue` and `shutdown`.
+//! A queue is unbounded or bounded: `put` parks while a bounded queue is
+//! full, `get` parks while the queue is empty, each with `try_` and
+//! timeout variants. Every waiter is served first come, first served; an
+//! item is handed straight to the first parked getter; and no item is lost
+//! or delivered twice when a waiter is killed or times out (a getter that
+//! gave up never consumes a later `put`). `task_done`/`join` track
+//! processing (gevent's `JoinableQueue`); `close` ends the queue: later
+//! `put`s fail, and `get` drains what is left, then returns `None`.
 //!
-//! For feeding coroutines from other OS threads use [`crate::xchan`]; these
-//! types are `!Send`.
+//! ```
+//! use std::rc::Rc;
+//! let q = Rc::new(green::queue::Queue::bounded(2));
+//! let producer = {
+//!     let q = q.clone();
+//!     green::spawn(move || {
+//!         for i in 0..5 {
+//!             q.put(i).unwrap(); // parks while 2 items wait
+//!         }
+//!         q.close();
+//!     })
+//! };
+//! let got: Vec<i32> = std::iter::from_fn(|| q.get()).collect();
+//! assert_eq!(got, [0, 1, 2, 3, 4]);
+//! producer.join().unwrap();
+//! ```
+//!
+//! These types are [`ThreadBound`](crate::ThreadBound); to feed coroutines
+//! from other OS threads use [`crate::xchan`].
+
+// Contributor note: all four share one implementation (`base.rs`) over
+// three storage orders (`buffer.rs`); `put`/`get` park through the hub with
+// optional deadlines and report a wait from `main` that nothing can end as
+// a deadlock.
 
 mod base;
 mod buffer;

@@ -1,13 +1,13 @@
 //! Diagnostics drawn from the hub: the snapshot behind run-info and
 //! deadlock reports, printing run-info on request, and the panic hook that
-//! keeps a coroutine's panic message (and marks it unwinding).
+//! records where a coroutine panicked (and marks it unwinding).
 
 use std::sync::Once;
 use std::time::Instant;
 
-use super::{has_hub, hub, Hub};
+use super::{has_hub, hub, try_hub, Hub};
 use crate::report::{thread_label, CoroutineState, CoroutineStatus, RunInfo};
-use crate::task::State;
+use crate::task::{payload_text, HookedPanic, JoinError, Panic, State, Task};
 
 /// Snapshot of `hub` (which must be this thread's).
 pub(crate) fn collect(hub: &Hub) -> RunInfo {
@@ -64,12 +64,28 @@ pub(super) fn deadlock_message(hub: &Hub) -> String {
 
 static HOOK: Once = Once::new();
 
+/// Install the runtime's panic hook, once per process, wrapping the hook
+/// that was installed before it (std's default, or the program's own).
+///
+/// For a panic raised in a coroutine, the hook records where it happened
+/// (and the payload's text, to recognise it later) in that task's record,
+/// and prints nothing: the panic becomes the coroutine's join result, which
+/// carries the location, and is printed once only if nobody joins the
+/// coroutine (see `report.rs`). Every other panic (on a thread's root, on a
+/// thread without a hub) goes to the previous hook unchanged. Either way
+/// the running task (or root) is marked unwinding, so parks in the
+/// destructors that run during the unwind never raise again.
+///
+/// A hook the program installs later replaces this one (it is told the
+/// panic; the coroutine's join result then has no location), unless it
+/// chains to the hook it found, as this one does.
 pub(super) fn install_panic_hook() {
     HOOK.call_once(|| {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if has_hub() {
-                let hub = hub();
+            // `try_hub`: a panic during the thread's TLS teardown must not
+            // touch (or create) a hub.
+            if let Some(hub) = try_hub() {
                 let task = hub.current();
                 // Already unwinding: this panic starts inside a destructor
                 // run by that unwind. If it escapes the destructor the
@@ -78,22 +94,37 @@ pub(super) fn install_panic_hook() {
                 let nested = task.is_unwinding();
                 task.set_unwinding();
                 if hub.in_coroutine() {
-                    let msg = info.to_string();
                     if nested {
                         eprintln!(
                             "green: coroutine '{}' (#{}, spawned at {}) panicked while unwinding \
                              (a destructor panicked during a kill, timeout or panic; the process \
-                             aborts if the panic leaves the destructor): {msg}",
+                             aborts if the panic leaves the destructor): {info}",
                             task.display_name(),
                             task.id,
                             task.spawned_at
                         );
                     }
-                    task.with_extra(|e| e.panic_message = Some(msg));
+                    let hooked = HookedPanic {
+                        location: info.location().map(|l| l.to_string()),
+                        message: payload_text(info.payload()).map(String::from),
+                    };
+                    task.with_extra(|e| e.panic = Some(hooked));
                     return;
                 }
             }
             prev(info)
         }));
     });
+}
+
+/// The join error of a coroutine whose panic `payload` reached its base:
+/// with the location the hook recorded, if the hook saw this very panic
+/// (a payload re-raised with `resume_unwind` skips the hook, and must not
+/// be given the location of an earlier, caught panic).
+pub(super) fn panic_error(task: &Task, payload: Box<dyn std::any::Any + Send>) -> JoinError {
+    let location = task
+        .take_hooked_panic()
+        .filter(|h| h.message.as_deref() == payload_text(&*payload))
+        .and_then(|h| h.location);
+    JoinError::Panicked(Panic::new(payload, location))
 }

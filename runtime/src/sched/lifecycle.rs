@@ -13,7 +13,7 @@ use crate::interrupt::KillSignal;
 use crate::task::{
     Coro, CoroYielder, Entry, Output, ParkedOn, State, Task, TaskRef, TaskSlot, WakeReason,
 };
-use crate::task::{JoinError, WaitResult};
+use crate::task::{JoinError, Panic, WaitResult};
 
 /// Spawn helper shared by `spawn`, `spawn_later` and `Builder`: a task of
 /// stack class `class` (the hub's default if `None`), run after `delay`.
@@ -115,7 +115,8 @@ impl Hub {
             Ok(s) => s,
             Err(e) => {
                 let msg = format!("green: could not get a stack for the coroutine: {e}");
-                self.finish_unstarted(&task, Err(JoinError::Panicked(Box::new(msg))));
+                let panic = Panic::new(Box::new(msg), None);
+                self.finish_unstarted(&task, Err(JoinError::Panicked(panic)));
                 return;
             }
         };
@@ -196,7 +197,7 @@ impl Hub {
         let err = if p.is::<KillSignal>() {
             JoinError::Killed
         } else {
-            JoinError::Panicked(p)
+            super::diag::panic_error(&task, p)
         };
         self.finish(&task, Err(err));
     }

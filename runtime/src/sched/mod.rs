@@ -102,7 +102,8 @@ const MAINTAIN_EVERY: u32 = 128;
 pub(crate) struct HubConfig {
     pub(crate) stack_size: usize,
     pub(crate) max_regions: Option<usize>,
-    pub(crate) poison_stacks: bool,
+    /// `None` defers to `GREEN_STACK_POISON`.
+    pub(crate) poison_stacks: Option<bool>,
     /// Blocked-loop monitor threshold; `None` defers to `GREEN_MONITOR_MS`.
     pub(crate) monitor: Option<Duration>,
 }
@@ -112,7 +113,7 @@ impl Default for HubConfig {
         HubConfig {
             stack_size: DEFAULT_STACK_SIZE,
             max_regions: None,
-            poison_stacks: false,
+            poison_stacks: None,
             monitor: None,
         }
     }
@@ -196,15 +197,16 @@ pub(crate) fn has_hub() -> bool {
     !HUB.with(|h| h.get()).is_null()
 }
 
-/// Set the configuration for this thread's hub; fails if it exists already.
-pub(crate) fn configure(cfg: HubConfig) -> std::io::Result<()> {
+/// Set the configuration for this thread's hub, made at its first use.
+/// False (and nothing set) if the hub exists already: its settings are
+/// fixed.
+#[must_use]
+pub(crate) fn configure(cfg: HubConfig) -> bool {
     if has_hub() {
-        return Err(std::io::Error::other(
-            "green: this thread's hub is already running; configure it before the first spawn",
-        ));
+        return false;
     }
     CONFIG.with(|c| *c.borrow_mut() = Some(cfg));
-    Ok(())
+    true
 }
 
 #[cold]
@@ -218,8 +220,10 @@ pub(super) fn create() -> &'static Hub {
         .max_regions
         .unwrap_or_else(crate::stack::default_region_budget);
     let mut stacks = Stacks::new(budget);
-    if cfg.poison_stacks {
-        stacks.set_poison(true);
+    // The setting, when made, wins over the environment variable that
+    // `Stacks::new` read.
+    if let Some(on) = cfg.poison_stacks {
+        stacks.set_poison(on);
     }
     let default_class = match stacks.class_for(cfg.stack_size) {
         Ok(c) => c,

@@ -14,6 +14,10 @@ use crate::interrupt::{ElapsedSignal, Interrupt, Interrupted, KillSignal};
 use crate::task::{ParkedOn, State, Task, TaskRef, Unparker, WaitList, WaitResult, WakeReason};
 
 /// How a park ended (interruptions are reported separately).
+// Public for greenhub-monkey and greenhub's own tests (hidden where it is
+// exported, so docs of crates that re-export this one hide it too); not a
+// stable API.
+#[doc(hidden)]
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Park {
     /// Woken through an [`Unparker`] (or I/O readiness).
@@ -91,6 +95,10 @@ impl WaitList {
 }
 
 /// The unparker for the current task's next park.
+// Public for greenhub-monkey and greenhub's own tests (hidden where it is
+// exported, so docs of crates that re-export this one hide it too); not a
+// stable API.
+#[doc(hidden)]
 #[inline]
 pub fn unparker() -> Unparker {
     let hub = hub();
@@ -101,6 +109,10 @@ pub fn unparker() -> Unparker {
 /// Park the current task (or the root context) until an [`Unparker`] wakes
 /// it or `deadline` passes. Unwinds on `kill` and on an enclosing
 /// `green::timeout` that expires first.
+// Public for greenhub-monkey and greenhub's own tests (hidden where it is
+// exported, so docs of crates that re-export this one hide it too); not a
+// stable API.
+#[doc(hidden)]
 #[inline(always)]
 pub fn park(deadline: Option<Instant>, on: ParkedOn) -> Park {
     match hub().park_inner(deadline, on) {
@@ -113,6 +125,10 @@ pub fn park(deadline: Option<Instant>, on: ParkedOn) -> Park {
 ///
 /// A kill reported here is remembered: the task unwinds at its next ordinary
 /// park. An expired frame fires again at the next ordinary park, too.
+// Public for greenhub-monkey and greenhub's own tests (hidden where it is
+// exported, so docs of crates that re-export this one hide it too); not a
+// stable API.
+#[doc(hidden)]
 #[inline]
 pub fn park_no_unwind(deadline: Option<Instant>, on: ParkedOn) -> Result<Park, Interrupted> {
     let hub = hub();

@@ -13,6 +13,9 @@ use crate::task::{State, Task, TaskRef, WakeReason};
 /// (decimal). Test-only: it randomises where woken tasks enter the ready
 /// queue and injects yields right after wakes, so stress tests explore many
 /// interleavings instead of the one FIFO order.
+// A testing aid (documented in `Runtime`'s table of environment
+// variables); hidden where it is exported, not a stable API.
+#[doc(hidden)]
 pub const PERTURB_ENV: &str = "GREEN_PERTURB";
 
 pub(super) fn perturb_seed() -> u64 {

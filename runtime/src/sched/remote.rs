@@ -32,6 +32,10 @@ pub(crate) struct Remote {
 /// While one exists, the hub will not report a deadlock (the other thread may
 /// still deliver). Dropping it without `unpark` also wakes the hub's poller so
 /// it can re-check.
+// Public for greenhub-monkey and greenhub's own tests (hidden where it is
+// exported, so docs of crates that re-export this one hide it too); not a
+// stable API.
+#[doc(hidden)]
 pub struct RemoteUnparker {
     remote: Arc<Remote>,
     slot: TaskSlot,
@@ -84,6 +88,10 @@ impl Drop for RemoteUnparker {
 }
 
 /// A `Send` unparker for the current task's next park.
+// Public for greenhub-monkey and greenhub's own tests (hidden where it is
+// exported, so docs of crates that re-export this one hide it too); not a
+// stable API.
+#[doc(hidden)]
 pub fn remote_unparker() -> RemoteUnparker {
     let hub = hub();
     let task = hub.current();

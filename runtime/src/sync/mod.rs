@@ -1,24 +1,53 @@
-//! Synchronisation between coroutines of one hub (gevent's toolbox):
+//! Synchronisation between coroutines of one thread (gevent's toolbox):
 //! [`Event`], [`AsyncResult`], [`Mutex`], [`RwLock`], [`ReentrantMutex`],
 //! [`Condvar`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`],
 //! [`WaitGroup`].
 //!
-//! Every type is `!Send`/`!Sync` and shared between coroutines with `Rc`.
-//! Every blocking method parks through the hub (never the thread), with an
-//! optional deadline, obeys `green::timeout` and `kill` (guards are released
-//! while unwinding), serves waiters first-in-first-out, and removes a waiter
-//! that timed out or was killed so it never consumes a later wake. Waiting
-//! from `main` on something nothing can ever release panics with a
-//! `green: deadlock` report instead of hanging.
+//! The shapes follow `std::sync` where it has a counterpart, and gevent's
+//! where it has none. What every type here guarantees:
+//! - Blocking methods park the calling coroutine, never the thread (on a
+//!   thread's root, `main`, they run the hub until the wait ends), with
+//!   `_timeout` variants where a deadline makes sense.
+//! - They obey [`JoinHandle::kill`](crate::JoinHandle::kill) and
+//!   [`timeout`](crate::timeout): the waiter unwinds, and guards it holds
+//!   are released on the way.
+//! - Waiters are served first come, first served; a waiter that timed out
+//!   or was killed leaves the line and never consumes a later wake, and a
+//!   lock or permit handed to a waiter killed before it resumed passes to
+//!   the next one.
+//! - Waiting on the root for something that nothing can ever release
+//!   panics with a `green: deadlock` report instead of hanging.
 //!
-//! Broadcast primitives (events, results, barriers, wait groups) park on
-//! [`crate::wait_list::WaitList`]; those that hand ownership to one waiter (locks,
-//! permits, notifications) use the hand-off queue in `waiter.rs`, which adds
-//! a per-waiter grant flag to the same FIFO so a grant is never lost to a
-//! waiter killed between its wake and its resumption.
+//! The types are [`ThreadBound`](crate::ThreadBound): share them between the
+//! coroutines of one thread with `Rc`, and use [`green::xchan`](crate::xchan)
+//! to talk to other threads.
 //!
-//! This module never touches timers or the reactor, and none of its types
-//! may be used from another OS thread (see `green::xchan` for that).
+//! ```
+//! use std::rc::Rc;
+//! use green::sync::{Event, Mutex};
+//!
+//! let ready = Rc::new(Event::new());
+//! let total = Rc::new(Mutex::new(0));
+//! let workers: Vec<_> = (1..=3)
+//!     .map(|i| {
+//!         let (ready, total) = (ready.clone(), total.clone());
+//!         green::spawn(move || {
+//!             ready.wait(); // parks until set
+//!             *total.lock() += i;
+//!         })
+//!     })
+//!     .collect();
+//! ready.set();
+//! green::joinall(workers);
+//! assert_eq!(*total.lock(), 6);
+//! ```
+
+// Contributor note: broadcast primitives (events, results, barriers, wait
+// groups) park on the wait-list (`crate::wait_list::WaitList`); those that
+// hand ownership to one waiter (locks, permits, notifications) use the
+// hand-off queue in `waiter.rs`, which adds a per-waiter grant flag to the
+// same FIFO so a grant is never lost to a waiter killed between its wake
+// and its resumption. This module never touches timers or the reactor.
 
 mod async_result;
 mod barrier;

@@ -22,12 +22,14 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::panic::Location;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::time::Instant;
 
 use crate::arena;
+use crate::marker::{Bound, ThreadBound, THREAD_BOUND};
 
 pub(crate) mod coro;
 pub(crate) mod entry;
@@ -38,8 +40,8 @@ use crate::stack::StackState;
 use coro::{Body, Kind};
 pub(crate) use coro::{Coro, CoroYielder};
 pub(crate) use entry::Entry;
-pub use outcome::JoinError;
 pub(crate) use outcome::{payload_text, Output};
+pub use outcome::{JoinError, Panic};
 
 pub(crate) type Link = Box<dyn FnOnce(&Task)>;
 
@@ -67,18 +69,22 @@ pub(crate) enum WakeReason {
     Killed,
 }
 
-/// What a task is parked on, for diagnostics (`run_info`, deadlock reports).
+/// What a parked coroutine waits for, as [`run_info`](crate::run_info)
+/// and deadlock reports show it (in
+/// [`CoroutineState::Parked`](crate::CoroutineState::Parked)).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum ParkedOn {
-    /// Waiting for a timer (sleep, `spawn_later`).
+    /// A timer: `sleep`, a `spawn_later` that has not started yet.
     Timer,
-    /// Waiting for an fd to become readable or writable.
+    /// A file descriptor to become readable or writable (a socket read,
+    /// `accept`, `rt::wait_fd`).
     Fd(i32),
-    /// Waiting on a wait-list (a queue, lock, event or join).
+    /// Another coroutine: a queue, lock, event or join.
     WaitList,
-    /// Waiting for another OS thread (blocking pool, cross-thread channel).
+    /// Another OS thread: `spawn_blocking`, an `xchan` receive, a future's
+    /// waker in `block_on`.
     Remote,
-    /// Yielded and queued to run again.
+    /// Nothing: it yielded and is queued to run again.
     Yield,
 }
 
@@ -121,6 +127,15 @@ struct Side {
     extra: RefCell<Extra>,
 }
 
+/// What the panic hook records of a panic raised in a task: where, and the
+/// payload's text, which tells whether the panic that ends the task is this
+/// one (a payload re-raised with `resume_unwind` never reaches the hook).
+#[derive(Debug)]
+pub(crate) struct HookedPanic {
+    pub(crate) location: Option<String>,
+    pub(crate) message: Option<String>,
+}
+
 /// Rarely used fields that change while the task lives.
 #[derive(Default)]
 pub(crate) struct Extra {
@@ -128,8 +143,8 @@ pub(crate) struct Extra {
     pub(crate) frames: Vec<(Instant, u64)>,
     /// `on_finish` callbacks, run in the order added.
     pub(crate) links: Vec<Link>,
-    /// Panic message captured by the panic hook, reported if never joined.
-    pub(crate) panic_message: Option<String>,
+    /// The last panic the panic hook saw raised in this task.
+    pub(crate) panic: Option<HookedPanic>,
     /// Id of the helper coroutine running this task's `on_finish`
     /// callbacks, while it runs them.
     pub(crate) links_runner: Option<u64>,
@@ -500,11 +515,6 @@ impl Task {
         self.peek_result(|r| matches!(r, Some(Ok(v)) if !v.is::<()>()))
     }
 
-    /// Whether the task ended by panicking.
-    pub(crate) fn panicked(&self) -> bool {
-        self.peek_result(|r| matches!(r, Some(Err(JoinError::Panicked(_)))))
-    }
-
     fn side(&self) -> &Side {
         self.side.get_or_init(Default::default)
     }
@@ -535,9 +545,30 @@ impl Task {
         self.read_extra(|e| e.links_runner).flatten()
     }
 
-    /// Take the panic message the hook captured, if any.
-    pub(crate) fn take_panic_message(&self) -> Option<String> {
-        self.side.get()?.extra.borrow_mut().panic_message.take()
+    /// Take what the panic hook recorded of the last panic raised in this
+    /// task, if anything.
+    pub(crate) fn take_hooked_panic(&self) -> Option<HookedPanic> {
+        self.side.get()?.extra.borrow_mut().panic.take()
+    }
+
+    /// The report of the task's panic, `panicked at <file:line:col>:\n<msg>`
+    /// (as std words a thread's), if it ended by panicking.
+    pub(crate) fn panic_report(&self) -> Option<String> {
+        self.peek_result(|r| match r {
+            Some(Err(JoinError::Panicked(p))) => {
+                let mut s = String::from("panicked");
+                if let Some(l) = p.location() {
+                    s.push_str(" at ");
+                    s.push_str(l);
+                }
+                if let Some(m) = p.message() {
+                    s.push_str(if p.location().is_some() { ":\n" } else { ": " });
+                    s.push_str(m);
+                }
+                Some(s)
+            }
+            _ => None,
+        })
     }
 
     /// Earliest deadline among this task's `timeout()` frames, with its id.
@@ -577,7 +608,16 @@ impl Task {
 
 /// A counted reference to a task record in the arena (like `Rc<Task>`, but
 /// with the record allocated from `arena.rs`).
-pub(crate) struct TaskRef(NonNull<Task>);
+///
+/// Thread-bound like an `Rc`: the count is a plain `Cell` and the record
+/// lives in this thread's arena. The marker says so, and makes every public
+/// type holding a task (a `JoinHandle`, the wait-lists inside each
+/// primitive) fail to cross threads with an error that names
+/// `ThreadBound` rather than this internal pointer.
+pub(crate) struct TaskRef {
+    ptr: Bound<NonNull<Task>>,
+    _thread: PhantomData<ThreadBound>,
+}
 
 impl TaskRef {
     pub(crate) fn new(task: Task) -> TaskRef {
@@ -585,7 +625,7 @@ impl TaskRef {
         // SAFETY: fresh, 16-aligned block of the task's size.
         unsafe { p.write(task) };
         // SAFETY: `alloc` never returns null.
-        let r = TaskRef(unsafe { NonNull::new_unchecked(p) });
+        let r = TaskRef::from_ptr(unsafe { NonNull::new_unchecked(p) });
         r.refs.set(1);
         r
     }
@@ -595,15 +635,23 @@ impl TaskRef {
     #[inline(always)]
     pub(crate) fn from_task(task: &Task) -> TaskRef {
         task.refs.set(task.refs.get() + 1);
-        TaskRef(NonNull::from(task))
+        TaskRef::from_ptr(NonNull::from(task))
+    }
+
+    #[inline(always)]
+    fn from_ptr(p: NonNull<Task>) -> TaskRef {
+        TaskRef {
+            ptr: Bound(p),
+            _thread: THREAD_BOUND,
+        }
     }
 
     pub(crate) fn as_ptr(&self) -> *const Task {
-        self.0.as_ptr()
+        self.ptr.as_ptr()
     }
 
     pub(crate) fn ptr_eq(a: &TaskRef, b: &TaskRef) -> bool {
-        a.0 == b.0
+        *a.ptr == *b.ptr
     }
 }
 
@@ -611,7 +659,7 @@ impl Clone for TaskRef {
     #[inline(always)]
     fn clone(&self) -> TaskRef {
         self.refs.set(self.refs.get() + 1);
-        TaskRef(self.0)
+        TaskRef::from_ptr(*self.ptr)
     }
 }
 
@@ -624,8 +672,8 @@ impl Drop for TaskRef {
             // SAFETY: last reference; the record was written by `new` into an
             // arena block of this size on this thread (tasks are !Send).
             unsafe {
-                std::ptr::drop_in_place(self.0.as_ptr());
-                arena::free(self.0.as_ptr().cast(), std::mem::size_of::<Task>());
+                std::ptr::drop_in_place(self.ptr.as_ptr());
+                arena::free(self.ptr.as_ptr().cast(), std::mem::size_of::<Task>());
             }
         }
     }
@@ -636,7 +684,7 @@ impl std::ops::Deref for TaskRef {
     #[inline(always)]
     fn deref(&self) -> &Task {
         // SAFETY: the record lives while any TaskRef does.
-        unsafe { self.0.as_ref() }
+        unsafe { self.ptr.as_ref() }
     }
 }
 
@@ -646,14 +694,20 @@ impl std::ops::Deref for TaskRef {
 // (a task's joiners are a `WaitList`; an `Unparker` names a task). Plain
 // data on purpose: waking (`Unparker::unpark`, `WaitList::notify_*`) and
 // parking on a list (`WaitList::wait_as`) are the scheduler's
-// (`sched/park.rs`); the public waiting API is `wait_list.rs`'s.
+// (`sched/park.rs`); the waiting API is `wait_list.rs`'s. Both types are
+// public only for greenhub-monkey and greenhub's tests (`#[doc(hidden)]`
+// where they are exported); not a stable API.
 
-/// An owned wake-up right for one park of one task (or the root).
+/// An owned wake-up right for one park of one coroutine (or the thread's
+/// root).
 ///
-/// Obtained with `green::rt::unparker` *before* parking; valid only for the
-/// next park of that task. Waking a task that is no longer parked for that
-/// very park is a no-op, so stale wakes can never resume it at the wrong
-/// point.
+/// Obtained with `rt::unparker` *before* parking; valid only for the next
+/// park. Waking a coroutine that is no longer parked for that very park
+/// does nothing, so a stale wake can never resume it at the wrong point.
+// Public for greenhub-monkey and greenhub's own tests (hidden where it is
+// exported, so docs of crates that re-export this one hide it too); not a
+// stable API.
+#[doc(hidden)]
 #[derive(Clone)]
 pub struct Unparker {
     pub(crate) task: TaskRef,
@@ -677,10 +731,12 @@ impl Unparker {
     }
 }
 
-/// A FIFO list of parked tasks (or the thread's root context).
-///
-/// Every blocking primitive parks on one: see `wait_list.rs` for parking on it
-/// and `sched/park.rs` for waking it.
+/// A first-in, first-out list of parked coroutines (or the thread's root
+/// context): what every blocking primitive parks on.
+// Public for greenhub-monkey and greenhub's own tests (hidden where it is
+// exported, so docs of crates that re-export this one hide it too); not a
+// stable API.
+#[doc(hidden)]
 #[derive(Default)]
 pub struct WaitList {
     q: RefCell<VecDeque<Unparker>>,
@@ -725,6 +781,10 @@ impl WaitList {
 }
 
 /// How a wait on a [`WaitList`] ended.
+// Public for greenhub-monkey and greenhub's own tests (hidden where it is
+// exported, so docs of crates that re-export this one hide it too); not a
+// stable API.
+#[doc(hidden)]
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum WaitResult {
     /// Another task woke this one through the list.

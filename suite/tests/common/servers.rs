@@ -156,8 +156,20 @@ fn start(
     }
 }
 
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 /// A `redis-server` on 127.0.0.1 with persistence off.
 pub fn redis() -> Server {
+    redis_with(&["--maxclients", "1000"])
+}
+
+/// [`redis`] with more settings on its command line (later ones win).
+pub fn redis_with(extra: &[&str]) -> Server {
     green_suite::install::servers();
     let bin = find_bin("redis-server", &[PathBuf::from("/usr/bin")], "redis-server");
     let dir = temp_dir("redis");
@@ -169,9 +181,9 @@ pub fn redis() -> Server {
             .args(["--save", ""])
             .args(["--appendonly", "no"])
             .args(["--daemonize", "no"])
-            .args(["--maxclients", "1000"])
             .arg("--dir")
-            .arg(&dir);
+            .arg(&dir)
+            .args(extra);
         if let Some(s) = start(cmd, &dir, port, libc::SIGTERM, redis_ready) {
             return s;
         }

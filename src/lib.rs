@@ -276,6 +276,7 @@
 //! | [`pool`] | [`Pool`](pool::Pool) (bounded concurrency, `map`/`imap`/`imap_unordered`), [`Group`](pool::Group) |
 //! | [`local!`] | coroutine-local storage, dropped when the coroutine ends |
 //! | [`net`] | [`TcpListener`](net::TcpListener) (also `bind_reuseport`), [`TcpStream`](net::TcpStream), [`UdpSocket`](net::UdpSocket), [`UnixListener`](net::UnixListener), [`UnixStream`](net::UnixStream), [`StreamServer`](net::StreamServer), [`resolve`](net::resolve) |
+//! | [`signal`] | wait for a Unix signal in a coroutine ([`signal::wait`], [`signal::Signal`]) or run a handler coroutine per delivery ([`signal::handler`]): Ctrl-C shutdown without a thread of your own |
 //! | `monkey` (feature `monkey`) | [`patch_all`][patch_all], `patch(Patch::SLEEP \| Patch::SOCKET ...)`, `is_patched` |
 //! | [`Runtime`] | explicit hub settings: stack size, region budget, monitor; `threads(n).run_threads(f)` runs one hub per thread |
 //! | [`run_info`], [`run_info_on_signal`] | every live coroutine: id, name, state (ready, or parked on a timer, an fd, a wait-list, another thread), spawn location, time since it last ran |
@@ -308,7 +309,7 @@
 //! | `gevent.local.local` | [`local!`] |
 //! | `gevent.threadpool` | [`spawn_blocking`] (one shared pool of threads) |
 //! | `gevent.get_hub()`, the loop | implicit: each thread's hub starts on first use; [`Runtime`] sets it up explicitly and runs one per thread |
-//! | `gevent.signal_handler` | not yet available |
+//! | `gevent.signal_handler(SIGINT, f)`, `gevent.signal.wait` | [`signal::handler`], [`signal::wait`], [`signal::Signal`] |
 //! | `gevent.util.print_run_info()` | [`run_info`], [`run_info_on_signal`] |
 //! | gevent's monitor thread (`max_blocking_time`) | `GREEN_MONITOR_MS` or [`Runtime::monitor`] |
 //! | `LoopExit` ("this operation would block forever") | a panic starting `green: deadlock`, with what is parked |

@@ -92,6 +92,7 @@ pub mod rt;
 mod run_info;
 mod runtime;
 mod sched;
+pub mod signal;
 mod spawn;
 mod stack;
 pub mod sync;

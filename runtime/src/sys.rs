@@ -195,6 +195,40 @@ pub(crate) unsafe fn set_signal_action(
     Ok((old.sa_sigaction, old.sa_flags))
 }
 
+/// A signal's whole action (handler, flags, mask), as saved by
+/// [`swap_signal_action`] to be put back by [`restore_signal_action`].
+pub(crate) struct SavedAction(libc::sigaction);
+
+/// Install `handler` (a plain handler, no `SA_SIGINFO`) for `sig` with
+/// `flags`, and return the whole previous action.
+///
+/// # Safety
+/// `handler` is the address of an async-signal-safe
+/// `extern "C" fn(c_int)`.
+pub(crate) unsafe fn swap_signal_action(
+    sig: c_int,
+    handler: usize,
+    flags: c_int,
+) -> io::Result<SavedAction> {
+    // SAFETY: all-zero is a valid sigaction; we fill handler, flags, mask.
+    let mut new: libc::sigaction = unsafe { mem::zeroed() };
+    new.sa_sigaction = handler;
+    new.sa_flags = flags;
+    // SAFETY: `new.sa_mask` is a valid sigset to clear.
+    unsafe { libc::sigemptyset(&mut new.sa_mask) };
+    // SAFETY: as above.
+    let mut old: libc::sigaction = unsafe { mem::zeroed() };
+    // SAFETY: both structs are valid; the caller vouches for the handler.
+    cvt(unsafe { libc::sigaction(sig, &new, &mut old) })?;
+    Ok(SavedAction(old))
+}
+
+/// Put back an action [`swap_signal_action`] saved.
+pub(crate) fn restore_signal_action(sig: c_int, saved: &SavedAction) -> io::Result<()> {
+    // SAFETY: `saved` is an action the kernel handed out for this signal.
+    cvt(unsafe { libc::sigaction(sig, &saved.0, ptr::null_mut()) }).map(drop)
+}
+
 /// Put `sig` back to its default action. Async-signal-safe.
 pub(crate) fn default_signal_action(sig: c_int) {
     // SAFETY: SIG_DFL is always a valid disposition.

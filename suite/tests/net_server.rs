@@ -159,6 +159,41 @@ fn stop_is_graceful_then_kills_lingering_handlers() {
 }
 
 #[test]
+fn serve_forever_returns_only_after_stop_has_finished_its_handlers() {
+    watchdog(20, || {
+        let finished = Rc::new(std::cell::Cell::new(false));
+        let f = finished.clone();
+        let server = StreamServer::bind("127.0.0.1:0", move |s, _| {
+            let mut line = String::new();
+            let _ = BufReader::new(&s).read_line(&mut line);
+            green::sleep(Duration::from_millis(200));
+            let _ = (&s).write_all(b"done\n");
+            f.set(true);
+        })
+        .unwrap();
+        server.set_stop_timeout(Duration::from_secs(5));
+        let addr = server.local_addr();
+        let (srv, stopper) = (server.clone(), server.clone());
+        green::spawn(move || {
+            let c = TcpStream::connect(addr).unwrap();
+            (&c).write_all(b"hi\n").unwrap();
+            green::sleep(Duration::from_millis(50));
+            // Another coroutine starts stop() while the handler works.
+            green::spawn(move || stopper.stop());
+            let mut s = String::new();
+            (&c).read_to_string(&mut s).unwrap();
+            assert_eq!(s, "done\n");
+        });
+        srv.serve_forever().unwrap();
+        assert!(
+            finished.get(),
+            "serve_forever returned before stop() let the handler finish"
+        );
+        assert_eq!(server.active_connections(), 0);
+    });
+}
+
+#[test]
 fn stop_from_inside_a_handler() {
     watchdog(20, || {
         let slot: Rc<std::cell::RefCell<Option<StreamServer>>> = Rc::default();

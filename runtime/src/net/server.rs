@@ -43,11 +43,15 @@ struct Inner {
     room: WaitList,
     /// `stop()` waits here for handlers to end.
     drained: WaitList,
-    /// `serve_forever()` waits here for the acceptor to end.
+    /// `serve_forever()` waits here for `stop()` to finish (or the
+    /// acceptor to end without one).
     done: WaitList,
     started: Cell<bool>,
     stopped: Cell<bool>,
     acceptor_finished: Cell<bool>,
+    /// A `stop()` has run to its end: listener closed, handlers finished or
+    /// killed.
+    stop_finished: Cell<bool>,
     acceptor: RefCell<Option<JoinHandle<()>>>,
     /// Running handlers by coroutine id.
     handlers: RefCell<HashMap<u64, JoinHandle<()>>>,
@@ -115,6 +119,7 @@ impl StreamServer {
                 started: Cell::new(false),
                 stopped: Cell::new(false),
                 acceptor_finished: Cell::new(false),
+                stop_finished: Cell::new(false),
                 acceptor: RefCell::new(None),
                 handlers: RefCell::new(HashMap::new()),
                 stop_timeout: Cell::new(DEFAULT_STOP_TIMEOUT),
@@ -192,13 +197,20 @@ impl StreamServer {
         Ok(())
     }
 
-    /// Start (unless started) and wait until the server is stopped.
+    /// Start (unless started) and wait until the server has stopped: a
+    /// [`stop`](Self::stop) has run to its end (listener closed, the other
+    /// handlers finished or killed), or the acceptor was killed without
+    /// one. So a `main` that returns after `serve_forever` abandons no
+    /// handler — except the one that called `stop`, if a handler did.
     pub fn serve_forever(&self) -> io::Result<()> {
         if !self.inner.started.get() {
             self.start()?;
         }
-        while !self.inner.acceptor_finished.get() {
-            self.inner.done.wait(None);
+        let inner = &self.inner;
+        while !(inner.stop_finished.get()
+            || (inner.acceptor_finished.get() && !inner.stopped.get()))
+        {
+            inner.done.wait(None);
         }
         Ok(())
     }
@@ -245,6 +257,8 @@ impl StreamServer {
         for h in left {
             h.kill();
         }
+        inner.stop_finished.set(true);
+        inner.done.notify_all();
     }
 }
 

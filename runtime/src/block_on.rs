@@ -19,6 +19,11 @@
 //! resume a later park. Wakes from any thread take the same path: the
 //! right queues the wake on the hub and pokes its poller.
 //!
+//! A wake during the poll is a self-wake (`tokio::task::yield_now`,
+//! cooperative budgets, spin-waits): the caller yields to the hub (to the
+//! back of the ready queue, as `yield_now`) before it polls again, so such
+//! a future never starves the hub's other coroutines, timers or I/O.
+//!
 //! A future whose poll leaves no clone of its waker anywhere can never be
 //! woken: the caller then parks with no right at all, so a root waiting on
 //! it is reported as a deadlock instead of hanging.
@@ -162,7 +167,11 @@ fn keep_signal(s: Arc<Signal>) {
 ///
 /// `kill` and `green::timeout` interrupt a caller parked here: the future
 /// is dropped on this thread (its destructors run) and the unwind goes on.
-/// A future that is ready at once never parks.
+/// A future that is ready at once never parks. A future that wakes itself
+/// while it is polled (`tokio::task::yield_now`, a cooperative budget, a
+/// spin-wait) is polled again only after a yield, as
+/// [`yield_now`](crate::yield_now): every other ready coroutine runs first,
+/// and timers, I/O and enclosing timeouts keep their turn.
 ///
 /// With the crate feature `tokio`, the future also gets a tokio runtime
 /// context, so `tokio::net`, `tokio::time` and crates built on them
@@ -232,6 +241,13 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
             return v;
         }
         if !parked.arm() {
+            // Woken during its own poll: a self-wake (tokio's `yield_now`,
+            // a spent cooperative budget, a spin-wait) asks to be polled
+            // again *after the others had a turn*. Re-polling at once would
+            // loop here for ever without the hub ever running: no sibling,
+            // timer, I/O or enclosing timeout. So yield as `yield_now`
+            // does (kill and expired timeouts unwind from here), then poll.
+            crate::spawn::yield_now();
             continue;
         }
         // Ends by a wake (poll again), or by kill or an enclosing timeout
@@ -269,7 +285,11 @@ impl<F> Drop for Owned<F> {
         }
         // Unwinding (a kill, a timeout, a panic in `poll`): a panic out of
         // the future's own `Drop` now would abort the process.
-        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(fut))) {
+        let mark = sched::unwind_mark();
+        let r = panic::catch_unwind(AssertUnwindSafe(move || drop(fut)));
+        // A panic caught here ended its unwind; the enclosing one goes on.
+        sched::unwinds_caught_since(mark);
+        if let Err(p) = r {
             let msg = crate::task::payload_text(&*p).unwrap_or("<non-string payload>");
             eprintln!(
                 "green: a future dropped by an unwinding block_on panicked in its Drop: {msg}"

@@ -169,6 +169,7 @@ impl FdReadiness {
             Interest::Write
         };
         match &self.entry {
+            Some(_) if hub().foreign() => Ok(wait_fd_thread(fd, interest, deadline)),
             Some(e) => wait_entry(e, fd, interest, deadline, unwind),
             None => wait_fd_inner(fd, interest, deadline, unwind),
         }
@@ -214,7 +215,9 @@ pub fn fd_readiness(fd: RawFd, interest: Interest) -> FdReadiness {
 /// ```
 #[inline]
 pub fn in_coroutine() -> bool {
-    try_hub().is_some_and(|h| h.in_coroutine())
+    // A forked child's copy of the hub is not a hub to park on: the process
+    // forked from a coroutine passes straight through.
+    try_hub().is_some_and(|h| h.in_coroutine() && !h.foreign())
 }
 
 /// Park until `fd` is ready for `interest` or `deadline` passes (`None`:
@@ -274,11 +277,41 @@ fn wait_fd_inner(
     deadline: Option<Instant>,
     unwind: bool,
 ) -> Result<io::Result<()>, Interrupted> {
-    let entry = match hub().fd_entry(fd) {
+    let hub = hub();
+    if hub.foreign() {
+        // Registering would change the parent's epoll set.
+        return Ok(wait_fd_thread(fd, interest, deadline));
+    }
+    let entry = match hub.fd_entry(fd) {
         Ok(e) => e,
         Err(e) => return Ok(Err(e)),
     };
     wait_entry(&entry, fd, interest, deadline, unwind)
+}
+
+/// A wait in a forked child, whose copy of the hub must not run: the
+/// thread polls `fd` itself.
+#[cold]
+fn wait_fd_thread(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+    let events = match interest {
+        Interest::Read => libc::POLLIN,
+        Interest::Write => libc::POLLOUT,
+    };
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                i32::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX)
+            }
+        };
+        match crate::sys::poll_one(fd, events, ms) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::TimedOut, "green: I/O timed out")),
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Park on `entry`, the registered entry of `fd`.

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::sched::{self, HubConfig};
@@ -222,6 +223,8 @@ impl Runtime {
     /// Run `f` on the current thread with a hub made from these settings.
     /// Coroutines still alive when `f` returns are killed, and `run` waits
     /// until they have unwound (their destructors ran) before it returns.
+    /// If `f` panics, the same happens before the panic goes on out of
+    /// `run`: no coroutine of the hub keeps running afterwards.
     ///
     /// # Errors
     /// Without running `f`: [`RuntimeError::HubAlreadyRunning`] if this
@@ -251,11 +254,7 @@ impl Runtime {
         if !sched::configure(self.cfg) {
             return Err(RuntimeError::HubAlreadyRunning);
         }
-        let v = f();
-        // Unwind what is left while the thread's thread-locals still live
-        // (at thread exit the hub can only abandon them).
-        sched::kill_all();
-        Ok(v)
+        Ok(run_then_unwind_leftovers(f))
     }
 
     /// Run `f(index)` on `threads(n)` new OS threads (`index` in `0..n`,
@@ -264,7 +263,9 @@ impl Runtime {
     /// thread that spawned them; threads share nothing unless `f` shares it
     /// (`f` is `Sync` and may borrow from the caller).
     ///
-    /// Returns the results in thread order.
+    /// Returns the results in thread order. Each thread kills and unwinds
+    /// the coroutines still alive when its `f` returns or panics, as
+    /// [`run`](Self::run) does.
     ///
     /// # Errors
     /// Without running anything, on a setting that cannot be used (see the
@@ -298,9 +299,7 @@ impl Runtime {
                         if !sched::configure(cfg.clone()) {
                             return Err(RuntimeError::HubAlreadyRunning);
                         }
-                        let v = f(i);
-                        sched::kill_all();
-                        Ok(v)
+                        Ok(run_then_unwind_leftovers(|| f(i)))
                     });
                 match r {
                     Ok(h) => handles.push(h),
@@ -336,6 +335,36 @@ impl Runtime {
                 None => Ok(out),
             }
         })
+    }
+}
+
+/// Run `f` on this thread's hub, then kill the coroutines still alive and
+/// wait until they have unwound, while the thread's thread-locals still
+/// live (at thread exit the hub can only abandon them). Also when `f`
+/// panics: the panic is held while they unwind (so their destructors are
+/// ordinary code, not cleanup inside a panic), then goes on unchanged.
+fn run_then_unwind_leftovers<T>(f: impl FnOnce() -> T) -> T {
+    let mark = sched::unwind_mark();
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => {
+            sched::kill_all();
+            v
+        }
+        Err(p) => {
+            // The closure's unwind is over; the root no longer unwinds.
+            sched::unwinds_caught_since(mark);
+            // A failure here (a destructor that waits for ever is a
+            // reported deadlock) must not hide the closure's own panic.
+            if let Err(e) = panic::catch_unwind(sched::kill_all) {
+                let msg = crate::task::payload_text(&*e).unwrap_or("<non-string payload>");
+                eprintln!(
+                    "green: the coroutines left when the closure panicked could not all be \
+                     unwound: {msg}"
+                );
+            }
+            // Through the hub, which then knows the root unwinds again.
+            sched::resume_unwind(p)
+        }
     }
 }
 

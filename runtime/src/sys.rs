@@ -149,6 +149,19 @@ pub(crate) fn gettid() -> libc::pid_t {
     unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
 }
 
+/// Have `child` run in the child process after every `fork` (the C
+/// library's `pthread_atfork` child handler). `child` must be
+/// async-signal-safe: the child of a multi-threaded process may only do
+/// that much.
+pub(crate) fn on_fork_in_child(child: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: registering a handler has no preconditions; the caller vouches
+    // that it is async-signal-safe.
+    match unsafe { libc::pthread_atfork(None, None, Some(child)) } {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
 /// Abort the process at once. Async-signal-safe.
 pub(crate) fn abort() -> ! {
     // SAFETY: abort has no preconditions and never returns.
@@ -260,6 +273,19 @@ pub(crate) unsafe fn set_signal_stack(addr: usize, len: usize) -> io::Result<()>
 }
 
 // ---------------------------------------------------------------- fds
+
+/// Wait until `fd` has one of `events` (`POLLIN`, `POLLOUT`) or `ms`
+/// milliseconds pass (`-1`: no limit). The revents, 0 on timeout.
+pub(crate) fn poll_one(fd: RawFd, events: i16, ms: c_int) -> io::Result<i16> {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    cvt(unsafe { libc::poll(&mut p, 1, ms) })?;
+    Ok(p.revents)
+}
 
 /// A pipe with both ends close-on-exec: (read end, write end).
 pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {

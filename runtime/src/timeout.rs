@@ -17,7 +17,10 @@ use crate::sched;
 /// which returns `Err(Elapsed)`. Nested timeouts: the earliest deadline wins
 /// and is reported by its own frame. A closure that never parks is never
 /// interrupted; `timeout(Duration::ZERO, f)` fires at the first park.
-/// Works in coroutines and on the thread's root context alike.
+/// Works in coroutines and on the thread's root context alike, and inside
+/// a destructor that runs during an unwind (a kill, a panic, another
+/// timeout), where it bounds the destructor's own cleanup: the timeouts
+/// that enclose the unwind never fire there, this one does.
 ///
 /// ```
 /// use std::time::Duration;
@@ -37,10 +40,8 @@ pub fn timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
     match r {
         Ok(v) => Ok(v),
         Err(p) => match p.downcast_ref::<ElapsedSignal>() {
-            Some(ElapsedSignal(fid)) if *fid == id => {
-                sched::caught_unwind();
-                Err(Elapsed)
-            }
+            // `pop_frame` has forgotten the unwind it caught.
+            Some(ElapsedSignal(fid)) if *fid == id => Err(Elapsed),
             _ => sched::resume_unwind(p),
         },
     }

@@ -706,3 +706,143 @@ fn waker_woken_after_its_thread_ended() {
         w.wake();
     }
 }
+
+/// A future that wakes itself during every poll and returns `Pending`
+/// until `done` holds (a spin-wait, tokio's `yield_now`, a spent
+/// cooperative budget).
+fn self_waking_until(done: impl Fn() -> bool) -> impl Future<Output = u32> {
+    let mut polls = 0;
+    poll_fn(move |cx| {
+        polls += 1;
+        if done() {
+            return Poll::Ready(polls);
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
+/// Issue 19, fault 1: a future that wakes itself during its poll was
+/// re-polled at once, for ever: no sibling coroutine, timer or enclosing
+/// timeout ever ran. Each self-wake must yield to the hub first (C2, C41).
+// C64
+#[test]
+fn self_waking_future_in_block_on_starved_siblings_timers_and_timeouts() {
+    watchdog(20, || {
+        // A sibling coroutine gets its turn.
+        let flag = Rc::new(Cell::new(false));
+        let f = flag.clone();
+        let a = green::spawn(move || green::block_on(self_waking_until(move || f.get())));
+        green::spawn(move || flag.set(true));
+        let polls = a.join().unwrap();
+        assert!(polls >= 2, "polled {polls} times");
+
+        // A timer fires meanwhile (a sibling's sleep), in a coroutine...
+        let slept = Rc::new(Cell::new(false));
+        let s = slept.clone();
+        let sleeper = green::spawn(move || {
+            green::sleep(Duration::from_millis(5));
+            s.set(true);
+        });
+        let s = slept.clone();
+        let a = green::spawn(move || green::block_on(self_waking_until(move || s.get())));
+        a.join().unwrap();
+        sleeper.join().unwrap();
+
+        // ... and on the root, which waits on a coroutine's timer.
+        let slept = Rc::new(Cell::new(false));
+        let s = slept.clone();
+        let sleeper = green::spawn(move || {
+            green::sleep(Duration::from_millis(5));
+            s.set(true);
+        });
+        let s = slept.clone();
+        green::block_on(self_waking_until(move || s.get()));
+        sleeper.join().unwrap();
+
+        // A wake from another thread (cross-thread work) is seen meanwhile.
+        let (tx, rx) = green::xchan::channel::<u32>();
+        let got = Rc::new(Cell::new(0));
+        let g = got.clone();
+        let receiver = green::spawn(move || g.set(rx.recv().unwrap_or(0)));
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            tx.send(9).unwrap();
+        });
+        let g = got.clone();
+        green::block_on(self_waking_until(move || g.get() == 9));
+        receiver.join().unwrap();
+        t.join().unwrap();
+    });
+}
+
+/// Issue 19, fault 1: `green::timeout` around a future that wakes itself
+/// for ever fires, in a coroutine and on the root; kill ends it too.
+// C64
+#[test]
+fn timeout_around_a_forever_self_waking_future_fires() {
+    watchdog(20, || {
+        let t0 = Instant::now();
+        let r = green::timeout(Duration::from_millis(20), || {
+            green::block_on(self_waking_until(|| false))
+        });
+        assert!(r.is_err(), "the timeout on the root fired");
+        assert!(t0.elapsed() >= Duration::from_millis(15));
+
+        let h = green::spawn(|| {
+            green::timeout(Duration::from_millis(20), || {
+                green::block_on(self_waking_until(|| false))
+            })
+            .is_err()
+        });
+        assert!(h.join().unwrap(), "the timeout in a coroutine fired");
+
+        let dropped = Rc::new(Cell::new(false));
+        let d = dropped.clone();
+        let h = green::spawn(move || {
+            let _flag = DropFlag(d);
+            green::block_on(self_waking_until(|| false))
+        });
+        green::sleep(Duration::from_millis(5));
+        h.kill();
+        assert!(matches!(h.join(), Err(green::JoinError::Killed)));
+        assert!(dropped.get());
+    });
+}
+
+/// A self-waking future is still polled promptly, and a ready one never
+/// switches: the fix yields only when a poll woke itself.
+// C64
+#[test]
+fn self_waking_future_takes_turns_with_a_yielding_sibling() {
+    watchdog(20, || {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        let sibling = green::spawn(move || {
+            for _ in 0..3 {
+                l.borrow_mut().push('s');
+                green::yield_now();
+            }
+        });
+        let l = log.clone();
+        let n = Rc::new(Cell::new(0));
+        let polls = green::block_on(self_waking_until(move || {
+            l.borrow_mut().push('f');
+            n.set(n.get() + 1);
+            n.get() > 3
+        }));
+        sibling.join().unwrap();
+        assert_eq!(polls, 4);
+        let log: String = log.borrow().iter().collect();
+        // Each self-wake yields once: the sibling runs between polls.
+        assert_eq!(log, "fsfsfsf");
+
+        // Ready at once: no switch, the sibling has not run yet.
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let h = green::spawn(move || r.set(true));
+        assert_eq!(green::block_on(async { 5 }), 5);
+        assert!(!ran.get(), "a ready future never yields");
+        h.join().unwrap();
+    });
+}

@@ -520,3 +520,60 @@ fn green_parks_inside_a_poll_interleave() {
         assert_eq!(out, [0, 1, 2, 3]);
     });
 }
+
+/// Issue 19, fault 1: `tokio::task::yield_now()` in a loop (the future
+/// wakes itself during its poll) starved every other coroutine, timer and
+/// enclosing timeout on the hub.
+// C64
+#[test]
+fn tokio_yield_now_loop_in_block_on_starved_siblings_and_timeouts() {
+    watchdog(30, || {
+        let flag = Rc::new(Cell::new(false));
+        let f = flag.clone();
+        let a = green::spawn(move || {
+            green::block_on(async move {
+                while !f.get() {
+                    tokio::task::yield_now().await
+                }
+            })
+        });
+        green::spawn(move || flag.set(true));
+        a.join().unwrap();
+
+        // On the root, waiting for a coroutine's timer.
+        let flag = Rc::new(Cell::new(false));
+        let f = flag.clone();
+        let sleeper = green::spawn(move || {
+            green::sleep(Duration::from_millis(5));
+            f.set(true);
+        });
+        let f = flag.clone();
+        green::block_on(async move {
+            while !f.get() {
+                tokio::task::yield_now().await
+            }
+        });
+        sleeper.join().unwrap();
+
+        // An enclosing timeout fires, on the root and in a coroutine.
+        let r = green::timeout(Duration::from_millis(20), || {
+            green::block_on(async {
+                loop {
+                    tokio::task::yield_now().await
+                }
+            })
+        });
+        assert!(r.is_err());
+        let h = green::spawn(|| {
+            green::timeout(Duration::from_millis(20), || {
+                green::block_on(async {
+                    loop {
+                        tokio::task::yield_now().await
+                    }
+                })
+            })
+            .is_err()
+        });
+        assert!(h.join().unwrap());
+    });
+}

@@ -4,7 +4,8 @@
 //! timeout-wrapped and killed puts and gets, with a ledger that checks
 //! every item ends exactly one way (got once, handed back to its putter, or
 //! dropped only if its putter was cut short inside `put`), plus the order
-//! each type promises.
+//! each type promises and the capacity (after every step, also right after
+//! a getter that was handed an item is killed before it could take it).
 //!
 //! Seed: `GREEN_SEED`; operations per test: `GREEN_MODEL_OPS`.
 
@@ -210,18 +211,7 @@ fn queue_run(seed: u64, ops: usize, kind: Kind, cap: Option<usize>) {
     let putter_ids = Rc::new(Cell::new(0u64));
     let check = {
         let (sh, w) = (sh.clone(), w.clone());
-        move || {
-            if let Some((len, cap, _)) = sh.q.shape() {
-                // A getter killed after its hand-off puts the item back,
-                // even into a full buffer.
-                let slack = sh.led.getter_kills.get() as usize;
-                assert!(
-                    len <= cap.saturating_add(slack),
-                    "len {len} over capacity {cap} ({})",
-                    w.at()
-                );
-            }
-        }
+        move || check_bound(&sh, &w)
     };
     let make = |_| -> Box<dyn FnOnce()> {
         let (sh, w, ids) = (sh.clone(), w.clone(), putter_ids.clone());
@@ -248,29 +238,9 @@ fn queue_run(seed: u64, ops: usize, kind: Kind, cap: Option<usize>) {
                         sh.returned(it);
                     }
                 } else if r < 18 {
-                    let armed = Cell::new(true);
-                    let inside = &sh.led.in_get;
-                    let _k = OnDrop(|| {
-                        inside.set(inside.get() - 1);
-                        if armed.get() {
-                            let k = &sh.led.getter_kills;
-                            k.set(k.get() + 1);
-                        }
-                    });
-                    inside.set(inside.get() + 1);
-                    let got = match r % 4 {
-                        0 => sh.q.get(),
-                        1 => sh.q.try_get(),
-                        2 => sh.q.get_timeout(w.short()),
-                        _ => green::timeout(w.short(), || sh.q.get()).ok().flatten(),
-                    };
-                    armed.set(false);
-                    drop(_k);
-                    if let Some(it) = got {
-                        // A getter that parked may resume after later items
-                        // were taken by others: only its hand-off is ordered.
-                        sh.got(it, &w, r % 4 != 1);
-                    }
+                    get_step(&sh, &w, r % 4);
+                } else if r == 18 {
+                    handed_getter_killed(&sh, &w, me);
                 } else {
                     order_probe(&sh, &w, me);
                 }
@@ -313,6 +283,70 @@ fn queue_run(seed: u64, ops: usize, kind: Kind, cap: Option<usize>) {
         );
     }
     assert_eq!(sh.q.unfinished(), 0, "task_done count");
+}
+
+/// C68: the bound holds: stored items never exceed the capacity (a
+/// bounded(0) queue stores nothing), also after a getter that was handed an
+/// item is killed before taking it.
+fn check_bound(sh: &Shared, w: &World) {
+    if let Some((len, cap, _)) = sh.q.shape() {
+        assert!(len <= cap, "len {len} over capacity {cap} ({})", w.at());
+    }
+}
+
+/// One get of kind `how` (blocking, try, timed, timeout-wrapped), kept in
+/// step with the ledger however it ends.
+fn get_step(sh: &Shared, w: &World, how: u64) {
+    let armed = Cell::new(true);
+    let inside = &sh.led.in_get;
+    let _k = OnDrop(|| {
+        inside.set(inside.get() - 1);
+        if armed.get() {
+            let k = &sh.led.getter_kills;
+            k.set(k.get() + 1);
+        }
+    });
+    inside.set(inside.get() + 1);
+    let got = match how {
+        0 => sh.q.get(),
+        1 => sh.q.try_get(),
+        2 => sh.q.get_timeout(w.short()),
+        _ => green::timeout(w.short(), || sh.q.get()).ok().flatten(),
+    };
+    armed.set(false);
+    drop(_k);
+    if let Some(it) = got {
+        // A getter that parked may resume after later items were taken
+        // by others: only its hand-off is ordered.
+        sh.got(it, w, how != 1);
+    }
+}
+
+/// A getter parks, an item is put (handed to the first parked getter,
+/// often that one), and the getter is killed before it resumes: the item
+/// must go to the next getter or back into the queue, within the bound.
+fn handed_getter_killed(sh: &Rc<Shared>, w: &Rc<World>, me: u64) {
+    let (s2, w2) = (sh.clone(), w.clone());
+    let g = green::spawn(move || get_step(&s2, &w2, 0));
+    // Killed if this actor is (the getter must not outlive the run).
+    let _g = OnDrop(|| g.kill_nowait());
+    green::yield_now();
+    let it = sh.item(me, 1 + w.below(3) as u8);
+    let id = it.id;
+    sh.led.in_doubt.borrow_mut()[id] = true;
+    let res = sh.q.try_put(it);
+    sh.led.in_doubt.borrow_mut()[id] = false;
+    if let Err(it) = res {
+        sh.returned(it);
+    }
+    check_bound(sh, w);
+    if w.chance(50) {
+        g.kill();
+    } else {
+        g.kill_nowait();
+        green::yield_now();
+    }
+    check_bound(sh, w);
 }
 
 /// Within one step (no switch): two items put without parking come out in
@@ -376,7 +410,8 @@ fn model_queue_unbounded() {
 #[test]
 fn model_queue_bounded() {
     run_model("queue_bounded", OPS, |s, n| {
-        queue_run(s, n, Kind::Fifo, Some(1 + (s % 3) as usize))
+        // Capacity 0 (a rendezvous that stores nothing), 1 and 2.
+        queue_run(s, n, Kind::Fifo, Some((s % 3) as usize))
     });
 }
 

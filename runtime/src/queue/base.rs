@@ -3,15 +3,21 @@
 //! two hand-off wait queues (getters, putters).
 //!
 //! Invariants: getters wait only while the buffer is empty; putters wait
-//! only while it is full (always, for capacity 0). An item given to a
-//! parked getter goes straight into its waiter record; a getter that takes
-//! from a full buffer moves the first parked putter's item in. A getter
-//! killed after being handed an item puts it back at the front (or hands it
-//! to the next getter), so no item is ever lost or delivered twice; a getter
-//! or putter that timed out leaves the line and never consumes a later item
-//! (C16).
+//! only while the queue is full (always, for capacity 0). An item given to
+//! a parked getter goes straight into its waiter record and stays *in
+//! flight* until the getter resumes and takes it: in a bounded queue it
+//! counts against the capacity meanwhile (stored plus in flight never
+//! exceeds it), so a getter killed after being handed an item can put it
+//! back at the front (or hand it to the next getter) without ever going
+//! over the bound. Capacity 0 stores nothing: there an item whose getter
+//! was killed is offered to the next getter ahead of every parked putter
+//! (`returned`), as a parked putter's item would be. When room appears (an
+//! item taken, a hand-off completed), the first parked putter's item moves
+//! in. No item is ever lost or delivered twice; a getter or putter that
+//! timed out leaves the line and never consumes a later item (C16).
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
@@ -33,6 +39,12 @@ use crate::sync::WaitGroup;
 pub struct BaseQueue<T, B: Buffer<T>> {
     buf: RefCell<B>,
     cap: usize,
+    /// Items handed to getters that have not resumed to take them yet.
+    in_flight: Cell<usize>,
+    /// Capacity 0 only: items handed to getters that were killed before
+    /// taking them, when no other getter waited; served before parked
+    /// putters, front first.
+    returned: RefCell<VecDeque<T>>,
     getters: WaitQueue<T>,
     putters: WaitQueue<T>,
     closed: Cell<bool>,
@@ -57,6 +69,8 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
         BaseQueue {
             buf: RefCell::new(B::default()),
             cap,
+            in_flight: Cell::new(0),
+            returned: RefCell::new(VecDeque::new()),
             getters: WaitQueue::new(),
             putters: WaitQueue::new(),
             closed: Cell::new(false),
@@ -65,7 +79,10 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
         }
     }
 
-    /// Items stored now (not counting items of parked putters).
+    /// Items stored now: never more than the capacity (always 0 for
+    /// capacity 0). Not counted: items of parked putters, and items handed
+    /// to parked getters that have not resumed yet (which do count against
+    /// the capacity while in flight, see [`is_full`](Self::is_full)).
     pub fn len(&self) -> usize {
         self.buf.borrow().len()
     }
@@ -75,9 +92,19 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
         self.len() == 0
     }
 
-    /// True when a `put` would park.
+    /// True when a `put` would park: stored items plus items handed to
+    /// getters that have not taken them yet fill the capacity (for
+    /// capacity 0: no getter is parked).
     pub fn is_full(&self) -> bool {
-        self.len() >= self.cap
+        if self.cap == 0 {
+            return !self.getters.has_waiters();
+        }
+        !self.has_room()
+    }
+
+    /// Room for one more item: stored plus in flight below the capacity.
+    fn has_room(&self) -> bool {
+        self.buf.borrow().len().saturating_add(self.in_flight.get()) < self.cap
     }
 
     /// The size limit (`None` for an unbounded queue).
@@ -113,11 +140,21 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
         if self.closed.get() {
             return Err(item);
         }
-        let item = match self.give_to_getter(item) {
-            Ok(()) => return Ok(()),
+        // A hand-off is in flight until the getter resumes: in a bounded
+        // queue it needs room like a stored item (capacity 0 hands off
+        // only, and has its own place for an item a killed getter gives
+        // back).
+        if self.cap != 0 && !self.has_room() {
+            return Err(item);
+        }
+        let item = match self.hand_to_getter(item) {
+            Ok(()) => {
+                self.added();
+                return Ok(());
+            }
             Err(item) => item,
         };
-        if self.buf.borrow().len() < self.cap {
+        if self.has_room() {
             self.buf.borrow_mut().push(item);
             self.added();
             return Ok(());
@@ -159,20 +196,22 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
     /// Take the next item if there is one, without parking. Wakes a parked
     /// putter, also when called from `main`.
     pub fn try_get(&self) -> Option<T> {
+        // Capacity 0: an item a killed getter gave back goes first.
+        let returned = self.returned.borrow_mut().pop_front();
+        if returned.is_some() {
+            return returned;
+        }
         let popped = self.buf.borrow_mut().pop();
         if let Some(item) = popped {
-            // Room now: move the first parked putter's item in.
-            if self.buf.borrow().len() < self.cap {
-                self.putters.grant_with(|slot| {
-                    if let Some(it) = slot.take() {
-                        self.buf.borrow_mut().push(it);
-                        self.added();
-                    }
-                });
-            }
+            self.refill();
             return Some(item);
         }
-        // Empty buffer with parked putters: capacity 0, take directly.
+        // Empty buffer with parked putters (capacity 0, or every place in
+        // flight to getters that took their turn already): take directly,
+        // unless parked getters are owed the next item first.
+        if self.getters.has_waiters() {
+            return None;
+        }
         let mut got = None;
         self.putters.grant_with(|slot| got = slot.take());
         if got.is_some() {
@@ -201,8 +240,16 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
                 }
             }
         });
-        // `Ok(None)`: closed while we waited; `Err`: timed out.
-        r.unwrap_or_default()
+        match r {
+            Ok(Some(item)) => {
+                // The hand-off is complete: its room is free again.
+                self.in_flight.set(self.in_flight.get() - 1);
+                self.refill();
+                Some(item)
+            }
+            // Closed while we waited; or timed out.
+            Ok(None) | Err(_) => None,
+        }
     }
 
     /// Mark one item taken with `get` as processed (see [`join`](Self::join)).
@@ -256,19 +303,45 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
         self.unfinished.add(1);
     }
 
-    /// Hand `item` to the first parked getter, if any.
-    fn give_to_getter(&self, item: T) -> Result<(), T> {
+    /// Hand `item` to the first parked getter, if any: it is in flight
+    /// until that getter resumes.
+    fn hand_to_getter(&self, item: T) -> Result<(), T> {
         self.getters.try_grant(item)?;
-        self.added();
+        self.in_flight.set(self.in_flight.get() + 1);
         Ok(())
     }
 
+    /// Room appeared in a bounded queue: move parked putters' items in, to
+    /// parked getters first, else into the buffer, while room lasts.
+    /// (Capacity 0 has no room: its putters wait for getters directly.)
+    fn refill(&self) {
+        while self.has_room() {
+            let mut moved = None;
+            if !self.putters.grant_with(|slot| moved = slot.take()) {
+                return;
+            }
+            // A parked putter always holds its item; `None` only if closed
+            // (then it was refused, and nothing moves).
+            let Some(item) = moved else { continue };
+            self.added();
+            if let Err(item) = self.hand_to_getter(item) {
+                self.buf.borrow_mut().push(item);
+            }
+        }
+    }
+
     /// A getter was handed `item` but cannot take it (killed first): give
-    /// it to the next getter or put it back at the front. It stays counted
-    /// as unfinished.
+    /// it to the next getter (still in flight), or put it back at the
+    /// front, in the room its hand-off held (capacity 0, which has none,
+    /// keeps it in `returned`). It stays counted as unfinished.
     fn unget(&self, item: T) {
         if let Err(item) = self.getters.try_grant(item) {
-            self.buf.borrow_mut().unpop(item);
+            self.in_flight.set(self.in_flight.get() - 1);
+            if self.cap == 0 {
+                self.returned.borrow_mut().push_front(item);
+            } else {
+                self.buf.borrow_mut().unpop(item);
+            }
         }
     }
 }

@@ -92,7 +92,7 @@ pub(super) fn install_panic_hook() {
                 // process aborts with a bare "non-unwinding panic" line, so
                 // say now what panicked, and where.
                 let nested = task.is_unwinding();
-                task.set_unwinding();
+                hub.begin_unwind(task);
                 if hub.in_coroutine() {
                     if nested {
                         eprintln!(

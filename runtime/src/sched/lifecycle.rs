@@ -312,12 +312,18 @@ impl Hub {
         let started = live.iter().filter(|t| t.started()).count();
         if started > 0 {
             let thread = std::thread::current();
+            let advice = if self.managed {
+                // Runtime::run tried and gave up (its own note says why).
+                "Runtime::run could not unwind them all when its closure ended; make their \
+                 destructors finish"
+            } else {
+                "Join or kill them before the thread ends, or run the thread's work inside \
+                 green::Runtime::run, which unwinds them while thread-locals still live"
+            };
             eprintln!(
                 "green: thread '{}' ended with {started} coroutine(s) still alive; they were \
                  abandoned without unwinding (their destructors did not run), since the \
-                 thread's other thread-locals may already be gone. Join or kill them before \
-                 the thread ends, or run the thread's work inside green::Runtime::run, which \
-                 unwinds them while thread-locals still live.",
+                 thread's other thread-locals may already be gone. {advice}.",
                 thread.name().unwrap_or("<unnamed>")
             );
         }
@@ -372,7 +378,11 @@ pub(crate) fn wait_finished(task: &Task, deadline: Option<Instant>) -> bool {
 pub(crate) fn run_links(task: &Task) {
     loop {
         let Some(link) = task.next_link() else { break };
-        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| link(task))) {
+        let mark = super::park::unwind_mark();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| link(task)));
+        // The runner coroutine goes on: the unwind caught here is over.
+        super::park::unwinds_caught_since(mark);
+        if let Err(p) = r {
             if !p.is::<crate::interrupt::KillSignal>() {
                 eprintln!(
                     "green: an on_finish callback of coroutine '{}' (#{}) panicked",

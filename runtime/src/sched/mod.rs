@@ -31,6 +31,7 @@
 //! | `io.rs` | fd entries in the reactor |
 //! | `diag.rs` | snapshots for run-info and deadlock reports, the panic hook |
 //! | `perturb.rs` | test-only schedule perturbation |
+//! | `fork.rs` | telling a hub copied into a forked child, which must never run |
 //!
 //! This is the one place in the crate where files import each other in a
 //! cycle, and on purpose: parking (`park.rs`) switches to the run loop
@@ -57,6 +58,7 @@ use crate::task::{State, Task, TaskRef};
 use crate::timer::{TimerTarget, Timers};
 
 mod diag;
+mod fork;
 mod io;
 pub(crate) use io::FdEntry;
 mod lifecycle;
@@ -68,8 +70,10 @@ mod run;
 
 pub(crate) use diag::snapshot;
 pub(crate) use lifecycle::{kill_all, on_finish, spawn_entry, spawn_with, wait_finished};
-pub(crate) use park::{caught_unwind, pop_frame, push_frame, raise, resume_unwind};
 pub use park::{park, park_no_unwind, unparker, Park};
+pub(crate) use park::{
+    pop_frame, push_frame, raise, resume_unwind, unwind_mark, unwinds_caught_since,
+};
 use perturb::perturb_seed;
 pub use perturb::PERTURB_ENV;
 use ready::ReadyQueue;
@@ -149,6 +153,13 @@ pub(crate) struct Hub {
     /// Schedule perturbation for tests (`GREEN_PERTURB=<seed>`): the state
     /// of a small PRNG, 0 when off.
     perturb: Cell<u64>,
+    /// The process's fork count when this hub was made (`fork.rs`): it
+    /// moves on in a forked child, whose copy of the hub must not run.
+    forks: u32,
+    /// Made by `Runtime::run`/`run_threads`, which unwind the coroutines
+    /// left at the end themselves (so a note at thread exit must not
+    /// advise using them).
+    managed: bool,
 }
 
 /// Tears the hub down when its thread exits.
@@ -211,7 +222,10 @@ pub(crate) fn configure(cfg: HubConfig) -> bool {
 
 #[cold]
 pub(super) fn create() -> &'static Hub {
-    let cfg = CONFIG.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    let cfg = CONFIG.with(|c| c.borrow_mut().take());
+    // Only `Runtime::run`/`run_threads` configure a hub.
+    let managed = cfg.is_some();
+    let cfg = cfg.unwrap_or_default();
     let reactor = match Reactor::new() {
         Ok(r) => r,
         Err(e) => panic!("green: cannot create the event loop (epoll): {e}"),
@@ -260,6 +274,8 @@ pub(super) fn create() -> &'static Hub {
         clock_ms: Cell::new(1),
         fd_ready: RefCell::new(Vec::new()),
         perturb: Cell::new(perturb_seed()),
+        forks: fork::fork_count(),
+        managed,
     });
     let p = Box::into_raw(hub);
     HUB.with(|h| h.set(p));

@@ -3,7 +3,10 @@
 //!
 //! A park that ends by kill or by an expired `timeout` frame unwinds from
 //! here (or reports it, on the no-unwind path for `extern "C"` frames); a
-//! park inside a destructor that runs during an unwind never raises again.
+//! park inside a destructor that runs during an unwind never raises to a
+//! frame that unwind is on its way to (nor for a kill), only to `timeout`
+//! frames made inside the destructor. Frame ids and unwind marks share one
+//! counter, so "made inside" is "has a greater id than the unwind's mark".
 
 use std::panic;
 use std::time::Instant;
@@ -147,13 +150,28 @@ pub(crate) fn pop_frame(id: u64) {
 /// `Task::is_unwinding`).
 pub(crate) fn mark_unwinding() {
     if has_hub() {
-        hub().current().set_unwinding();
+        let hub = hub();
+        hub.begin_unwind(hub.current());
     }
 }
 
-/// The running task's unwind was caught by a runtime frame (`timeout`).
-pub(crate) fn caught_unwind() {
-    hub().current().clear_unwinding();
+/// A mark for [`unwinds_caught_since`], taken before a runtime frame
+/// catches panics (`catch_unwind`) of code that may run during an unwind.
+/// Never makes a hub: with none yet, no unwind has a mark, and 0 stands
+/// before any that may be made meanwhile.
+pub(crate) fn unwind_mark() -> u64 {
+    if has_hub() {
+        hub().next_mark()
+    } else {
+        0
+    }
+}
+
+/// The running task's unwinds that started after `mark` were caught.
+pub(crate) fn unwinds_caught_since(mark: u64) {
+    if has_hub() {
+        hub().current().unwinds_caught_since(mark);
+    }
 }
 
 impl Hub {
@@ -213,6 +231,9 @@ impl Hub {
             (None, Some((f, id))) => (Some(f), Some(id)),
             (d, _) => (d, None),
         };
+        if self.foreign() {
+            return self.park_foreign(eff, owner);
+        }
         if let Some(at) = eff {
             // A deadline at or before the loop's last clock reading is due
             // now; a later one that has already passed fires at the next
@@ -269,11 +290,13 @@ impl Hub {
     }
 
     /// A park inside a destructor that runs while its task unwinds (from a
-    /// kill, a timeout or a panic). Raising here would be a panic out of a
-    /// destructor during cleanup, which aborts the process; so the park is
-    /// an ordinary one with its own deadline only: enclosing timeout frames
-    /// are ignored (the unwind is already on its way to them), and a kill
-    /// ends the park early instead of raising.
+    /// kill, a timeout or a panic). Raising to a frame the unwind is on its
+    /// way to would be a panic out of a destructor during cleanup, which
+    /// aborts the process; so the timeout frames that enclose the unwind
+    /// are ignored, and a kill ends the park early instead of raising. The
+    /// frames made inside the destructor (after the unwind's mark) are
+    /// honoured as anywhere else: raising to one of them unwinds only to
+    /// it, inside the destructor.
     #[cold]
     #[inline(never)]
     pub(super) fn park_unwinding(
@@ -285,16 +308,28 @@ impl Hub {
         if task.take_kill() {
             return Ok(Park::TimedOut);
         }
-        if let Some(at) = deadline {
+        let frame = task.frame_deadline_after(task.unwind_mark());
+        let (eff, owner) = match (deadline, frame) {
+            (Some(d), Some((f, id))) if f < d => (Some(f), Some(id)),
+            (None, Some((f, id))) => (Some(f), Some(id)),
+            (d, _) => (d, None),
+        };
+        if let Some(at) = eff {
             if at <= self.clock.get() {
-                return Ok(Park::TimedOut);
+                return match owner {
+                    Some(id) => Err(Interrupt::Elapsed(id)),
+                    None => Ok(Park::TimedOut),
+                };
             }
             self.arm_timer(at, TaskRef::from_task(task));
         }
         self.suspend_parked(task, on);
-        let killed = task.take_kill();
-        Ok(match task.wake.get() {
-            WakeReason::Notified if !killed => Park::Notified,
+        if task.take_kill() {
+            return Ok(Park::TimedOut);
+        }
+        Ok(match (task.wake.get(), owner) {
+            (WakeReason::Notified, _) => Park::Notified,
+            (WakeReason::TimedOut, Some(id)) => return Err(Interrupt::Elapsed(id)),
             _ => Park::TimedOut,
         })
     }
@@ -315,6 +350,16 @@ impl Hub {
     /// loop until it is its turn again.
     #[inline(always)]
     pub(super) fn switch_out(&self, task: &Task) {
+        if self.foreign() {
+            // A forked child's copy of the hub never runs (`fork.rs`): a
+            // yield returns at once; a park (timed ones never get here)
+            // could never end.
+            if task.state.get() != State::Ready {
+                super::fork::stop_child();
+            }
+            task.state.set(State::Running);
+            return;
+        }
         if task.is_root() {
             self.run_loop();
         } else {
@@ -352,14 +397,15 @@ impl Hub {
     pub(super) fn yield_slow(&self) -> Result<(), Interrupt> {
         let task = self.current();
         if task.has_special() && task.is_unwinding() {
-            // A destructor yielding during an unwind: yield, raise nothing.
+            // A destructor yielding during an unwind: yield; raise nothing
+            // but a frame made inside the destructor (after the yield).
             task.take_kill();
         } else if task.take_kill() {
             return Err(Interrupt::Killed);
         }
         task.state.set(State::Ready);
         task.wake.set(WakeReason::Notified);
-        if task.is_root() {
+        if task.is_root() && !self.foreign() {
             self.ready.push(self.root.clone());
             self.run_loop();
         } else {
@@ -372,14 +418,16 @@ impl Hub {
     #[inline(never)]
     pub(super) fn after_yield_slow(&self) -> Result<(), Interrupt> {
         let task = self.current();
-        if task.has_special() && task.is_unwinding() {
+        let mark = if task.has_special() && task.is_unwinding() {
+            // Only the frames made inside the destructor may fire.
             task.take_kill();
-            return Ok(());
-        }
-        if task.take_kill() {
+            task.unwind_mark()
+        } else if task.take_kill() {
             return Err(Interrupt::Killed);
-        }
-        if let Some((f, id)) = task.frame_deadline() {
+        } else {
+            0
+        };
+        if let Some((f, id)) = task.frame_deadline_after(mark) {
             if f <= Instant::now() {
                 return Err(Interrupt::Elapsed(id));
             }
@@ -396,15 +444,33 @@ impl Hub {
         i.into()
     }
 
-    pub(crate) fn push_frame(&self, deadline: Instant) -> u64 {
+    /// The next number of the counter that frame ids and unwind marks
+    /// share, so that their order is the order they were made in.
+    pub(crate) fn next_mark(&self) -> u64 {
         let id = self.next_frame.get();
         self.next_frame.set(id + 1);
+        id
+    }
+
+    /// `task` (the running one) starts an unwind: one mark for it.
+    pub(crate) fn begin_unwind(&self, task: &Task) {
+        // A flag left by an unwind the user's own `catch_unwind` caught is
+        // dropped first (when nothing unwinds now), with its marks.
+        let _ = task.is_unwinding();
+        task.begin_unwind(self.next_mark());
+    }
+
+    pub(crate) fn push_frame(&self, deadline: Instant) -> u64 {
+        let id = self.next_mark();
         let task = self.current();
         task.with_extra(|e| e.frames.push((deadline, id)));
         task.set_has_frames(true);
         id
     }
 
+    /// The frame `id` ends, however `f` ended. Every unwind that started
+    /// inside it is over by now: caught inside `f`, or by this frame (an
+    /// unwind that goes on past it is raised again, with a new mark).
     pub(crate) fn pop_frame(&self, id: u64) {
         let task = self.current();
         let left = task.with_extra(|e| {
@@ -412,6 +478,7 @@ impl Hub {
             !e.frames.is_empty()
         });
         task.set_has_frames(left);
+        task.unwinds_caught_since(id);
     }
 }
 

@@ -35,6 +35,10 @@ impl Hub {
     /// Passes over the ready queue, with maintenance in between, until the
     /// root's turn comes.
     pub(super) fn run_until_root(&self) {
+        if self.foreign() {
+            // Back after a child's coroutine panicked (see `run_pass`).
+            super::fork::stop_child();
+        }
         loop {
             let n = self.ready.len();
             let root_turn = self.run_pass(n);
@@ -76,6 +80,11 @@ impl Hub {
                 return true;
             }
             self.resume(t);
+            if self.foreign() {
+                // Back in the loop of a forked child's copy of the hub (a
+                // coroutine of the child ended): nothing here may run.
+                super::fork::stop_child();
+            }
         }
         false
     }

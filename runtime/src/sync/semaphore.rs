@@ -33,6 +33,10 @@ use super::waiter::WaitQueue;
 /// ```
 pub struct Semaphore {
     permits: Cell<usize>,
+    /// Permits out of the free count and not given up: held by a
+    /// `SemaphorePermit`, or handed to a waiter that has yet to resume.
+    /// What `BoundedSemaphore::release` checks against its limit.
+    held: Cell<usize>,
     waiters: WaitQueue<()>,
 }
 
@@ -47,6 +51,7 @@ impl Semaphore {
     pub const fn new(n: usize) -> Semaphore {
         Semaphore {
             permits: Cell::new(n),
+            held: Cell::new(0),
             waiters: WaitQueue::new(),
         }
     }
@@ -77,7 +82,13 @@ impl Semaphore {
             return None;
         }
         self.permits.set(n - 1);
-        Some(SemaphorePermit { sem: self })
+        Some(self.permit())
+    }
+
+    /// A permit taken from the free count: counted as held.
+    fn permit(&self) -> SemaphorePermit<'_> {
+        self.held.set(self.held.get().saturating_add(1));
+        SemaphorePermit { sem: self }
     }
 
     /// Like [`acquire`](Self::acquire), giving up after `d` (`None`).
@@ -90,9 +101,11 @@ impl Semaphore {
         if let Some(p) = self.try_acquire() {
             return Some(p);
         }
+        // A grant counts as held from the moment it is made (`give`), so
+        // the permit is never out of every count while in flight.
         match self.waiters.wait(0, None, deadline, |granted, _| {
             if granted {
-                self.release();
+                self.give_back();
             }
         }) {
             Ok(_) => Some(SemaphorePermit { sem: self }),
@@ -102,18 +115,36 @@ impl Semaphore {
 
     /// Return one permit: to the first waiter if any, else to the pool.
     /// (Also how a permit given up with [`SemaphorePermit::forget`] comes
-    /// back.)
+    /// back.) The free count saturates at `usize::MAX`.
     pub fn release(&self) {
-        if !self.waiters.grant_with(|_| ()) {
-            self.permits.set(self.permits.get().saturating_add(1));
+        self.give(1);
+    }
+
+    /// Add `n` permits: the first waiters (up to `n`) each get one, the
+    /// rest go to the free count, which saturates at `usize::MAX` (a
+    /// semaphore that full never runs out). Costs one step per waiter
+    /// served, not per permit: `add_permits(usize::MAX)` returns at once.
+    pub fn add_permits(&self, n: usize) {
+        self.give(n);
+    }
+
+    /// Hand `n` permits out: one to each waiter still parked, in order,
+    /// the rest to the free count.
+    fn give(&self, mut n: usize) {
+        while n > 0 && self.waiters.grant_with(|_| ()) {
+            self.held.set(self.held.get().saturating_add(1));
+            n -= 1;
+        }
+        if n > 0 {
+            self.permits.set(self.permits.get().saturating_add(n));
         }
     }
 
-    /// Add `n` permits (each one wakes a waiter if any).
-    pub fn add_permits(&self, n: usize) {
-        for _ in 0..n {
-            self.release();
-        }
+    /// A held permit comes back (dropped, or granted to a waiter that
+    /// could not take it).
+    fn give_back(&self) {
+        self.held.set(self.held.get().saturating_sub(1));
+        self.give(1);
     }
 
     /// Number of coroutines parked in `acquire` (O(n)).
@@ -125,13 +156,15 @@ impl Semaphore {
 impl SemaphorePermit<'_> {
     /// Keep the permit taken forever (until someone calls `release`).
     pub fn forget(self) {
+        let held = &self.sem.held;
+        held.set(held.get().saturating_sub(1));
         std::mem::forget(self);
     }
 }
 
 impl Drop for SemaphorePermit<'_> {
     fn drop(&mut self) {
-        self.sem.release();
+        self.sem.give_back();
     }
 }
 
@@ -207,9 +240,12 @@ impl BoundedSemaphore {
     }
 
     /// Return a permit taken with [`SemaphorePermit::forget`]. Fails if that
-    /// would exceed the start count.
+    /// would exceed the start count: permits free, held (by a
+    /// `SemaphorePermit`) and handed to a waiter that has yet to resume all
+    /// count, so only a forgotten permit can come back.
     pub fn release(&self) -> Result<(), TooManyReleases> {
-        if self.sem.available() >= self.limit {
+        let out = self.sem.available().saturating_add(self.sem.held.get());
+        if out >= self.limit {
             return Err(TooManyReleases);
         }
         self.sem.release();

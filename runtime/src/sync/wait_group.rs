@@ -42,8 +42,19 @@ impl WaitGroup {
     }
 
     /// Add `n` outstanding jobs.
+    ///
+    /// # Panics
+    /// If the count would pass `usize::MAX`, with a message saying so,
+    /// leaving the count as it was: a count that saturated could never get
+    /// back to zero, and every `wait` would hang.
     pub fn add(&self, n: usize) {
-        self.count.set(self.count.get().saturating_add(n));
+        match self.count.get().checked_add(n) {
+            Some(c) => self.count.set(c),
+            None => panic!(
+                "green: WaitGroup::add({n}) overflows the count ({} outstanding)",
+                self.count.get()
+            ),
+        }
     }
 
     /// Mark one job finished; at zero, wake every waiter.

@@ -141,6 +141,11 @@ pub(crate) struct HookedPanic {
 pub(crate) struct Extra {
     /// `timeout()` frames active in this task: (deadline, frame id).
     pub(crate) frames: Vec<(Instant, u64)>,
+    /// One mark per unwind of this task still under way, innermost last:
+    /// taken from the same counter as frame ids when the unwind started,
+    /// so the frames made since (inside its destructors) are exactly those
+    /// with a greater id.
+    pub(crate) unwinds: Vec<u64>,
     /// `on_finish` callbacks, run in the order added.
     pub(crate) links: Vec<Link>,
     /// The last panic the panic hook saw raised in this task.
@@ -344,9 +349,35 @@ impl Task {
     }
 
     /// Mark that a panic or an interruption started unwinding this task
-    /// (set by the panic hook and by the runtime's own raises).
-    pub(crate) fn set_unwinding(&self) {
+    /// (set by the panic hook and by the runtime's own raises); `mark`
+    /// (from the hub's frame-id counter) tells the `timeout` frames made
+    /// inside this unwind's destructors from the ones it unwinds to.
+    pub(crate) fn begin_unwind(&self, mark: u64) {
+        self.with_extra(|e| e.unwinds.push(mark));
         self.set_flag(UNWINDING, true)
+    }
+
+    /// The mark of the innermost unwind under way (call only when
+    /// `is_unwinding`): frames with a greater id were made inside it.
+    pub(crate) fn unwind_mark(&self) -> u64 {
+        self.read_extra(|e| e.unwinds.last().copied())
+            .flatten()
+            .unwrap_or(0)
+    }
+
+    /// Unwinds that started after `mark` have been caught (by a runtime
+    /// frame made at `mark`, or one that ran while nothing else unwound
+    /// inside it): forget them; the task stops counting as unwinding when
+    /// none is left.
+    pub(crate) fn unwinds_caught_since(&self, mark: u64) {
+        if !self.flag(UNWINDING) {
+            return;
+        }
+        let left = self.with_extra(|e| {
+            e.unwinds.retain(|&m| m < mark);
+            !e.unwinds.is_empty()
+        });
+        self.set_flag(UNWINDING, left);
     }
 
     /// Whether this task is unwinding now, so its destructors may be the
@@ -366,13 +397,9 @@ impl Task {
         if std::thread::panicking() {
             return true;
         }
+        self.with_extra(|e| e.unwinds.clear());
         self.set_flag(UNWINDING, false);
         false
-    }
-
-    /// The unwind this task started has been caught.
-    pub(crate) fn clear_unwinding(&self) {
-        self.set_flag(UNWINDING, false)
     }
 
     /// True once the coroutine exists (from the first run until it ends).
@@ -573,8 +600,20 @@ impl Task {
 
     /// Earliest deadline among this task's `timeout()` frames, with its id.
     pub(crate) fn frame_deadline(&self) -> Option<(Instant, u64)> {
-        self.read_extra(|e| e.frames.iter().copied().min_by_key(|(d, _)| *d))
-            .flatten()
+        self.frame_deadline_after(0)
+    }
+
+    /// Earliest deadline among the `timeout()` frames made after `mark`
+    /// (see `unwind_mark`), with its id.
+    pub(crate) fn frame_deadline_after(&self, mark: u64) -> Option<(Instant, u64)> {
+        self.read_extra(|e| {
+            e.frames
+                .iter()
+                .copied()
+                .filter(|&(_, id)| id > mark)
+                .min_by_key(|(d, _)| *d)
+        })
+        .flatten()
     }
 
     /// The wait-list of joiners, created on first use.

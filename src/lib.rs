@@ -291,7 +291,7 @@
 //! | `gevent.spawn(f)`, `gevent.spawn_later(s, f)` | [`spawn`]`(f)`, [`spawn_later`]`(d, f)`; names and stack sizes through [`Builder`] |
 //! | `gevent.sleep(0)` | [`sleep`]`(Duration::ZERO)` or [`yield_now`]`()` |
 //! | `gevent.sleep(s)` | [`sleep`]`(d)` |
-//! | `gevent.joinall(greenlets)` | [`joinall`]`(handles)` |
+//! | `gevent.joinall(greenlets)`, `joinall(greenlets, timeout)` | [`joinall`]`(handles)`, [`joinall_timeout`]`(handles, d)` |
 //! | `Greenlet.join()`, `.join(timeout)`, `.ready()` | [`JoinHandle::join`], [`JoinHandle::join_timeout`], [`JoinHandle::is_finished`] |
 //! | `Greenlet.kill()` | [`JoinHandle::kill`] (it waits, as gevent's `block=True`) |
 //! | `Greenlet.link(callback)` | [`JoinHandle::on_finish`] |
@@ -304,8 +304,8 @@
 //! | `gevent.server.StreamServer` | [`net::StreamServer`] |
 //! | `gevent.socket` | [`net`] |
 //! | `gevent.monkey.patch_all()` | `green::monkey::`[`patch_all`][patch_all]`()` (feature `monkey`) |
-//! | `gevent.wait(greenlets, timeout, count)` | [`wait`]`(&handles, count, timeout)`; it takes join handles only: events and queues are not waitable by it yet |
-//! | `gevent.iwait` | not yet available |
+//! | `gevent.wait(objects, timeout, count)` | [`wait`]`(&[&handle, &event, &queue], count, timeout)`: any [`Waitable`] (join handles of any result type, events, results, queues, channels, `xchan` receivers, signals) |
+//! | `gevent.iwait(objects, timeout)` | [`iwait`]`(&objects, timeout)` |
 //! | `gevent.local.local` | [`local!`] |
 //! | `gevent.threadpool` | [`spawn_blocking`] (one shared pool of threads) |
 //! | `gevent.get_hub()`, the loop | implicit: each thread's hub starts on first use; [`Runtime`] sets it up explicitly and runs one per thread |

@@ -30,7 +30,7 @@
 //! fixed argument, so they are defined here with a fixed third parameter.
 
 use green_runtime::rt;
-use libc::{c_int, c_ulong};
+use libc::{c_int, c_uint, c_ulong};
 
 use crate::fd_table;
 use crate::patch::{enabled, Patch};
@@ -43,6 +43,20 @@ crate::hook::hooks! {
     /// # Safety
     /// Same contract as libc's `close`.
     unguarded fn close(fd: c_int) -> c_int => close_body;
+    /// `close_range(2)`: every number it closes is forgotten and renewed,
+    /// as `close` does for one.
+    ///
+    /// # Safety
+    /// Same contract as libc's `close_range`.
+    unguarded fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int
+        => close_range_body;
+    /// `closefrom(3)` (glibc closes through an internal `close_range`, which
+    /// no hook sees): as `close_range(lowfd, ~0, 0)`.
+    ///
+    /// # Safety
+    /// Same contract as glibc's `closefrom`.
+    unguarded fn closefrom(lowfd: c_int) -> () => closefrom_body,
+        unchecked("not in the libc crate");
     /// `dup(2)`.
     ///
     /// # Safety
@@ -117,6 +131,104 @@ unsafe fn close_body(fd: c_int) -> c_int {
     // spurious renewal only costs a re-registration.
     rt::fd_renewed(fd);
     r
+}
+
+/// Forget every number in `first..=last` the hooks know, before a call
+/// closes them all; the numbers to renew after it, as a range.
+fn before_close_range(first: c_uint, last: c_uint) -> (c_int, c_int) {
+    let first = c_int::try_from(first).unwrap_or(c_int::MAX);
+    let last = c_int::try_from(last).unwrap_or(c_int::MAX);
+    if enabled(Patch::SOCKET) {
+        for fd in fd_table::known_in(first, last) {
+            fd_table::clear(fd);
+            rt::forget_fd(fd);
+        }
+    }
+    (first, last.min(fd_table::highest()))
+}
+
+/// `close_range`, patched or not.
+///
+/// # Safety
+/// Same contract as libc's `close_range`.
+#[inline]
+unsafe fn close_range_body(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    let closes = flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0
+        && flags & !((libc::CLOSE_RANGE_CLOEXEC | libc::CLOSE_RANGE_UNSHARE) as c_int) == 0
+        && first <= last;
+    if !closes {
+        // Marks close-on-exec only, or fails with EINVAL: nothing closes.
+        // SAFETY: the caller's contract is close_range's.
+        return unsafe { real::close_range(first, last, flags) };
+    }
+    let (from, to) = before_close_range(first, last);
+    // SAFETY: the caller's contract is close_range's.
+    let r = unsafe { real::close_range(first, last, flags) };
+    for fd in from..=to {
+        rt::fd_renewed(fd);
+    }
+    r
+}
+
+/// `closefrom`, patched or not.
+///
+/// # Safety
+/// Same contract as glibc's `closefrom`.
+#[inline]
+unsafe fn closefrom_body(lowfd: c_int) {
+    let Ok(first) = c_uint::try_from(lowfd) else {
+        // SAFETY: the caller's contract (glibc ignores a negative lowfd
+        // or reports it as it does).
+        return unsafe { real::closefrom(lowfd) };
+    };
+    let (from, to) = before_close_range(first, c_uint::MAX);
+    // SAFETY: the caller's contract is closefrom's.
+    unsafe { real::closefrom(lowfd) };
+    for fd in from..=to {
+        rt::fd_renewed(fd);
+    }
+}
+
+/// The stand-in for a hooked function this glibc lacks (`close_range`
+/// and `closefrom` came in 2.34), made with the raw system call; null for
+/// any other name.
+pub(crate) fn without_glibc(name: &[u8]) -> *mut std::ffi::c_void {
+    match name {
+        b"close_range\0" => sys_close_range as *mut std::ffi::c_void,
+        b"closefrom\0" => sys_closefrom as *mut std::ffi::c_void,
+        _ => std::ptr::null_mut(),
+    }
+}
+
+/// `close_range` as the system call (`ENOSYS` before Linux 5.9).
+extern "C" fn sys_close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    // SAFETY: plain integer arguments.
+    unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) as c_int }
+}
+
+/// `closefrom` as glibc makes it: `close_range`, or, before Linux 5.9,
+/// every number up to the fd limit closed one by one.
+extern "C" fn sys_closefrom(lowfd: c_int) {
+    let Ok(first) = c_uint::try_from(lowfd) else {
+        return;
+    };
+    if sys_close_range(first, c_uint::MAX, 0) == 0 {
+        return;
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out-pointer.
+    let cur = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur.min(1 << 20) as c_int
+    } else {
+        1 << 16
+    };
+    for fd in lowfd..cur {
+        // SAFETY: closing numbers the caller gave up; raw, so no hook.
+        unsafe { libc::syscall(libc::SYS_close, fd) };
+    }
 }
 
 /// `newfd` is about to name what `oldfd` names (or stop naming anything).
@@ -227,6 +339,19 @@ fn fd_valid(fd: c_int) -> bool {
     unsafe { real::fcntl(fd, libc::F_GETFD, 0) >= 0 }
 }
 
+/// Whether `fd` is managed and still names the file recorded for it (see
+/// `retry::fresh`: one `fstat` for a managed fd, on these calls that are
+/// rare next to reads and writes).
+fn managed_now(fd: c_int) -> bool {
+    fd_table::get(fd).managed() && crate::retry::fresh(fd)
+}
+
+/// Whether `fd`, not recorded yet, turns out to be another name of a
+/// managed socket (see `fd_table::known_dup`).
+fn known_dup(fd: c_int) -> bool {
+    fd_table::get(fd).kind == fd_table::Kind::Unknown && fd_table::known_dup(fd).managed()
+}
+
 /// The patched `fcntl`: the user's view of `O_NONBLOCK` on managed fds.
 ///
 /// # Safety
@@ -236,10 +361,10 @@ unsafe fn fcntl_body(fd: c_int, cmd: c_int, arg: usize) -> c_int {
         libc::F_GETFL => {
             // SAFETY: F_GETFL takes no argument.
             let r = unsafe { real::fcntl(fd, cmd, arg) };
-            let st = fd_table::get(fd);
-            if r < 0 || !st.managed() {
+            if r < 0 || !(managed_now(fd) || (r & libc::O_NONBLOCK != 0 && known_dup(fd))) {
                 return r;
             }
+            let st = fd_table::get(fd);
             let user = if st.user_nonblock {
                 libc::O_NONBLOCK
             } else {
@@ -247,7 +372,7 @@ unsafe fn fcntl_body(fd: c_int, cmd: c_int, arg: usize) -> c_int {
             };
             (r & !libc::O_NONBLOCK) | user
         }
-        libc::F_SETFL if fd_table::get(fd).managed() => {
+        libc::F_SETFL if managed_now(fd) || known_dup(fd) => {
             let flags = arg as c_int;
             // SAFETY: F_SETFL takes an int of flags.
             let r = unsafe { real::fcntl(fd, cmd, (flags | libc::O_NONBLOCK) as usize) };
@@ -276,7 +401,7 @@ unsafe fn fcntl_body(fd: c_int, cmd: c_int, arg: usize) -> c_int {
 /// # Safety
 /// Same contract as libc's `ioctl`.
 unsafe fn ioctl_body(fd: c_int, request: c_ulong, arg: usize) -> c_int {
-    if request == libc::FIONBIO && arg != 0 && fd_table::get(fd).managed() {
+    if request == libc::FIONBIO && arg != 0 && (managed_now(fd) || known_dup(fd)) {
         // SAFETY: FIONBIO's argument is a pointer to an int; checked non-null.
         let on = unsafe { std::ptr::read_unaligned(arg as *const c_int) } != 0;
         fd_table::set_user_nonblock(fd, on);

@@ -1,9 +1,11 @@
 //! The per-fd state the hooks keep, in a table indexed by fd (O(1)).
 //!
-//! For every fd a hook has looked at it records what it is (socket, pipe, or
-//! something we leave alone), the user's view of `O_NONBLOCK` (the real fd
-//! is non-blocking once we manage it) and the socket's `SO_RCVTIMEO` /
-//! `SO_SNDTIMEO`. Entries are process-wide, like fds, and made of atomics so
+//! For every fd number a hook has looked at it records what it is (socket,
+//! pipe, or something we leave alone) and, for the sockets and pipes we
+//! manage (the real fd non-blocking), which open file description it names
+//! (`desc.rs`): the user's view of `O_NONBLOCK`, the socket timeouts and the
+//! file's identity live there, shared by every dup of it, as the kernel
+//! shares them. Entries are process-wide, like fds, and made of atomics so
 //! any thread may read them without a lock.
 //!
 //! The table grows in chunks that are allocated only on the cooperative or
@@ -11,18 +13,26 @@
 //! yet allocates nothing (it is `Unknown`), so the pass-through path is safe
 //! before `main` and during TLS teardown.
 //!
+//! A number can be closed behind the hooks' back (a raw `close` system
+//! call, a library's internal close) and reused by a file no hook sees
+//! made (`eventfd`, `timerfd`, `open`): before a wait would park, the hooks
+//! compare the file's identity with the one recorded ([`same_file`], one
+//! `fstat` on that slow path only) and start afresh when it changed.
+//!
 //! Never managed: fds 0–2 (the terminal or a pipe shared with other
 //! processes: making them non-blocking would leak into the parent), regular
 //! files, and everything else that is not a socket or a FIFO. Of those,
 //! fds 0–2 that are pipes, sockets or terminals, and every terminal, are
 //! `Shared`: left in the mode their owners gave them, waited for by polling
-//! before each call.
+//! before each call. So is a managed description once handed to a child.
 
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use std::time::Duration;
 
 use libc::c_int;
 
+pub(crate) use crate::desc::Timeout;
+use crate::desc::{self, Id};
 use crate::real;
 
 /// What an fd is, as far as the hooks care.
@@ -37,13 +47,14 @@ pub(crate) enum Kind {
     /// A pipe or FIFO we manage (real fd non-blocking).
     Pipe,
     /// Pollable but shared with other processes, so never made non-blocking:
-    /// fds 0–2 when they are a pipe, socket or terminal, and every terminal
-    /// (a pty, `/dev/tty`). A coroutine polls before each call and parks
-    /// until the fd is ready (`retry::shared_io`).
+    /// fds 0–2 when they are a pipe, socket or terminal, every terminal (a
+    /// pty, `/dev/tty`), and a managed description handed to a child. A
+    /// coroutine polls before each call and parks until the fd is ready
+    /// (`retry::shared_io`).
     Shared,
 }
 
-/// The state of one fd.
+/// The state of one fd, as read now.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub(crate) struct FdState {
     pub(crate) kind: Kind,
@@ -69,48 +80,70 @@ impl FdState {
     pub(crate) fn managed(self) -> bool {
         matches!(self.kind, Kind::Socket | Kind::Pipe)
     }
+}
 
-    fn encode(self) -> u32 {
-        let k = match self.kind {
-            Kind::Unknown => 0,
-            Kind::Other => 1,
-            Kind::Socket => 2,
-            Kind::Pipe => 3,
-            Kind::Shared => 4,
-        };
-        k | if self.user_nonblock { 8 } else { 0 }
-    }
+/// A slot's word: the kind in the low bits, the description's id (managed
+/// kinds only) from bit 8.
+const KIND_MASK: u32 = 7;
+const DESC_SHIFT: u32 = 8;
 
-    fn decode(v: u32) -> FdState {
-        let kind = match v & 7 {
-            0 => Kind::Unknown,
-            1 => Kind::Other,
-            2 => Kind::Socket,
-            3 => Kind::Pipe,
-            _ => Kind::Shared,
-        };
-        FdState {
-            kind,
-            user_nonblock: v & 8 != 0,
-        }
+fn kind_bits(k: Kind) -> u32 {
+    match k {
+        Kind::Unknown => 0,
+        Kind::Other => 1,
+        Kind::Socket => 2,
+        Kind::Pipe => 3,
+        Kind::Shared => 4,
     }
 }
 
-/// Which socket timeout.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub(crate) enum Timeout {
-    /// `SO_RCVTIMEO`: reads and accepts.
-    Recv,
-    /// `SO_SNDTIMEO`: writes and connects.
-    Send,
+/// The kind recorded in `raw` and, for a managed one, its description.
+#[inline]
+fn unpack(raw: u32) -> (Kind, Option<Id>) {
+    let kind = match raw & KIND_MASK {
+        0 => Kind::Unknown,
+        1 => Kind::Other,
+        2 => Kind::Socket,
+        3 => Kind::Pipe,
+        _ => Kind::Shared,
+    };
+    match kind {
+        Kind::Socket | Kind::Pipe => match Id::from_raw(raw >> DESC_SHIFT) {
+            Some(id) => (kind, Some(id)),
+            None => (Kind::Other, None),
+        },
+        _ => (kind, None),
+    }
+}
+
+/// The state a slot word stands for, read now from its description.
+#[inline]
+fn decode(raw: u32) -> FdState {
+    match unpack(raw) {
+        (kind, Some(id)) => {
+            let d = desc::get(id);
+            if d.handed() {
+                FdState {
+                    kind: Kind::Shared,
+                    user_nonblock: false,
+                }
+            } else {
+                FdState {
+                    kind,
+                    user_nonblock: d.user_nonblock(),
+                }
+            }
+        }
+        (kind, None) => FdState {
+            kind,
+            user_nonblock: false,
+        },
+    }
 }
 
 #[derive(Default)]
 struct Slot {
     state: AtomicU32,
-    /// Nanoseconds; 0 = none (as the kernel means it).
-    rcv_ns: AtomicU64,
-    snd_ns: AtomicU64,
 }
 
 const CHUNK_BITS: u32 = 12;
@@ -122,6 +155,9 @@ type Chunk = [Slot; CHUNK_LEN];
 #[allow(clippy::declare_interior_mutable_const)]
 const NO_CHUNK: AtomicPtr<Chunk> = AtomicPtr::new(std::ptr::null_mut());
 static TABLE: [AtomicPtr<Chunk>; CHUNKS] = [NO_CHUNK; CHUNKS];
+/// The highest fd number ever given an entry (what `close_range` scans up
+/// to).
+static HIGHEST: AtomicI32 = AtomicI32::new(-1);
 
 #[inline]
 fn split(fd: c_int) -> Option<(usize, usize)> {
@@ -144,13 +180,14 @@ fn slot(fd: c_int) -> Option<&'static Slot> {
 
 /// The slot for `fd`, allocating its chunk if needed.
 fn slot_mut(fd: c_int) -> Option<&'static Slot> {
+    HIGHEST.fetch_max(fd, Ordering::AcqRel);
     if let Some(s) = slot(fd) {
         return Some(s);
     }
     let (hi, lo) = split(fd)?;
     let layout = std::alloc::Layout::new::<Chunk>();
     // SAFETY: the layout is non-zero-sized; all-zero bytes are a valid
-    // `Slot` (three zeroed atomics), so the chunk is initialised.
+    // `Slot` (a zeroed atomic), so the chunk is initialised.
     let fresh = unsafe { std::alloc::alloc_zeroed(layout) } as *mut Chunk;
     if fresh.is_null() {
         return None; // out of memory: treat the fd as unmanaged
@@ -173,52 +210,99 @@ fn slot_mut(fd: c_int) -> Option<&'static Slot> {
     Some(unsafe { &(*p)[lo] })
 }
 
+/// Put `raw` in `fd`'s slot, giving up the description the slot named
+/// before (if any). Async-signal-safe when the slot's chunk exists.
+fn store(s: &Slot, raw: u32) {
+    let old = s.state.swap(raw, Ordering::AcqRel);
+    if let (_, Some(id)) = unpack(old) {
+        desc::release(id);
+    }
+}
+
 /// The recorded state of `fd` (no system call, no allocation).
 #[inline]
 pub(crate) fn get(fd: c_int) -> FdState {
     match slot(fd) {
-        Some(s) => FdState::decode(s.state.load(Ordering::Acquire)),
+        Some(s) => decode(s.state.load(Ordering::Acquire)),
         None => FdState::UNKNOWN,
     }
 }
 
-/// Record a fresh state for `fd` (a new socket, an accepted one, a dup);
-/// timeouts are reset to none.
-pub(crate) fn set(fd: c_int, st: FdState) {
-    if let Some(s) = slot_mut(fd) {
-        s.rcv_ns.store(0, Ordering::Relaxed);
-        s.snd_ns.store(0, Ordering::Relaxed);
-        s.state.store(st.encode(), Ordering::Release);
+/// The description `fd` names, if it is managed.
+#[inline]
+fn desc_of(fd: c_int) -> Option<&'static desc::Desc> {
+    let (_, id) = unpack(slot(fd)?.state.load(Ordering::Acquire));
+    id.map(desc::get)
+}
+
+/// Record a brand-new managed fd (a socket a hook just made or accepted)
+/// with a description of its own, holding the user's `nonblock` view and
+/// no timeouts. Left unknown if no description can be had.
+pub(crate) fn set_new(fd: c_int, kind: Kind, nonblock: bool) {
+    let Some(s) = slot_mut(fd) else {
+        return;
+    };
+    match desc::alloc(fd, nonblock, kind == Kind::Socket) {
+        Some(id) => store(s, kind_bits(kind) | id.get() << DESC_SHIFT),
+        None => store(s, 0),
     }
 }
 
-/// Forget `fd` (it was closed, or is about to be replaced).
+/// Forget `fd` (it was closed, or is about to be replaced). Async-signal-
+/// safe.
 pub(crate) fn clear(fd: c_int) {
     if let Some(s) = slot(fd) {
-        s.state.store(0, Ordering::Release);
-        s.rcv_ns.store(0, Ordering::Relaxed);
-        s.snd_ns.store(0, Ordering::Relaxed);
+        store(s, 0);
+    }
+}
+
+/// `to` names what `from` names (a dup): a managed `from` shares its
+/// description with `to`, anything else is copied as it is.
+pub(crate) fn copy(from: c_int, to: c_int) {
+    let raw = slot(from).map_or(0, |s| s.state.load(Ordering::Acquire));
+    let raw = match unpack(raw) {
+        (Kind::Unknown, _) => 0,
+        (_, Some(id)) if !desc::retain(id) => 0,
+        _ => raw,
+    };
+    if raw == 0 {
+        clear(to);
+        return;
+    }
+    match slot_mut(to) {
+        Some(s) => {
+            if let (_, Some(id)) = unpack(raw) {
+                desc::get(id).named_by(to);
+            }
+            store(s, raw)
+        }
+        None => {
+            if let (_, Some(id)) = unpack(raw) {
+                desc::release(id);
+            }
+        }
     }
 }
 
 /// `fd` is crossing into a child process (as its stdin/stdout/stderr, or
 /// through `posix_spawn`'s file actions): if we made it non-blocking behind a
 /// user who wants it blocking, give its open file description the blocking
-/// mode back and stop managing it, here and, being one description, in the
-/// child. Both processes then see the mode the user asked for (the other
-/// process must not see `EAGAIN` from a "blocking" fd); this process's
-/// coroutines treat that fd as `Shared` from now on, polling before each
-/// call.
+/// mode back and stop managing it, here (for every fd naming it) and, being
+/// one description, in the child. Both processes then see the mode the user
+/// asked for (the other process must not see `EAGAIN` from a "blocking"
+/// fd); this process's coroutines treat its fds as `Shared` from now on,
+/// polling before each call.
 ///
 /// Async-signal-safe (a forked child calls it between `fork` and `exec`):
 /// raw `fcntl` syscalls and atomic stores only, no allocation, no lock.
 pub(crate) fn hand_to_child(fd: c_int) {
-    let Some(s) = slot(fd) else {
-        return;
+    let Some(d) = desc_of(fd) else {
+        return; // never touched
     };
-    let st = FdState::decode(s.state.load(Ordering::Acquire));
-    if !st.managed() || st.user_nonblock {
-        return; // never touched, or non-blocking as the user asked
+    if d.handed() || d.user_nonblock() || !same_file(fd) {
+        // Handed already, non-blocking as the user asked, or the number
+        // names a file we never touched (closed behind our back).
+        return;
     }
     // SAFETY: F_GETFL/F_SETFL read and write only the description's flags;
     // the raw syscall allocates nothing and is not hooked.
@@ -232,73 +316,100 @@ pub(crate) fn hand_to_child(fd: c_int) {
             return;
         }
     }
-    s.state.store(
-        FdState {
-            kind: Kind::Shared,
-            user_nonblock: false,
-        }
-        .encode(),
-        Ordering::Release,
-    );
+    d.set_handed();
 }
 
-/// Update the user's `O_NONBLOCK` view of a managed fd.
+/// Update the user's `O_NONBLOCK` view of a managed fd (and so of every fd
+/// naming its open file description).
 pub(crate) fn set_user_nonblock(fd: c_int, on: bool) {
-    if let Some(s) = slot(fd) {
-        let st = FdState::decode(s.state.load(Ordering::Acquire));
-        if st.managed() {
-            s.state.store(
-                FdState {
-                    user_nonblock: on,
-                    ..st
-                }
-                .encode(),
-                Ordering::Release,
-            );
-        }
+    if let Some(d) = desc_of(fd) {
+        d.set_user_nonblock(on);
     }
 }
 
-/// The recorded timeout of `fd` (`None` when there is none).
+/// The recorded timeout of a managed `fd` (`None` when there is none).
 #[inline]
 pub(crate) fn timeout(fd: c_int, which: Timeout) -> Option<Duration> {
-    let s = slot(fd)?;
-    let ns = match which {
-        Timeout::Recv => s.rcv_ns.load(Ordering::Relaxed),
-        Timeout::Send => s.snd_ns.load(Ordering::Relaxed),
-    };
-    (ns != 0).then(|| Duration::from_nanos(ns))
+    desc_of(fd)?.timeout(which)
 }
 
-/// Record a timeout for `fd` (`None` or zero: no timeout).
+/// Record a timeout for a managed `fd` (`None` or zero: no timeout); the
+/// socket's, so every fd naming it sees it.
 pub(crate) fn set_timeout(fd: c_int, which: Timeout, d: Option<Duration>) {
-    if let Some(s) = slot_mut(fd) {
-        let ns = d.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        match which {
-            Timeout::Recv => s.rcv_ns.store(ns, Ordering::Relaxed),
-            Timeout::Send => s.snd_ns.store(ns, Ordering::Relaxed),
-        }
+    if let Some(desc) = desc_of(fd) {
+        desc.set_timeout(which, d);
     }
 }
 
-/// Give `to` the same state and timeouts as `from` (after a dup: both name
-/// the same open file, so they share `O_NONBLOCK` and socket options).
-pub(crate) fn copy(from: c_int, to: c_int) {
-    let st = get(from);
-    if st.kind == FdState::UNKNOWN.kind {
-        clear(to);
-        return;
+/// The highest fd number ever given an entry (-1: none).
+pub(crate) fn highest() -> c_int {
+    HIGHEST.load(Ordering::Acquire)
+}
+
+/// The fd numbers in `first..=last` that have an entry, in order.
+pub(crate) fn known_in(first: c_int, last: c_int) -> impl Iterator<Item = c_int> {
+    let last = last.min(HIGHEST.load(Ordering::Acquire));
+    (first.max(0)..=last)
+        .filter(|&fd| slot(fd).is_some_and(|s| s.state.load(Ordering::Acquire) != 0))
+}
+
+/// `(st_dev, st_ino)` and the file type of `fd`, from `fstat`.
+fn identity(fd: c_int) -> Option<((u64, u64), libc::mode_t)> {
+    let mut sb = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `sb` is a valid out-pointer for one `stat`; fstat is not hooked.
+    if unsafe { libc::fstat(fd, sb.as_mut_ptr()) } != 0 {
+        return None;
     }
-    let rcv = timeout(from, Timeout::Recv);
-    let snd = timeout(from, Timeout::Send);
-    set(to, st);
-    set_timeout(to, Timeout::Recv, rcv);
-    set_timeout(to, Timeout::Send, snd);
+    // SAFETY: fstat succeeded, so it filled `sb`.
+    let sb = unsafe { sb.assume_init() };
+    Some(((sb.st_dev, sb.st_ino), sb.st_mode & libc::S_IFMT))
+}
+
+/// Whether managed `fd` still names the file recorded for it (the slow path
+/// only, before a wait would park: one `fstat`). A description made by a
+/// hook for a new socket learns its identity here, at its first wait. An
+/// fd that is not managed has nothing to compare: true.
+pub(crate) fn same_file(fd: c_int) -> bool {
+    let Some(s) = slot(fd) else {
+        return true;
+    };
+    let (kind, Some(id)) = unpack(s.state.load(Ordering::Acquire)) else {
+        return true;
+    };
+    let Some((now, mode)) = identity(fd) else {
+        return false; // closed behind our back
+    };
+    let want = if kind == Kind::Socket {
+        libc::S_IFSOCK
+    } else {
+        libc::S_IFIFO
+    };
+    let d = desc::get(id);
+    match d.identity() {
+        Some(known) => known == now,
+        None if mode == want => {
+            d.set_identity(now);
+            true
+        }
+        None => false,
+    }
+}
+
+/// `fd` was found naming another file than the one recorded (closed and
+/// reused behind the hooks' back): forget everything about it, here and in
+/// every hub, as a `close` would have.
+pub(crate) fn forget_stale(fd: c_int) {
+    clear(fd);
+    green_runtime::rt::forget_fd(fd);
+    green_runtime::rt::fd_renewed(fd);
 }
 
 /// The state of `fd`, looking at it the first time: a socket or FIFO becomes
 /// managed (the real fd is made non-blocking; the user's flag and socket
-/// timeouts are read from the kernel), anything else is left alone.
+/// timeouts are read from the kernel), anything else is left alone. A
+/// socket that is already managed under another number (a dup made before
+/// the hooks managed it, an fd received over a Unix socket) shares that
+/// number's description.
 ///
 /// Called only on the cooperative path (inside a coroutine, patched).
 pub(crate) fn classify(fd: c_int) -> FdState {
@@ -310,60 +421,108 @@ pub(crate) fn classify(fd: c_int) -> FdState {
         kind: Kind::Other,
         user_nonblock: false,
     };
-    let shared = FdState {
-        kind: Kind::Shared,
-        user_nonblock: false,
-    };
-    let mut sb = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `sb` is a valid out-pointer for one `stat`; fstat is not hooked.
-    if unsafe { libc::fstat(fd, sb.as_mut_ptr()) } != 0 {
+    let Some((ident, mode)) = identity(fd) else {
         return other; // bad fd: let the real call report it; remember nothing
-    }
-    // SAFETY: fstat succeeded, so it filled `sb`.
-    let mode = unsafe { sb.assume_init() }.st_mode & libc::S_IFMT;
+    };
+    let Some(s) = slot_mut(fd) else {
+        return other;
+    };
     let kind = match mode {
-        libc::S_IFCHR if is_terminal(fd) => {
-            set(fd, shared);
-            return shared;
-        }
-        libc::S_IFSOCK | libc::S_IFIFO if fd <= 2 => {
-            set(fd, shared);
-            return shared;
-        }
+        libc::S_IFCHR if is_terminal(fd) => return record(s, Kind::Shared),
+        libc::S_IFSOCK | libc::S_IFIFO if fd <= 2 => return record(s, Kind::Shared),
         libc::S_IFSOCK => Kind::Socket,
         libc::S_IFIFO => Kind::Pipe,
-        _ => {
-            set(fd, other);
-            return other;
-        }
+        _ => return record(s, Kind::Other),
     };
     // SAFETY: F_GETFL takes no argument.
     let flags = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
     if flags < 0 {
         return other;
     }
-    let user_nonblock = flags & libc::O_NONBLOCK != 0;
-    if !user_nonblock {
+    let nonblock = flags & libc::O_NONBLOCK != 0;
+    {
+        // Another name of a description we manage under another number (a
+        // dup made before, an fd received): its description, whose mode a
+        // user may have changed through this name behind our back.
+        if let Some(id) = desc::find(ident, kind == Kind::Socket, fd) {
+            let d = desc::get(id);
+            if !nonblock && !d.handed() {
+                d.set_user_nonblock(false);
+                // SAFETY: F_SETFL takes an int of flags.
+                unsafe { real::fcntl(fd, libc::F_SETFL, (flags | libc::O_NONBLOCK) as usize) };
+            }
+            return install(s, kind, id);
+        }
+    }
+    if !nonblock {
         // SAFETY: F_SETFL takes an int of flags.
         let r = unsafe { real::fcntl(fd, libc::F_SETFL, (flags | libc::O_NONBLOCK) as usize) };
         if r < 0 {
             return other;
         }
     }
-    let st = FdState {
-        kind,
-        user_nonblock,
+    let Some(id) = desc::alloc(fd, nonblock, kind == Kind::Socket) else {
+        return other;
     };
-    set(fd, st);
+    let d = desc::get(id);
+    d.set_identity(ident);
     if kind == Kind::Socket {
         for (which, opt) in [
             (Timeout::Recv, libc::SO_RCVTIMEO),
             (Timeout::Send, libc::SO_SNDTIMEO),
         ] {
-            set_timeout(fd, which, socket_timeout(fd, opt));
+            d.set_timeout(which, socket_timeout(fd, opt));
         }
     }
-    st
+    install(s, kind, id)
+}
+
+/// For an fd no hook has recorded yet, on any thread: if it is another name
+/// of a socket we manage under another number (a `dup` made before the
+/// hooks managed it, an fd received over a Unix socket), record it as
+/// naming that description, so it sees and changes the user's view of it.
+/// Nothing else is recorded (a coroutine's first call classifies the fd).
+/// Costs nothing while no socket is managed, one `fstat` otherwise.
+pub(crate) fn known_dup(fd: c_int) -> FdState {
+    let st = get(fd);
+    if st.kind != Kind::Unknown || !desc::any_live() {
+        return st;
+    }
+    let (ident, kind) = match identity(fd) {
+        Some((ident, libc::S_IFSOCK)) => (ident, Kind::Socket),
+        Some((ident, libc::S_IFIFO)) if fd > 2 => (ident, Kind::Pipe),
+        _ => return st,
+    };
+    match (desc::find(ident, kind == Kind::Socket, fd), slot_mut(fd)) {
+        (Some(id), Some(s)) => install(s, kind, id),
+        (Some(id), None) => {
+            desc::release(id);
+            st
+        }
+        (None, _) => st,
+    }
+}
+
+/// Record an unmanaged kind for a slot that was unknown (another thread may
+/// have recorded it meanwhile: its record wins).
+fn record(s: &Slot, kind: Kind) -> FdState {
+    let _ = s
+        .state
+        .compare_exchange(0, kind_bits(kind), Ordering::AcqRel, Ordering::Acquire);
+    decode(s.state.load(Ordering::Acquire))
+}
+
+/// Point a slot that was unknown at description `id` (counted for it
+/// already); if another thread recorded the fd meanwhile, its record wins.
+fn install(s: &Slot, kind: Kind, id: Id) -> FdState {
+    let raw = kind_bits(kind) | id.get() << DESC_SHIFT;
+    if s.state
+        .compare_exchange(0, raw, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        desc::release(id);
+    }
+    decode(s.state.load(Ordering::Acquire))
 }
 
 /// Whether `fd` is a terminal (`TCGETS` succeeds, as `isatty` asks).

@@ -264,9 +264,11 @@ unsafe fn recv_all(
         // SAFETY: the caller's contract.
         return unsafe { real::recvfrom(fd, buf.cast(), n, flags, addr, len) };
     }
+    let all = flags;
     let flags = flags & !libc::MSG_WAITALL;
     let deadline = retry::deadline_for(fd, Timeout::Recv);
     let mut got: usize = 0;
+    let mut checked = false;
     loop {
         // SAFETY: `buf + got .. buf + n` lies inside the caller's buffer.
         let r = unsafe { real::recvfrom(fd, buf.add(got).cast(), n - got, flags, addr, len) };
@@ -282,6 +284,10 @@ unsafe fn recv_all(
         }
         let e = real::errno();
         let wait = if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
+            if got == 0 && !std::mem::replace(&mut checked, true) && !retry::fresh(fd) {
+                // SAFETY: the caller's contract; the number names another file.
+                return unsafe { recv_all(fd, buf, n, all, addr, len) };
+            }
             retry::wait(fd, Interest::Read, deadline, coop)
         } else {
             Err(e)
@@ -487,6 +493,7 @@ unsafe fn splice_body(
     if !in_waits && !out_waits {
         return call();
     }
+    let mut checked = false;
     loop {
         let r = call();
         if !r.failed() || real::errno() != libc::EAGAIN {
@@ -497,6 +504,10 @@ unsafe fn splice_body(
         } else {
             (inp, Interest::Read, Timeout::Recv, in_waits)
         };
+        if !std::mem::replace(&mut checked, true) && !(retry::fresh(inp) & retry::fresh(out)) {
+            // SAFETY: the caller's contract; a number names another file.
+            return unsafe { splice_body(inp, off_in, out, off_out, n, flags) };
+        }
         if !waits {
             real::set_errno(libc::EAGAIN);
             return -1;
@@ -556,6 +567,7 @@ unsafe fn recvmmsg_body(
     };
     let one = flags & libc::MSG_WAITFORONE != 0;
     let mut got: c_uint = 0;
+    let mut checked = false;
     loop {
         // SAFETY: `msgs[got..vlen]` lies inside the caller's array; no
         // timeout: the waits below are ours.
@@ -582,6 +594,11 @@ unsafe fn recvmmsg_body(
         }
         let e = real::errno();
         let wait = if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
+            if got == 0 && !std::mem::replace(&mut checked, true) && !retry::fresh(fd) {
+                // SAFETY: the caller's contract; the number names another
+                // file (`timeout` not written yet).
+                return unsafe { recvmmsg_body(fd, msgs, vlen, flags, timeout) };
+            }
             retry::wait(
                 fd,
                 Interest::Read,
@@ -615,6 +632,7 @@ unsafe fn sendmmsg_body(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_in
     }
     let mut sent: c_uint = 0;
     let mut deadline = None;
+    let mut checked = false;
     loop {
         // SAFETY: `msgs[sent..vlen]` lies inside the caller's array.
         let r = unsafe { real::sendmmsg(fd, msgs.add(sent as usize), vlen - sent, flags) };
@@ -631,6 +649,10 @@ unsafe fn sendmmsg_body(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_in
         }
         let e = real::errno();
         let wait = if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
+            if sent == 0 && !std::mem::replace(&mut checked, true) && !retry::fresh(fd) {
+                // SAFETY: the caller's contract; the number names another file.
+                return unsafe { sendmmsg_body(fd, msgs, vlen, flags) };
+            }
             let at = *deadline.get_or_insert_with(|| retry::deadline_for(fd, Timeout::Send));
             retry::wait(fd, Interest::Write, at, coop)
         } else {

@@ -160,6 +160,7 @@
 //!   in the semantics.
 //! - Only Linux/glibc (x86-64, AArch64).
 
+mod desc;
 mod dns;
 mod fd_ops;
 mod fd_table;
@@ -172,5 +173,6 @@ mod real;
 mod retry;
 mod sleep;
 mod socket;
+mod stdio;
 
 pub use patch::{is_patched, patch, patch_all, patched, try_patch, Patch, PatchError};

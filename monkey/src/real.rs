@@ -29,7 +29,10 @@ use libc::c_int;
 pub(crate) fn resolve(name: &'static [u8], slot: &AtomicPtr<c_void>) -> *mut c_void {
     // SAFETY: `name` is a NUL-terminated static string; RTLD_NEXT is a valid
     // pseudo-handle for a caller that lives in a loaded object.
-    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
+    let mut p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
+    if p.is_null() {
+        p = crate::fd_ops::without_glibc(name);
+    }
     if p.is_null() {
         missing(name);
     }
@@ -53,7 +56,7 @@ fn missing(name: &'static [u8]) -> ! {
 }
 
 // Every module with a `hooks!` block.
-crate::hook::families!(dns, fd_ops, io, poll, process, sleep, socket);
+crate::hook::families!(dns, fd_ops, io, poll, process, sleep, socket, stdio);
 
 /// Resolve every real function not resolved yet.
 pub(crate) fn resolve_all() {

@@ -72,9 +72,20 @@ pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl 
         if coop && st.kind == Kind::Shared {
             return shared_io(fd, dir, op);
         }
-        return op();
+        let r = op();
+        if !(st.kind == Kind::Unknown && r.failed() && real::errno() == libc::EAGAIN) {
+            return r;
+        }
+        // A plain thread's fd no hook recorded, non-blocking for real: maybe
+        // another name of a socket a coroutine made non-blocking behind a
+        // user who wants it blocking.
+        if !fd_table::known_dup(fd).waits() {
+            real::set_errno(libc::EAGAIN);
+            return r;
+        }
     }
     let mut deadline: Option<Option<Instant>> = None;
+    let mut checked = false;
     loop {
         // Inside a coroutine the hub remembers the fd's readiness: when the
         // last call here saw `EAGAIN` and no event came since, park first
@@ -94,6 +105,13 @@ pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl 
                 ready.clear();
             }
         }
+        if !checked {
+            checked = true;
+            if !fresh(fd) {
+                // Another file now: start over with what the number names.
+                return io(fd, dir, which, op);
+            }
+        }
         let at = *deadline.get_or_insert_with(|| deadline_for(fd, which));
         // In a coroutine, park on the entry the snapshot already holds.
         let waited = match &ready {
@@ -105,6 +123,20 @@ pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl 
             return R::FAIL;
         }
     }
+}
+
+/// Before the first wait of a call on managed `fd`: whether the number still
+/// names the file recorded for it. When it does not (closed and reused
+/// behind the hooks' back: a raw `close`, a library's internal close),
+/// everything recorded for it is dropped, here and in every hub, and the
+/// caller starts the call over with what the number names now. One `fstat`,
+/// on the path that is about to park anyway.
+pub(crate) fn fresh(fd: c_int) -> bool {
+    if fd_table::same_file(fd) {
+        return true;
+    }
+    fd_table::forget_stale(fd);
+    false
 }
 
 /// `op` on a `Shared` fd (stdin, a terminal, a pipe on 0–2) from a

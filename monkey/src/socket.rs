@@ -14,7 +14,7 @@ use std::time::Instant;
 use green_runtime::rt::{self, Interest};
 use libc::{c_int, c_void, sockaddr, socklen_t};
 
-use crate::fd_table::{self, FdState, Kind, Timeout};
+use crate::fd_table::{self, Kind, Timeout};
 use crate::patch::{enabled, Patch};
 use crate::{real, retry};
 
@@ -70,13 +70,7 @@ crate::hook::hooks! {
 pub(crate) fn adopt_socket(fd: c_int, user_nonblock: bool) {
     rt::forget_fd(fd);
     rt::fd_renewed(fd);
-    fd_table::set(
-        fd,
-        FdState {
-            kind: Kind::Socket,
-            user_nonblock,
-        },
-    );
+    fd_table::set_new(fd, Kind::Socket, user_nonblock);
 }
 
 /// The patched `socket`.
@@ -114,6 +108,7 @@ unsafe fn connect_body(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_in
         return unsafe { real::connect(fd, addr, len) };
     }
     let mut deadline: Option<Option<Instant>> = None;
+    let mut checked = false;
     loop {
         // SAFETY: the caller's contract is connect's.
         let r = unsafe { real::connect(fd, addr, len) };
@@ -128,6 +123,16 @@ unsafe fn connect_body(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_in
         // that one and reports its result.
         if e != libc::EINPROGRESS && e != libc::EAGAIN && e != libc::EALREADY {
             return r;
+        }
+        if !std::mem::replace(&mut checked, true) && !retry::fresh(fd) {
+            // Another socket now, not ours: what its own call said stands
+            // (it is non-blocking for real, as its user made it).
+            if retry::state(fd, coop).waits() {
+                // SAFETY: the caller's contract is connect's.
+                return unsafe { connect_body(fd, addr, len) };
+            }
+            real::set_errno(e);
+            return -1;
         }
         let at = *deadline.get_or_insert_with(|| retry::deadline_for(fd, Timeout::Send));
         if let Err(w) = retry::wait(fd, Interest::Write, at, coop) {
@@ -236,7 +241,7 @@ unsafe fn setsockopt_body(
         && enabled(Patch::SOCKET)
         && level == libc::SOL_SOCKET
         && (name == libc::SO_RCVTIMEO || name == libc::SO_SNDTIMEO)
-        && fd_table::get(fd).managed()
+        && fd_table::known_dup(fd).managed()
     {
         // The kernel accepted it, so `val` holds a full timeval.
         // SAFETY: setsockopt succeeded with these arguments, so `val` points

@@ -8,16 +8,17 @@
 //! (tokio timers, channels) are written to through such links while their
 //! owner is parked.
 //!
-//! Its `Waker` is a [`Signal`]: a flag plus the wake-up right
-//! ([`RemoteUnparker`]) for the caller's current park. A wake sets the flag
-//! and spends the right if one is installed; the caller installs a fresh
-//! right only when the flag is clear, under the same lock, right before it
-//! parks, and takes it back however the park ends. So a wake that comes
-//! during a poll makes the caller poll again instead of parking; a wake
-//! with no right installed (early, duplicate, or after `block_on` returned)
-//! resumes nothing; and a right, being for one park generation, can never
-//! resume a later park. Wakes from any thread take the same path: the
-//! right queues the wake on the hub and pokes its poller.
+//! Its `Waker` is the scheduler's [`ParkWord`]: one atomic word holding a
+//! "woken" flag and, while the caller is parked, the wake-up right for that
+//! park's generation. A wake sets the flag and takes the right if one is
+//! armed; the caller arms (one compare-and-swap) only when the flag is
+//! clear, right before it parks, and takes the right back however the park
+//! ends. So a wake that comes during a poll makes the caller poll again
+//! instead of parking; a wake with no right armed (early, duplicate, or
+//! after `block_on` returned) resumes nothing; and a right, being for one
+//! park generation, can never resume a later park. A wake on the caller's
+//! own thread goes straight to the scheduler; one from another thread is
+//! queued on the hub, whose poller it pokes.
 //!
 //! A wake during the poll is a self-wake (`tokio::task::yield_now`,
 //! cooperative budgets, spin-waits): the caller yields to the hub (to the
@@ -41,47 +42,15 @@ use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use crate::lock::lock;
-use crate::sched::{self, RemoteUnparker};
+use crate::sched::{self, ParkWord};
 use crate::task::ParkedOn;
 use crate::tokio_ctx::ensure_context;
 
-/// The state behind a `block_on` waker.
-struct Signal {
-    /// Woken since the caller last started a poll.
-    notified: AtomicBool,
-    /// The right for the caller's current park, while it is parked (or
-    /// about to be).
-    right: Mutex<Option<RemoteUnparker>>,
-}
-
-impl Signal {
-    fn new() -> Signal {
-        Signal {
-            notified: AtomicBool::new(false),
-            right: Mutex::new(None),
-        }
-    }
-}
-
-impl Signal {
-    /// Wake the caller's current park, if it is parked (or about to be).
-    fn wake(&self) {
-        // A wake already on its way (or seen by the caller) covers this one.
-        if self.notified.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let right = lock(&self.right).take();
-        if let Some(r) = right {
-            // `false` means the hub is gone (its thread ended): nobody to wake.
-            let _ = r.unpark();
-        }
-    }
-}
+/// The state behind a `block_on` waker: one word (see [`ParkWord`]).
+type Signal = ParkWord;
 
 // The waker is an `Arc<Signal>` behind a raw vtable rather than
 // `Waker::from(Arc)`, so that `block_on` can lend its own reference for the
@@ -139,6 +108,7 @@ fn take_signal() -> Arc<Signal> {
         .try_with(|s| s.borrow_mut().take())
         .ok()
         .flatten()
+        .filter(|s| s.is_for_this_hub())
         .unwrap_or_else(|| Arc::new(Signal::new()))
 }
 
@@ -146,7 +116,6 @@ fn take_signal() -> Arc<Signal> {
 fn keep_signal(s: Arc<Signal>) {
     // Only a signal no waker clone refers to may serve another call.
     if Arc::strong_count(&s) == 1 {
-        s.notified.store(false, Ordering::Relaxed);
         let _ = SPARE.try_with(|spare| {
             if let Ok(mut spare) = spare.try_borrow_mut() {
                 spare.get_or_insert(s);
@@ -231,11 +200,21 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
     loop {
         // Checked before every poll: the caller's own context, if it had
         // one, may have been left while this coroutine was parked.
-        ensure_context();
-        signal.notified.store(false, Ordering::Relaxed);
-        if let Poll::Ready(v) = fut.poll(&mut cx) {
-            // Dropped here, still inside the context it was polled in.
-            fut.fut = None;
+        let ready = {
+            // The guard (only on a thread that drives a tokio current_thread
+            // runtime) is held for this poll alone, never across a park.
+            let _ctx = ensure_context();
+            signal.clear();
+            match fut.poll(&mut cx) {
+                Poll::Ready(v) => {
+                    // Dropped here, still inside the context it was polled in.
+                    fut.fut = None;
+                    Some(v)
+                }
+                Poll::Pending => None,
+            }
+        };
+        if let Some(v) = ready {
             drop(parked);
             keep_signal(signal);
             return v;
@@ -278,7 +257,7 @@ impl<F: Future> Owned<F> {
 impl<F> Drop for Owned<F> {
     fn drop(&mut self) {
         let Some(fut) = self.fut.take() else { return };
-        ensure_context();
+        let _ctx = ensure_context();
         if !std::thread::panicking() {
             drop(fut);
             return;
@@ -353,45 +332,36 @@ impl<F> Drop for HeapPin<F> {
     }
 }
 
-/// The caller's wake-up right, installed for one park and always taken
-/// back (by `disarm`, or by `Drop` when the park unwinds).
+/// The caller's wake-up right, armed for one park and always taken back
+/// (by `disarm`, or by `Drop` when the park unwinds).
 struct Parked<'a> {
     signal: &'a Arc<Signal>,
-    /// Between `arm` and `disarm` (the ready path never locks).
+    /// Between an `arm` that armed the word and `disarm`.
     armed: bool,
 }
 
 impl Parked<'_> {
     /// Get ready to park. False when a wake came during the poll: poll
     /// again instead.
+    #[inline(always)]
     fn arm(&mut self) -> bool {
-        let mut slot = lock(&self.signal.right);
-        if self.signal.notified.swap(false, Ordering::AcqRel) {
+        // Only ours (the lent waker holds no count): no clone escaped, so
+        // nothing can wake this park; with no right armed, the hub may
+        // report a deadlock rather than wait for ever.
+        let wakeable = Arc::strong_count(self.signal) > 1;
+        if !self.signal.arm(wakeable) {
             return false;
         }
-        self.armed = true;
-        // Only ours (the lent waker holds no count): no clone escaped, so
-        // nothing can wake this park; with no right outstanding, the hub
-        // may report a deadlock rather than wait for ever.
-        if Arc::strong_count(self.signal) > 1 {
-            *slot = Some(sched::remote_unparker());
-        }
+        self.armed = wakeable;
         true
     }
 
-    /// The park ended: drop its right if no wake spent it (outside the
-    /// lock: dropping a right pokes the hub's poller).
+    /// The park ended: take its right back if no wake took it.
     #[inline(always)]
     fn disarm(&mut self) {
         if std::mem::take(&mut self.armed) {
-            self.take_right_back();
+            self.signal.disarm();
         }
-    }
-
-    #[cold]
-    fn take_right_back(&self) {
-        let right = lock(&self.signal.right).take();
-        drop(right);
     }
 }
 

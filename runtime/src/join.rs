@@ -1,4 +1,4 @@
-//! Joining coroutines: `JoinHandle`, `JoinError`, `joinall`, `wait`, and
+//! Joining coroutines: `JoinHandle`, `JoinError`, `joinall`, and
 //! finish callbacks (`on_finish`, gevent's `link`).
 //!
 //! A handle shares the task record (heap) with the hub; joining parks on the
@@ -254,71 +254,47 @@ pub fn joinall<T: 'static, I: IntoIterator<Item = JoinHandle<T>>>(
     handles.into_iter().map(JoinHandle::join).collect()
 }
 
-/// Wait until at least `count` of `handles` have finished (all of them if
-/// `count` exceeds the number), or until `timeout`. Returns the indexes of
-/// the finished ones, in order. The same handle may appear twice.
+/// [`joinall`] with a time limit (gevent's `joinall(greenlets, timeout)`):
+/// when every coroutine finishes within `timeout`, their results in order;
+/// otherwise the handles back, all of them, so the caller can keep
+/// waiting, [`kill`](JoinHandle::kill) the rest, or drop them (which
+/// detaches them). Nothing is joined on `Err`: the finished ones still
+/// hold their results.
 ///
 /// ```
 /// use std::time::Duration;
-/// let fast = green::spawn(|| ());
-/// let slow = green::spawn(|| green::sleep(Duration::from_secs(60)));
-/// assert_eq!(green::wait(&[&fast, &slow], 1, None), vec![0]);
-/// slow.kill();
+/// let quick = green::spawn(|| 1);
+/// let slow = green::spawn(|| { green::sleep(Duration::from_secs(60)); 2 });
+/// let hs = green::joinall_timeout(vec![quick, slow], Duration::from_millis(20))
+///     .unwrap_err();
+/// assert!(hs[0].is_finished() && !hs[1].is_finished());
+/// hs[1].kill();
 /// ```
-pub fn wait<T: 'static>(
-    handles: &[&JoinHandle<T>],
-    count: usize,
-    timeout: Option<Duration>,
-) -> Vec<usize> {
-    let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
-    let want = count.min(handles.len());
-    loop {
-        let done: Vec<usize> = handles
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.is_finished())
-            .map(|(i, _)| i)
-            .collect();
-        if done.len() >= want {
-            return done;
-        }
-        // Register on every unfinished one; the first to finish wakes us.
-        // The guard takes every entry off again however the park ends
-        // (woken, timed out, killed, unwound by a timeout frame).
-        let me = sched::unparker();
-        let mut regs = Registrations {
-            lists: Vec::new(),
-            me: me.clone(),
-        };
-        for h in handles.iter().filter(|h| !h.is_finished()) {
-            let j = h.task.joiners();
-            j.push_external(me.clone());
-            regs.lists.push(j);
-        }
-        let r = sched::park(deadline, crate::task::ParkedOn::WaitList);
-        drop(regs);
-        if r == sched::Park::TimedOut {
-            return handles
-                .iter()
-                .enumerate()
-                .filter(|(_, h)| h.is_finished())
-                .map(|(i, _)| i)
-                .collect();
-        }
+pub fn joinall_timeout<T: 'static>(
+    handles: Vec<JoinHandle<T>>,
+    timeout: Duration,
+) -> Result<Vec<Result<T, JoinError>>, Vec<JoinHandle<T>>> {
+    let refs: Vec<&dyn crate::Waitable> =
+        handles.iter().map(|h| h as &dyn crate::Waitable).collect();
+    let done = crate::wait(&refs, usize::MAX, Some(timeout)).len();
+    drop(refs);
+    if done == handles.len() {
+        Ok(joinall(handles))
+    } else {
+        Err(handles)
     }
 }
 
-/// `wait`'s entries on several joiner lists, removed when dropped.
-struct Registrations {
-    lists: Vec<std::rc::Rc<crate::wait_list::WaitList>>,
-    me: crate::task::Unparker,
-}
+impl<T> crate::waitable::sealed::Sealed for JoinHandle<T> {}
 
-impl Drop for Registrations {
-    fn drop(&mut self) {
-        for j in &self.lists {
-            j.remove_external(&self.me);
-        }
+impl<T: 'static> crate::Waitable for JoinHandle<T> {
+    fn is_ready(&self) -> bool {
+        self.is_finished()
+    }
+
+    fn watch<'a>(&'a self, watch: &mut crate::waitable::Watch<'a>) {
+        // Finishing wakes every joiner (`notify_all`).
+        watch.on_shared_list(self.task.joiners());
     }
 }
 

@@ -105,17 +105,19 @@ mod tokio_ctx;
 // greenhub's own tests; not a stable API.
 #[doc(hidden)]
 pub mod wait_list;
+mod waitable;
 pub mod xchan;
 
 pub use block_on::block_on;
 pub use blocking::spawn_blocking;
 pub use interrupt::{Elapsed, Interrupted};
-pub use join::{joinall, wait, JoinError, JoinHandle, Panic};
+pub use join::{joinall, joinall_timeout, JoinError, JoinHandle, Panic};
 pub use marker::ThreadBound;
 pub use monitor::MONITOR_ENV;
 pub use report::{CoroutineState, CoroutineStatus, RunInfo};
 pub use run_info::{run_info, run_info_on_signal};
 pub use runtime::{Runtime, RuntimeError};
+pub use waitable::{iwait, wait, Iwait, Waitable};
 // A testing aid for greenhub's own stress tests (see `Runtime`'s table of
 // environment variables); not a stable API.
 #[doc(hidden)]

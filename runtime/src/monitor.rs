@@ -42,10 +42,12 @@ use crate::task::Task;
 
 mod syscall;
 
-/// The environment variable that turns the blocked-loop monitor on for every
-/// hub: a threshold in whole milliseconds (`0` or unset: off). It is read
+/// The environment variable that sets the blocked-loop monitor for every
+/// hub: a threshold in whole milliseconds, `0` for off. Unset, the monitor
+/// is on with a 1 s threshold in debug builds (a silent hang while learning
+/// is worse than a line on stderr) and off in release builds. It is read
 /// once, when the process makes its first hub; `Runtime::monitor` overrides
-/// it for the hubs it starts.
+/// it for the hubs it starts (`Runtime::monitor(None)` turns it off).
 ///
 /// When a coroutine keeps its hub from switching for longer than the
 /// threshold (it called blocking code, or computes without yielding), a
@@ -80,6 +82,16 @@ mod syscall;
 /// (e.g. `main` between waits), are never reported. The only cost when off
 /// is the heartbeat store every hub makes per switch anyway.
 pub const MONITOR_ENV: &str = "GREEN_MONITOR_MS";
+
+/// The monitor's threshold when neither `GREEN_MONITOR_MS` nor
+/// `Runtime::monitor` says: on in debug builds, where the watchdog's costs
+/// (a lock per spawn, a sampling thread) do not matter and a hang that
+/// explains itself saves the most time; off in release builds.
+const DEFAULT_THRESHOLD: Option<Duration> = if cfg!(debug_assertions) {
+    Some(Duration::from_secs(1))
+} else {
+    None
+};
 
 /// Shortest and longest sampling period of the watchdog.
 const MIN_TICK: Duration = Duration::from_millis(1);
@@ -146,7 +158,9 @@ fn registry() -> &'static Registry {
 fn env_threshold() -> Option<Duration> {
     static ENV: OnceLock<Option<Duration>> = OnceLock::new();
     *ENV.get_or_init(|| {
-        let v = std::env::var_os(MONITOR_ENV)?;
+        let Some(v) = std::env::var_os(MONITOR_ENV) else {
+            return DEFAULT_THRESHOLD;
+        };
         let s = v.to_string_lossy();
         match s.trim().parse::<u64>() {
             Ok(0) => None,

@@ -306,7 +306,12 @@ fn wait_fd_thread(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> i
             }
         };
         match crate::sys::poll_one(fd, events, ms) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::TimedOut, "green: I/O timed out")),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "green: I/O timed out",
+                ))
+            }
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),

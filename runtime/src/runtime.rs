@@ -57,7 +57,7 @@ use crate::sched::{self, HubConfig};
 ///
 /// | variable | meaning | `Runtime` setting that wins over it |
 /// |---|---|---|
-/// | `GREEN_MONITOR_MS` ([`MONITOR_ENV`](crate::MONITOR_ENV)) | turn the blocked-loop monitor on for every hub, with this threshold in whole milliseconds (`0` or unset: off) | [`monitor`](Self::monitor) |
+/// | `GREEN_MONITOR_MS` ([`MONITOR_ENV`](crate::MONITOR_ENV)) | the blocked-loop monitor's threshold for every hub, in whole milliseconds; `0`: off; unset: 1 s in debug builds, off in release builds | [`monitor`](Self::monitor) |
 /// | `GREEN_BLOCKING_THREADS` | most threads of the [`spawn_blocking`](crate::spawn_blocking) pool (default 16) | [`blocking_threads`](Self::blocking_threads) |
 /// | `GREEN_BLOCKING_IDLE_MS` | how long an idle `spawn_blocking` thread stays before it exits, in whole milliseconds (default 10 000) | none |
 /// | `GREEN_STACK_POISON` | set to anything: poison shared stack regions, a debugging aid (see [`poison_stacks`](Self::poison_stacks)) | [`poison_stacks`](Self::poison_stacks) |
@@ -70,6 +70,8 @@ pub struct Runtime {
     cfg: HubConfig,
     threads: Option<usize>,
     blocking_threads: Option<usize>,
+    /// `monitor(Duration::ZERO)` was asked for: refused by `check`.
+    monitor_zero: bool,
     /// Worker threads of the shared tokio runtime behind `block_on`.
     #[cfg(feature = "tokio")]
     tokio_threads: Option<usize>,
@@ -114,15 +116,36 @@ impl Runtime {
         self
     }
 
-    /// Turn the blocked-loop monitor on for these hubs: a coroutine that
-    /// keeps its hub from switching for longer than `threshold` is reported
-    /// on stderr with its name, id, how long, where it was spawned and what
-    /// its thread is doing (see [`MONITOR_ENV`](crate::MONITOR_ENV) for the
-    /// report). Wins over the environment variable `GREEN_MONITOR_MS`. A
-    /// zero threshold is refused by `run` with
-    /// [`RuntimeError::ZeroMonitorThreshold`].
-    pub fn monitor(mut self, threshold: Duration) -> Runtime {
-        self.cfg.monitor = Some(threshold);
+    /// Set the blocked-loop monitor for these hubs: with a threshold, a
+    /// coroutine that keeps its hub from switching for longer than it is
+    /// reported on stderr with its name, id, how long, where it was spawned
+    /// and what its thread is doing (see [`MONITOR_ENV`](crate::MONITOR_ENV)
+    /// for the report); `None` turns it off. Wins over the environment
+    /// variable `GREEN_MONITOR_MS` and over the default (on, 1 s, in debug
+    /// builds; off in release builds). A zero threshold is refused by `run`
+    /// with [`RuntimeError::ZeroMonitorThreshold`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let on = green::Runtime::new().monitor(Duration::from_millis(100));
+    /// let off = green::Runtime::new().monitor(None);
+    /// # let _ = (on, off);
+    /// ```
+    pub fn monitor(mut self, threshold: impl Into<Option<Duration>>) -> Runtime {
+        match threshold.into() {
+            Some(d) => {
+                self.monitor_zero = d.is_zero();
+                self.cfg.monitor = Some(d);
+            }
+            None => {
+                // The hub's configuration knows only "a threshold or the
+                // environment's": a zero threshold there means off (the
+                // monitor drops zero thresholds), and `check` refuses a zero
+                // only when the user asked for one.
+                self.monitor_zero = false;
+                self.cfg.monitor = Some(Duration::ZERO);
+            }
+        }
         self
     }
 
@@ -183,7 +206,7 @@ impl Runtime {
         if !(crate::MIN_STACK_SIZE..=crate::MAX_STACK_SIZE).contains(&size) {
             return Err(RuntimeError::StackSize { size });
         }
-        if self.cfg.monitor.is_some_and(|d| d.is_zero()) {
+        if self.monitor_zero {
             return Err(RuntimeError::ZeroMonitorThreshold);
         }
         if self.threads == Some(0) {

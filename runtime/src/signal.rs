@@ -148,6 +148,19 @@ impl Signal {
     }
 }
 
+impl crate::waitable::sealed::Sealed for Signal {}
+
+impl crate::Waitable for Signal {
+    /// A delivery is waiting to be received.
+    fn is_ready(&self) -> bool {
+        crate::Waitable::is_ready(&self.rx)
+    }
+
+    fn watch<'a>(&'a self, watch: &mut crate::waitable::Watch<'a>) {
+        crate::Waitable::watch(&self.rx, watch);
+    }
+}
+
 impl Drop for Signal {
     fn drop(&mut self) {
         let mut guard = lock(&REGISTRY);

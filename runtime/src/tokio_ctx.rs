@@ -26,10 +26,17 @@
 #[cfg(feature = "tokio")]
 pub(crate) use with_tokio::{ensure_context, set_shared_threads};
 
+/// Without feature `tokio` there is no runtime to lend, and nothing to
+/// hold.
+#[cfg(not(feature = "tokio"))]
+pub(crate) struct ContextGuard;
+
 /// Without feature `tokio` there is no runtime to lend.
 #[cfg(not(feature = "tokio"))]
 #[inline(always)]
-pub(crate) fn ensure_context() {}
+pub(crate) fn ensure_context() -> ContextGuard {
+    ContextGuard
+}
 
 #[cfg(feature = "tokio")]
 mod with_tokio {
@@ -37,7 +44,12 @@ mod with_tokio {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::OnceLock;
 
-    use tokio::runtime::{Builder, Handle, Runtime};
+    use tokio::runtime::{Builder, EnterGuard, Handle, Runtime, RuntimeFlavor};
+
+    /// The shared runtime's context, entered for one poll on a thread
+    /// whose own runtime is a `current_thread` one (see `ensure_context`);
+    /// empty everywhere else.
+    pub(crate) struct ContextGuard(#[allow(dead_code)] Option<EnterGuard<'static>>);
 
     /// Worker threads for the shared runtime; read once, when it starts.
     static SHARED_THREADS: AtomicUsize = AtomicUsize::new(1);
@@ -86,13 +98,30 @@ mod with_tokio {
     /// Make sure the thread is inside a tokio runtime's context: the
     /// caller's if it has one, else the shared runtime's, entered for the
     /// rest of the thread's life (see the module docs).
+    ///
+    /// A caller's `current_thread` runtime is the exception: its timers
+    /// and I/O are driven only by the thread that runs it — typically this
+    /// very thread, inside `#[tokio::main(flavor = "current_thread")]` or
+    /// `#[tokio::test]`, which green's `block_on` now blocks — so futures
+    /// created under it would never be woken. There the shared runtime's
+    /// context is entered for the poll (the returned guard) instead, so the
+    /// future's timers and sockets are driven by the shared runtime's
+    /// threads. Futures created before `block_on` on such a thread stay
+    /// bound to the thread's own runtime (documented in `block_on`).
     #[inline]
-    pub(crate) fn ensure_context() {
+    pub(crate) fn ensure_context() -> ContextGuard {
         if ENTERED_FOR_GOOD.try_with(Cell::get).unwrap_or(false) {
-            return;
+            return ContextGuard(None);
         }
-        if Handle::try_current().is_err() {
-            enter_shared_for_good();
+        match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::CurrentThread => {
+                ContextGuard(Some(shared().enter()))
+            }
+            Ok(_) => ContextGuard(None),
+            Err(_) => {
+                enter_shared_for_good();
+                ContextGuard(None)
+            }
         }
     }
 

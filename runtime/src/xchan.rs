@@ -310,6 +310,33 @@ impl<T> Drop for Waiting<'_, T> {
     }
 }
 
+impl<T> crate::waitable::sealed::Sealed for Receiver<T> {}
+
+impl<T> crate::Waitable for Receiver<T> {
+    /// An item is waiting, or every sender is gone (`recv` would return).
+    fn is_ready(&self) -> bool {
+        !self.shared.lock().items.is_empty() || self.shared.senders.load(Ordering::Acquire) == 0
+    }
+
+    fn watch<'a>(&'a self, watch: &mut crate::waitable::Watch<'a>) {
+        // Registered like a receiver: the next send wakes us, and dropping
+        // the registration without taking the item passes that wake on to
+        // the next receiver (`Waiting`'s drop), so no receiver loses it.
+        let key = {
+            let mut st = self.shared.lock();
+            let key = st.next_key;
+            st.next_key = key.wrapping_add(1);
+            st.waiters.push_back((key, sched::remote_unparker()));
+            key
+        };
+        watch.hold(Box::new(Waiting {
+            shared: &self.shared,
+            key,
+            done: false,
+        }));
+    }
+}
+
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let items = {

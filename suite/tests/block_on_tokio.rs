@@ -577,3 +577,38 @@ fn tokio_yield_now_loop_in_block_on_starved_siblings_and_timeouts() {
         assert!(h.join().unwrap());
     });
 }
+
+/// Inside a tokio `current_thread` runtime (what `#[tokio::main(flavor =
+/// "current_thread")]` and `#[tokio::test]` run), whose timers only that
+/// thread drives, `block_on` of a tokio timer and a tokio socket returns
+/// (their drivers are the shared runtime's), and the thread's own runtime
+/// is the current one again afterwards.
+#[test]
+fn block_on_inside_a_current_thread_runtime_returns_instead_of_hanging() {
+    watchdog(20, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (took, flavor_after) = rt.block_on(async move {
+            let t = Instant::now();
+            green::block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
+            let took = t.elapsed();
+            let s = green::block_on(async move { tokio::net::TcpStream::connect(addr).await });
+            assert!(s.is_ok(), "{s:?}");
+            // From a coroutine of this thread too.
+            green::spawn(|| {
+                green::block_on(async { tokio::time::sleep(Duration::from_millis(10)).await })
+            })
+            .join()
+            .unwrap();
+            (took, tokio::runtime::Handle::current().runtime_flavor())
+        });
+        assert!(took >= Duration::from_millis(45), "{took:?}");
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        assert_eq!(flavor_after, tokio::runtime::RuntimeFlavor::CurrentThread);
+        drop(listener);
+    });
+}

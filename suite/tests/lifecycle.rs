@@ -89,7 +89,7 @@ fn c4_wait_with_count_returns_after_count_finish_and_others_keep_running() {
         .into_iter()
         .map(|ms| green::spawn(move || green::sleep(Duration::from_millis(ms))))
         .collect();
-    let refs: Vec<_> = hs.iter().collect();
+    let refs: Vec<&dyn green::Waitable> = hs.iter().map(|h| h as &dyn green::Waitable).collect();
     let done = green::wait(&refs, 2, None);
     assert_eq!(done, vec![1, 2]);
     assert!(!hs[0].is_finished() && !hs[3].is_finished());

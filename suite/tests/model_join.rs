@@ -333,7 +333,7 @@ fn wait_op(l: &Life) {
     if hs.len() != ts.len() {
         return;
     }
-    let refs: Vec<&JoinHandle<u64>> = hs.iter().map(|h| &**h).collect();
+    let refs: Vec<&dyn green::Waitable> = hs.iter().map(|h| &**h as &dyn green::Waitable).collect();
     let count = w.below(k as u64 + 2) as usize;
     let want = count.min(refs.len());
     let finite = ts.iter().filter(|t| t.finite()).count();
@@ -353,7 +353,7 @@ fn wait_op(l: &Life) {
             Err(_) => return,
         },
     };
-    let expect: Vec<usize> = (0..refs.len()).filter(|&i| refs[i].is_finished()).collect();
+    let expect: Vec<usize> = (0..refs.len()).filter(|&i| refs[i].is_ready()).collect();
     if r != expect {
         l.fail(format!(
             "wait returned {r:?}, finished are {expect:?} ({})",

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use super::buffer::Buffer;
 use crate::sync::waiter::WaitQueue;
 use crate::sync::WaitGroup;
+use crate::wait_list::WaitList;
 
 /// A queue of `T` stored in order `B`; use it through the aliases
 /// [`Queue`](super::Queue), [`LifoQueue`](super::LifoQueue) and
@@ -50,6 +51,9 @@ pub struct BaseQueue<T, B: Buffer<T>> {
     closed: Cell<bool>,
     /// Items put and not yet marked done; `join` waits for zero.
     unfinished: WaitGroup,
+    /// `green::wait` callers waiting for the queue to become readable
+    /// (woken, all of them, whenever a `get` may no longer park).
+    watchers: WaitList,
     _t: PhantomData<T>,
 }
 
@@ -75,6 +79,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
             putters: WaitQueue::new(),
             closed: Cell::new(false),
             unfinished: WaitGroup::new(),
+            watchers: WaitList::new(),
             _t: PhantomData,
         }
     }
@@ -157,6 +162,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
         if self.has_room() {
             self.buf.borrow_mut().push(item);
             self.added();
+            self.watchers.notify_all();
             return Ok(());
         }
         Err(item)
@@ -178,6 +184,8 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
         // The getter that takes our item leaves `None` in the slot; `close`
         // leaves the item there (refused). After a grant there is nothing
         // to undo if we are killed: the item is already in the queue.
+        // A parked putter makes a `get` succeed when no getter is ahead.
+        self.watchers.notify_all();
         match self.putters.wait(0, Some(item), deadline, |_, _| {}) {
             Ok(None) => Ok(()),
             Ok(Some(item)) => Err(item),
@@ -297,6 +305,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
         self.closed.set(true);
         while self.getters.grant_with(|_| ()) {}
         while self.putters.grant_with(|_| ()) {}
+        self.watchers.notify_all();
     }
 
     fn added(&self) {
@@ -326,6 +335,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
             self.added();
             if let Err(item) = self.hand_to_getter(item) {
                 self.buf.borrow_mut().push(item);
+                self.watchers.notify_all();
             }
         }
     }
@@ -342,7 +352,31 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
             } else {
                 self.buf.borrow_mut().unpop(item);
             }
+            self.watchers.notify_all();
         }
+    }
+}
+
+impl<T, B: Buffer<T>> BaseQueue<T, B> {
+    /// Whether a `get` would end without parking: an item is there (or a
+    /// parked putter with no getter ahead), or the queue is closed.
+    pub(crate) fn readable(&self) -> bool {
+        self.closed.get()
+            || !self.returned.borrow().is_empty()
+            || !self.buf.borrow().is_empty()
+            || (!self.getters.has_waiters() && self.putters.has_waiters())
+    }
+}
+
+impl<T, B: Buffer<T>> crate::waitable::sealed::Sealed for BaseQueue<T, B> {}
+
+impl<T, B: Buffer<T>> crate::Waitable for BaseQueue<T, B> {
+    fn is_ready(&self) -> bool {
+        self.readable()
+    }
+
+    fn watch<'a>(&'a self, watch: &mut crate::waitable::Watch<'a>) {
+        watch.on_list(&self.watchers);
     }
 }
 

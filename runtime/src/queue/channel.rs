@@ -25,6 +25,20 @@ pub struct Channel<T> {
     q: BaseQueue<T, Fifo<T>>,
 }
 
+impl<T> crate::waitable::sealed::Sealed for Channel<T> {}
+
+impl<T> crate::Waitable for Channel<T> {
+    /// A sender is waiting (or the channel is closed): `recv` would not
+    /// park.
+    fn is_ready(&self) -> bool {
+        self.q.readable()
+    }
+
+    fn watch<'a>(&'a self, watch: &mut crate::waitable::Watch<'a>) {
+        crate::Waitable::watch(&self.q, watch);
+    }
+}
+
 impl<T> Default for Channel<T> {
     fn default() -> Self {
         Channel::new()

@@ -57,9 +57,7 @@ impl Hub {
         deadline: Option<Instant>,
         owner: Option<u64>,
     ) -> Result<Park, Interrupt> {
-        let Some(at) = deadline else {
-            stop_child()
-        };
+        let Some(at) = deadline else { stop_child() };
         // A sleep on a copied hub is not cooperative (the monkey hooks pass
         // it straight through here).
         std::thread::sleep(at.saturating_duration_since(Instant::now()));

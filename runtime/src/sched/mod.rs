@@ -28,6 +28,7 @@
 //! | `park.rs` | park, wake, yield, `Unparker`, timeout frames, raising interruptions |
 //! | `lifecycle.rs` | spawn, first run and resume, finish, completion callbacks, kill, thread exit |
 //! | `remote.rs` | wakes from other threads (`RemoteUnparker`) |
+//! | `park_word.rs` | one atomic word of wake-up rights across repeated parks (`block_on`'s waker) |
 //! | `io.rs` | fd entries in the reactor |
 //! | `diag.rs` | snapshots for run-info and deadlock reports, the panic hook |
 //! | `perturb.rs` | test-only schedule perturbation |
@@ -63,6 +64,7 @@ mod io;
 pub(crate) use io::FdEntry;
 mod lifecycle;
 mod park;
+mod park_word;
 mod perturb;
 mod ready;
 mod remote;
@@ -74,6 +76,7 @@ pub use park::{park, park_no_unwind, unparker, Park};
 pub(crate) use park::{
     pop_frame, push_frame, raise, resume_unwind, unwind_mark, unwinds_caught_since,
 };
+pub(crate) use park_word::ParkWord;
 use perturb::perturb_seed;
 pub use perturb::PERTURB_ENV;
 use ready::ReadyQueue;
@@ -140,6 +143,9 @@ pub(crate) struct Hub {
     since_maintain: Cell<u32>,
     last_release: Cell<Instant>,
     io_parked: Cell<usize>,
+    /// Tasks parked on a `ParkWord` (`block_on`) whose waker may come from
+    /// anywhere: the loop keeps polling for them, as for I/O.
+    word_parked: Cell<usize>,
     remote: Arc<Remote>,
     /// Heartbeat and run-info requests shared with the monitor (`monitor.rs`).
     pub(crate) diag: Arc<crate::monitor::HubDiag>,
@@ -268,6 +274,7 @@ pub(super) fn create() -> &'static Hub {
         since_maintain: Cell::new(0),
         last_release: Cell::new(Instant::now()),
         io_parked: Cell::new(0),
+        word_parked: Cell::new(0),
         diag: crate::monitor::register(cfg.monitor, reactor_waker, epoll_fd),
         remote,
         epoch: Instant::now(),

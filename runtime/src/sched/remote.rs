@@ -13,9 +13,9 @@ use crate::task::{TaskRef, TaskSlot, WakeReason};
 /// One queued wake: which task (its slot and id, since a slot is reused
 /// once its task ends) and which of its parks.
 pub(super) struct RemoteWake {
-    slot: TaskSlot,
-    id: u64,
-    gen: u32,
+    pub(super) slot: TaskSlot,
+    pub(super) id: u64,
+    pub(super) gen: u32,
 }
 
 /// Cross-thread wakes: filled by other threads, drained by the loop.

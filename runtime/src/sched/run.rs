@@ -105,6 +105,7 @@ impl Hub {
                 Some(at) => Some(at.saturating_duration_since(now)),
                 None => {
                     if self.io_parked.get() == 0
+                        && self.word_parked.get() == 0
                         // Counts outstanding rights and queued wakes alike.
                         && self.remote.pending.load(Ordering::Acquire) == 0
                     {
@@ -118,6 +119,7 @@ impl Hub {
         };
         let must_poll = idle
             || self.reactor.borrow().registered() > 0
+            || self.word_parked.get() > 0
             || self.remote.pending.load(Ordering::Relaxed) > 0;
         if must_poll {
             if timeout != Some(Duration::ZERO) {

@@ -29,6 +29,19 @@ pub struct AsyncResult<T, E = String> {
     waiters: WaitList,
 }
 
+impl<T, E> crate::waitable::sealed::Sealed for AsyncResult<T, E> {}
+
+impl<T, E> crate::Waitable for AsyncResult<T, E> {
+    fn is_ready(&self) -> bool {
+        self.value.borrow().is_some()
+    }
+
+    fn watch<'a>(&'a self, watch: &mut crate::waitable::Watch<'a>) {
+        // `put` wakes every waiter.
+        watch.on_list(&self.waiters);
+    }
+}
+
 impl<T: Clone, E: Clone> Default for AsyncResult<T, E> {
     fn default() -> Self {
         AsyncResult::new()

@@ -27,6 +27,19 @@ pub struct Event {
     waiters: WaitList,
 }
 
+impl crate::waitable::sealed::Sealed for Event {}
+
+impl crate::Waitable for Event {
+    fn is_ready(&self) -> bool {
+        self.flag.get()
+    }
+
+    fn watch<'a>(&'a self, watch: &mut crate::waitable::Watch<'a>) {
+        // `set` wakes every waiter.
+        watch.on_list(&self.waiters);
+    }
+}
+
 impl Event {
     /// A new, unset event.
     pub const fn new() -> Event {

@@ -21,7 +21,7 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime", "src")
 
-L0 = {"arch", "arena", "lock", "marker", "mmap", "sys"}
+L0 = {"arch", "arena", "clock", "lock", "marker", "mmap", "sys"}
 L1 = {"task", "stack", "timer", "reactor", "interrupt", "monitor", "overflow", "report"}
 L2 = {"sched"}
 

@@ -17,7 +17,7 @@
 //!
 //! This module knows nothing of fd numbers, hubs or hooks.
 
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A cell's number: never 0 (the fd table's "no description").
@@ -51,8 +51,13 @@ const NONBLOCK: u32 = 1;
 /// Handed to a child process with the user's blocking mode back: every fd
 /// of it is polled before each call from now on, never made non-blocking.
 const HANDED: u32 = 2;
-/// A socket (only sockets are matched by identity: see [`find_socket`]).
+/// A socket (only sockets are matched by identity: see [`find`]).
 const SOCKET: u32 = 4;
+/// Made by a hook (a socket created or accepted in a coroutine), and since
+/// then named only by fd numbers the hooks track: no `dup` made before,
+/// not sent to another process over a Unix socket. With no fork since
+/// (see [`forked`]), nothing else can name it.
+const ALONE: u32 = 8;
 
 /// One open file description.
 #[derive(Default)]
@@ -66,9 +71,8 @@ pub(crate) struct Desc {
     /// `st_dev` and `st_ino`; both 0 until known.
     dev: AtomicU64,
     ino: AtomicU64,
-    /// An fd number that named it lately (the last one given to it), which
-    /// `kcmp` can compare a pipe's new fd with; it may be closed since.
-    rep: AtomicI32,
+    /// [`FORKS`] when it was made.
+    forks: AtomicU32,
 }
 
 impl Desc {
@@ -131,9 +135,23 @@ impl Desc {
         self.ino.store(ino, Ordering::Release);
     }
 
-    /// `fd` names it now (see `rep`).
-    pub(crate) fn named_by(&self, fd: i32) {
-        self.rep.store(fd, Ordering::Relaxed);
+    /// Whether one fd number at most names it.
+    pub(crate) fn last_name(&self) -> bool {
+        self.refs.load(Ordering::Acquire) <= 1
+    }
+
+    /// Whether an fd the hooks do not track may name it (see [`ALONE`]):
+    /// in another process after a fork, or one it was sent to, or a `dup`
+    /// made before the hooks managed it.
+    pub(crate) fn may_have_strangers(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & ALONE == 0
+            || self.forks.load(Ordering::Relaxed) != FORKS.load(Ordering::Relaxed)
+            || BLIND.load(Ordering::Relaxed)
+    }
+
+    /// It was sent to another process (`SCM_RIGHTS`). Async-signal-safe.
+    pub(crate) fn sent_away(&self) {
+        self.flags.fetch_and(!ALONE, Ordering::AcqRel);
     }
 }
 
@@ -165,11 +183,40 @@ pub(crate) fn get(id: Id) -> &'static Desc {
     unsafe { &(*p)[i & (CHUNK_LEN - 1)] }
 }
 
-/// A fresh cell for the description `fd` names, which the hooks start to
-/// manage, counted once, with the user's `nonblock` view, no timeouts and
-/// no identity. `None` when out of memory or out of cells (the fd is then
-/// left unmanaged).
-pub(crate) fn alloc(fd: i32, nonblock: bool, socket: bool) -> Option<Id> {
+/// Forks of this process since it was patched, counted in the parent and
+/// in the child: a description older than the last fork may be named in
+/// another process.
+static FORKS: AtomicU32 = AtomicU32::new(0);
+
+/// Descriptions made so far for files the hooks did not make (whose other
+/// names the hooks may not know): a look that found an fd names no managed
+/// description holds only while this stays the same.
+static STRANGERS: AtomicU32 = AtomicU32::new(0);
+
+/// See [`STRANGERS`].
+pub(crate) fn strangers_epoch() -> u32 {
+    STRANGERS.load(Ordering::Acquire)
+}
+
+/// Forks cannot be counted (no `pthread_atfork` handler): any description
+/// may be named elsewhere.
+static BLIND: AtomicBool = AtomicBool::new(false);
+
+/// The `pthread_atfork` handler, parent and child side (async-signal-safe).
+pub(crate) extern "C" fn forked() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Forks cannot be counted in this process (see [`BLIND`]).
+pub(crate) fn blind() {
+    BLIND.store(true, Ordering::Relaxed);
+}
+
+/// A fresh cell for a description the hooks start to manage, counted once,
+/// with the user's `nonblock` view, no timeouts and no identity; `alone`
+/// for a file a hook just made (see [`ALONE`]). `None` when out of memory
+/// or out of cells (the fd is then left unmanaged).
+pub(crate) fn alloc(nonblock: bool, socket: bool, alone: bool) -> Option<Id> {
     loop {
         let cap = INSTALLED.load(Ordering::Acquire) as usize * CHUNK_LEN;
         if cap > 0 {
@@ -188,11 +235,16 @@ pub(crate) fn alloc(fd: i32, nonblock: bool, socket: bool) -> Option<Id> {
                     d.rcv_ns.store(0, Ordering::Relaxed);
                     d.snd_ns.store(0, Ordering::Relaxed);
                     d.set_identity((0, 0));
-                    d.named_by(fd);
-                    let flags =
-                        if nonblock { NONBLOCK } else { 0 } | if socket { SOCKET } else { 0 };
+                    let flags = if nonblock { NONBLOCK } else { 0 }
+                        | if socket { SOCKET } else { 0 }
+                        | if alone { ALONE } else { 0 };
+                    d.forks
+                        .store(FORKS.load(Ordering::Relaxed), Ordering::Relaxed);
                     d.flags.store(flags, Ordering::Release);
                     LIVE.fetch_add(1, Ordering::AcqRel);
+                    if !alone {
+                        STRANGERS.fetch_add(1, Ordering::AcqRel);
+                    }
                     HINT.store((i + 1) as u32, Ordering::Relaxed);
                     return Some(Id(i as u32));
                 }
@@ -263,17 +315,16 @@ pub(crate) fn any_live() -> bool {
     LIVE.load(Ordering::Acquire) != 0
 }
 
-/// The live description that `fd`, a socket or pipe with this identity
-/// the hooks have not recorded yet, names, counted once more for the
-/// caller: a `dup` made before the hooks managed it, or an fd received over
-/// a Unix socket. A socket has exactly one open file description (it cannot
-/// be opened again by path), so its identity is enough. A pipe's two ends
-/// share an identity, and a FIFO may be opened many times, so for them the
-/// kernel is asked (`kcmp(KCMP_FILE)`) whether `fd` and the number that
-/// named the candidate lately are one description; where `kcmp` is not
-/// allowed (a seccomp filter) a pipe is not matched. Scans every cell;
-/// only called the first time a hook looks at such an fd.
-pub(crate) fn find(identity: (u64, u64), socket: bool, fd: i32) -> Option<Id> {
+/// The live description with this identity that a socket or pipe the
+/// hooks have not recorded yet names, counted once more for the caller: a
+/// `dup` made before the hooks managed it, or an fd received over a Unix
+/// socket. A socket has exactly one open file description (it cannot be
+/// opened again by path), so its identity is enough. A pipe's two ends
+/// share an identity, and a FIFO may be opened many times, so for them
+/// `same(id)` must confirm it (the fd table asks the kernel, `kcmp`,
+/// whether one of the numbers naming `id` names the same description).
+/// Scans every cell; only called the first time a hook looks at such an fd.
+pub(crate) fn find(identity: (u64, u64), socket: bool, same: impl Fn(Id) -> bool) -> Option<Id> {
     let cap = INSTALLED.load(Ordering::Acquire) as usize * CHUNK_LEN;
     let is_it = |d: &Desc| {
         (d.flags.load(Ordering::Acquire) & SOCKET != 0) == socket && d.identity() == Some(identity)
@@ -283,7 +334,7 @@ pub(crate) fn find(identity: (u64, u64), socket: bool, fd: i32) -> Option<Id> {
         if d.refs.load(Ordering::Acquire) == 0 || !is_it(d) || !retain(id) {
             continue;
         }
-        if is_it(d) && (socket || same_description(fd, d.rep.load(Ordering::Relaxed))) {
+        if is_it(d) && (socket || same(id)) {
             return Some(id);
         }
         release(id); // not it, or reused for another file between the looks
@@ -291,21 +342,35 @@ pub(crate) fn find(identity: (u64, u64), socket: bool, fd: i32) -> Option<Id> {
     None
 }
 
-/// Whether fds `a` and `b` of this process name one open file description.
-fn same_description(a: i32, b: i32) -> bool {
-    // SAFETY: kcmp compares kernel objects and touches no memory.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_kcmp,
-            libc::getpid(),
-            libc::getpid(),
-            KCMP_FILE,
-            a,
-            b,
-        )
-    };
-    r == 0
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `kcmp`'s type for open file descriptions (`<linux/kcmp.h>`).
-const KCMP_FILE: libc::c_int = 0;
+    /// A cell is shared while any number holds it, free once none does, and
+    /// a socket is found by its identity only while it lives.
+    #[test]
+    fn cells_are_counted_shared_and_found_by_identity() {
+        let id = alloc(false, true, true).expect("a cell");
+        let d = get(id);
+        d.set_identity((7, 0xdead_beef));
+        assert!(retain(id));
+        assert!(!d.last_name());
+        d.set_user_nonblock(true);
+        assert!(get(id).user_nonblock());
+        let found = find((7, 0xdead_beef), true, |_| false).expect("found");
+        assert_eq!(found, id);
+        release(found);
+        release(id);
+        assert!(d.last_name());
+        release(id); // the last name goes: free
+        assert!(!retain(id), "a free cell is never retained");
+        assert_eq!(find((7, 0xdead_beef), true, |_| true), None);
+        // A pipe is only matched when the kernel confirms it.
+        let p = alloc(false, false, false).expect("a cell");
+        get(p).set_identity((7, 42));
+        assert_eq!(find((7, 42), false, |_| false), None);
+        assert_eq!(find((7, 42), false, |_| true), Some(p));
+        release(p);
+        release(p);
+    }
+}

@@ -1,15 +1,21 @@
 //! Hooks that change what an fd number means or how it behaves: `close`,
-//! `dup`/`dup2`/`dup3`, `fcntl` (`F_GETFL`/`F_SETFL`/`F_DUPFD*`),
-//! `ioctl(FIONBIO)` (what `set_nonblocking` in std calls), and `pipe`,
-//! `pipe2`, `socketpair`, whose new fds start with a clean entry (their
-//! numbers may have been closed behind our back) and are looked at lazily.
+//! `close_range`, `closefrom`, `dup`/`dup2`/`dup3`, `fcntl`
+//! (`F_GETFL`/`F_SETFL`/`F_DUPFD*`), `ioctl(FIONBIO)` (what
+//! `set_nonblocking` in std calls), and `pipe`, `pipe2`, `socketpair`, whose
+//! new fds start with a clean entry (their numbers may have been closed
+//! behind our back) and are looked at lazily.
 //!
-//! `close` clears the fd's entry and has the hub forget the fd *before* the
-//! real close, so coroutines parked on it wake with `EBADF` and a reused fd
-//! number never inherits stale state. A dup gets its source's entry (both
-//! name one open file, sharing `O_NONBLOCK`). `fcntl`/`ioctl` keep the user's
-//! view of `O_NONBLOCK` for managed fds while the real fd stays
-//! non-blocking.
+//! `close` (and `close_range`/`closefrom` for every number they close) clears
+//! the fd's entry and has the hub forget the fd *before* the real close, so
+//! coroutines parked on it wake with `EBADF` and a reused fd number never
+//! inherits stale state; the last number of a description we made
+//! non-blocking gives it its blocking mode back (`fd_table::closing`). A dup
+//! names its source's description (`desc.rs`: `O_NONBLOCK` and the socket
+//! timeouts shared). `fcntl`/`ioctl` keep the user's view of `O_NONBLOCK`
+//! for managed fds while the real fd stays non-blocking; they check first
+//! that the number still names the file recorded for it (`retry::fresh`),
+//! and meet a number no hook recorded that names a managed socket or pipe
+//! (`fd_table::known_dup`).
 //!
 //! Every close and every `dup2`/`dup3` onto a number, patched or not and on
 //! whatever thread, renews that number's close generation after the real
@@ -122,7 +128,7 @@ crate::hook::hooks! {
 #[inline]
 unsafe fn close_body(fd: c_int) -> c_int {
     if enabled(Patch::SOCKET) {
-        fd_table::clear(fd);
+        fd_table::closing(fd);
         rt::forget_fd(fd);
     }
     // SAFETY: the caller's contract is close's.
@@ -140,7 +146,7 @@ fn before_close_range(first: c_uint, last: c_uint) -> (c_int, c_int) {
     let last = c_int::try_from(last).unwrap_or(c_int::MAX);
     if enabled(Patch::SOCKET) {
         for fd in fd_table::known_in(first, last) {
-            fd_table::clear(fd);
+            fd_table::closing(fd);
             rt::forget_fd(fd);
         }
     }
@@ -233,7 +239,7 @@ extern "C" fn sys_closefrom(lowfd: c_int) {
 
 /// `newfd` is about to name what `oldfd` names (or stop naming anything).
 fn before_replace(newfd: c_int) {
-    fd_table::clear(newfd);
+    fd_table::closing(newfd);
     rt::forget_fd(newfd);
 }
 

@@ -86,6 +86,11 @@ impl FdState {
 /// kinds only) from bit 8.
 const KIND_MASK: u32 = 7;
 const DESC_SHIFT: u32 = 8;
+/// With kind `Unknown`: [`known_dup`] found it names no description the
+/// hooks manage (it is still classified on a coroutine's first use), when
+/// `desc::strangers_epoch` was the number in the bits from `DESC_SHIFT`
+/// (a description made since for another name of its file may be it).
+const LOOKED: u32 = 8;
 
 fn kind_bits(k: Kind) -> u32 {
     match k {
@@ -242,7 +247,7 @@ pub(crate) fn set_new(fd: c_int, kind: Kind, nonblock: bool) {
     let Some(s) = slot_mut(fd) else {
         return;
     };
-    match desc::alloc(fd, nonblock, kind == Kind::Socket) {
+    match desc::alloc(nonblock, kind == Kind::Socket, true) {
         Some(id) => store(s, kind_bits(kind) | id.get() << DESC_SHIFT),
         None => store(s, 0),
     }
@@ -253,6 +258,51 @@ pub(crate) fn set_new(fd: c_int, kind: Kind, nonblock: bool) {
 pub(crate) fn clear(fd: c_int) {
     if let Some(s) = slot(fd) {
         store(s, 0);
+    }
+}
+
+/// `fd` is about to be closed, or replaced by a `dup2`/`dup3`, by its
+/// user: forget it. When it is the last number we know of a description
+/// the hooks made non-blocking behind a user who wants it blocking, the
+/// description gets its blocking mode back first: another fd may still
+/// name it that no hook saw made (a dup made before `patch_all`, an fd
+/// received over a Unix socket, a forked child's copy), and it must not
+/// find the description non-blocking once we stop answering for it. Costs
+/// an `fstat` and two `fcntl`s on that last close, and nothing for a socket
+/// a hook made that no other fd can name (`desc::Desc::may_have_strangers`).
+///
+/// Async-signal-safe (a forked child may close between `fork` and `exec`).
+pub(crate) fn closing(fd: c_int) {
+    let Some(s) = slot(fd) else {
+        return;
+    };
+    if let (_, Some(id)) = unpack(s.state.load(Ordering::Acquire)) {
+        let d = desc::get(id);
+        if d.last_name()
+            && !d.user_nonblock()
+            && !d.handed()
+            && d.may_have_strangers()
+            && same_file(fd)
+        {
+            // SAFETY: F_GETFL/F_SETFL read and write only the description's
+            // flags; raw, so no hook is involved.
+            unsafe {
+                let flags = libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL);
+                if flags >= 0 && flags as c_int & libc::O_NONBLOCK != 0 {
+                    let flags = flags as c_int & !libc::O_NONBLOCK;
+                    libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, flags);
+                }
+            }
+        }
+    }
+    store(s, 0);
+}
+
+/// `fd` is being sent to another process (`SCM_RIGHTS`): that process
+/// will name its description too.
+pub(crate) fn sent_away(fd: c_int) {
+    if let Some(d) = desc_of(fd) {
+        d.sent_away();
     }
 }
 
@@ -270,12 +320,7 @@ pub(crate) fn copy(from: c_int, to: c_int) {
         return;
     }
     match slot_mut(to) {
-        Some(s) => {
-            if let (_, Some(id)) = unpack(raw) {
-                desc::get(id).named_by(to);
-            }
-            store(s, raw)
-        }
+        Some(s) => store(s, raw),
         None => {
             if let (_, Some(id)) = unpack(raw) {
                 desc::release(id);
@@ -444,7 +489,7 @@ pub(crate) fn classify(fd: c_int) -> FdState {
         // Another name of a description we manage under another number (a
         // dup made before, an fd received): its description, whose mode a
         // user may have changed through this name behind our back.
-        if let Some(id) = desc::find(ident, kind == Kind::Socket, fd) {
+        if let Some(id) = find(ident, kind, fd) {
             let d = desc::get(id);
             if !nonblock && !d.handed() {
                 d.set_user_nonblock(false);
@@ -461,7 +506,7 @@ pub(crate) fn classify(fd: c_int) -> FdState {
             return other;
         }
     }
-    let Some(id) = desc::alloc(fd, nonblock, kind == Kind::Socket) else {
+    let Some(id) = desc::alloc(nonblock, kind == Kind::Socket, false) else {
         return other;
     };
     let d = desc::get(id);
@@ -484,42 +529,82 @@ pub(crate) fn classify(fd: c_int) -> FdState {
 /// Nothing else is recorded (a coroutine's first call classifies the fd).
 /// Costs nothing while no socket is managed, one `fstat` otherwise.
 pub(crate) fn known_dup(fd: c_int) -> FdState {
-    let st = get(fd);
-    if st.kind != Kind::Unknown || !desc::any_live() {
+    let raw = slot(fd).map_or(0, |s| s.state.load(Ordering::Acquire));
+    let st = decode(raw);
+    let epoch = desc::strangers_epoch() & (u32::MAX >> DESC_SHIFT);
+    let looked = raw & LOOKED != 0 && raw >> DESC_SHIFT == epoch;
+    if st.kind != Kind::Unknown || looked || !desc::any_live() {
         return st;
     }
-    let (ident, kind) = match identity(fd) {
-        Some((ident, libc::S_IFSOCK)) => (ident, Kind::Socket),
-        Some((ident, libc::S_IFIFO)) if fd > 2 => (ident, Kind::Pipe),
-        _ => return st,
+    let Some(s) = slot_mut(fd) else {
+        return st;
     };
-    match (desc::find(ident, kind == Kind::Socket, fd), slot_mut(fd)) {
-        (Some(id), Some(s)) => install(s, kind, id),
-        (Some(id), None) => {
-            desc::release(id);
+    let found = match identity(fd) {
+        Some((ident, libc::S_IFSOCK)) => find(ident, Kind::Socket, fd).map(|id| (Kind::Socket, id)),
+        Some((ident, libc::S_IFIFO)) if fd > 2 => {
+            find(ident, Kind::Pipe, fd).map(|id| (Kind::Pipe, id))
+        }
+        _ => None,
+    };
+    match found {
+        Some((kind, id)) => install(s, kind, id),
+        None => {
+            // Not ours: do not look again until the number is renewed (its
+            // non-blocking mode is its user's own, then).
+            let _ = replace_unknown(s, LOOKED | epoch << DESC_SHIFT);
             st
         }
-        (None, _) => st,
     }
+}
+
+/// The managed description `fd` (of `kind`, with identity `ident`, not
+/// recorded yet) names, if any (see `desc::find`): a pipe's is confirmed
+/// with `kcmp` against a number that names the candidate.
+fn find(ident: (u64, u64), kind: Kind, fd: c_int) -> Option<Id> {
+    desc::find(ident, kind == Kind::Socket, |id| {
+        let raw = kind_bits(kind) | id.get() << DESC_SHIFT;
+        let highest = HIGHEST.load(Ordering::Acquire);
+        (0..=highest)
+            .filter(|&m| m != fd && slot(m).is_some_and(|s| s.state.load(Ordering::Acquire) == raw))
+            .any(|m| same_description(fd, m))
+    })
+}
+
+/// Whether fds `a` and `b` of this process name one open file description
+/// (`kcmp(KCMP_FILE)`; false where it is not allowed, e.g. by a seccomp
+/// filter).
+fn same_description(a: c_int, b: c_int) -> bool {
+    /// `kcmp`'s type for open file descriptions (`<linux/kcmp.h>`).
+    const KCMP_FILE: c_int = 0;
+    // SAFETY: kcmp compares kernel objects and touches no memory.
+    let r = unsafe {
+        let pid = libc::getpid();
+        libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, a, b)
+    };
+    r == 0
 }
 
 /// Record an unmanaged kind for a slot that was unknown (another thread may
 /// have recorded it meanwhile: its record wins).
 fn record(s: &Slot, kind: Kind) -> FdState {
-    let _ = s
-        .state
-        .compare_exchange(0, kind_bits(kind), Ordering::AcqRel, Ordering::Acquire);
+    let _ = replace_unknown(s, kind_bits(kind));
     decode(s.state.load(Ordering::Acquire))
+}
+
+/// Put `raw` in a slot that holds an unknown fd (looked at by
+/// [`known_dup`] or not); false if another thread recorded it meanwhile.
+fn replace_unknown(s: &Slot, raw: u32) -> bool {
+    let cur = s.state.load(Ordering::Acquire);
+    cur & KIND_MASK == 0
+        && s.state
+            .compare_exchange(cur, raw, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
 }
 
 /// Point a slot that was unknown at description `id` (counted for it
 /// already); if another thread recorded the fd meanwhile, its record wins.
 fn install(s: &Slot, kind: Kind, id: Id) -> FdState {
-    let raw = kind_bits(kind) | id.get() << DESC_SHIFT;
-    if s.state
-        .compare_exchange(0, raw, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
+    if !replace_unknown(s, kind_bits(kind) | id.get() << DESC_SHIFT) {
         desc::release(id);
     }
     decode(s.state.load(Ordering::Acquire))

@@ -22,6 +22,9 @@
 //!   coroutine (`green::rt::in_coroutine()`: false on a thread without a hub,
 //!   in the hub's own loop, and in the root context). The body runs only
 //!   patched and inside a coroutine.
+//! - `timed`: as `coroutine`, except that on a thread running on a virtual
+//!   clock its root context takes the body too (`rt::root_sleeps_virtually`):
+//!   a sleep there advances the virtual clock instead of the real one.
 //! - `patched`: when its family is not patched. The body runs outside
 //!   coroutines too (a managed fd used from a plain thread keeps its blocking
 //!   behaviour there).
@@ -138,6 +141,16 @@ macro_rules! hooks {
     (@guard coroutine $family:ident $name:ident($($a:ident,)*)) => {
         if !$crate::patch::enabled($crate::patch::Patch::$family)
             || !::green_runtime::rt::in_coroutine()
+        {
+            // SAFETY: the caller's contract is the real function's.
+            return unsafe { self::real_fns::$name($($a),*) };
+        }
+    };
+    (@guard timed $family:ident $name:ident($($a:ident,)*)) => {
+        if !$crate::patch::enabled($crate::patch::Patch::$family)
+            || !(::green_runtime::rt::in_coroutine()
+                || (::green_runtime::rt::virtual_time_used()
+                    && ::green_runtime::rt::root_sleeps_virtually()))
         {
             // SAFETY: the caller's contract is the real function's.
             return unsafe { self::real_fns::$name($($a),*) };
@@ -269,6 +282,10 @@ mod tests {
             "sendmmsg",
             "gethostbyname_r",
             "getnameinfo",
+            "close_range",
+            "closefrom",
+            "fdopen",
+            "fclose",
         ] {
             assert!(names.contains(name), "{name} has no row");
         }

@@ -13,7 +13,8 @@
 //! never made non-blocking (`retry::shared_io`). `MSG_WAITALL` keeps receiving until the
 //! buffer is full, as the kernel would for a blocking socket. A blocking
 //! write may return a short count, as POSIX allows; std's `write_all` and C
-//! loops handle it.
+//! loops handle it. Fds that arrive with a `recvmsg` (`SCM_RIGHTS`) are new
+//! numbers no other hook made: their entries are forgotten.
 
 use std::ffi::c_void;
 
@@ -333,14 +334,67 @@ unsafe fn recvfrom_body(
 /// # Safety
 /// Same contract as libc's `recvmsg`.
 unsafe fn recvmsg_body(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    if flags & libc::MSG_DONTWAIT != 0 {
+    let r = if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is recvmsg's.
-        return unsafe { real::recvmsg(fd, msg, flags) };
+        unsafe { real::recvmsg(fd, msg, flags) }
+    } else {
+        // SAFETY: the caller's contract is the call's, for every retry.
+        retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
+            real::recvmsg(fd, msg, flags)
+        })
+    };
+    if r >= 0 {
+        let saved = real::errno();
+        // SAFETY: the call succeeded, so `msg` is the caller's filled header.
+        unsafe { received_fds(msg) };
+        real::set_errno(saved);
     }
-    // SAFETY: the caller's contract is the call's, for every retry.
-    retry::io(fd, Interest::Read, Timeout::Recv, || unsafe {
-        real::recvmsg(fd, msg, flags)
-    })
+    r
+}
+
+/// Fds that arrived with a message (`SCM_RIGHTS`) are new numbers no hook
+/// made: forget whatever was recorded under them, here and in every hub,
+/// as for any new fd (the hooks look at them afresh on first use, and find
+/// the description if it is one they manage already).
+///
+/// # Safety
+/// `msg` is a header a successful `recvmsg` filled.
+unsafe fn received_fds(msg: *const msghdr) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        rights(msg, |new| {
+            crate::fd_table::clear(new);
+            green_runtime::rt::forget_fd(new);
+            green_runtime::rt::fd_renewed(new);
+        })
+    }
+}
+
+/// Every fd an `SCM_RIGHTS` message in `msg`'s control data carries.
+///
+/// # Safety
+/// `msg` is null or a valid header whose control buffer holds
+/// `msg_controllen` bytes of cmsgs (walked with glibc's own macros).
+unsafe fn rights(msg: *const msghdr, mut each: impl FnMut(c_int)) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if msg.is_null() || (*msg).msg_control.is_null() || (*msg).msg_controllen == 0 {
+            return;
+        }
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c).cast::<c_int>();
+                let head = libc::CMSG_LEN(0) as usize;
+                let n =
+                    ((*c).cmsg_len as usize).saturating_sub(head) / std::mem::size_of::<c_int>();
+                for i in 0..n {
+                    each(data.add(i).read_unaligned());
+                }
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
 }
 
 /// The patched `send`.
@@ -385,6 +439,9 @@ unsafe fn sendto_body(
 /// # Safety
 /// Same contract as libc's `sendmsg`.
 unsafe fn sendmsg_body(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    // Fds sent along may be named in another process from now on.
+    // SAFETY: the caller's contract: a valid header.
+    unsafe { rights(msg, crate::fd_table::sent_away) };
     if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is sendmsg's.
         return unsafe { real::sendmsg(fd, msg, flags) };

@@ -93,14 +93,20 @@
 //!
 //! ## What is hooked
 //! - Sleeping and yielding ([`Patch::SLEEP`]): `sleep`, `usleep`,
-//!   `nanosleep`, `clock_nanosleep`, `sched_yield`.
+//!   `nanosleep`, `clock_nanosleep`, `sched_yield`; and, on a thread
+//!   running on a virtual clock (`green::Runtime::virtual_time`), reading
+//!   the time: `clock_gettime` (`Instant::now`, `SystemTime::now`),
+//!   `gettimeofday`, `time`, which give that clock there (elsewhere they
+//!   pass through), while the sleeps advance it, on the thread's root too.
 //! - Sockets and pipes ([`Patch::SOCKET`]): `socket`, `connect`, `accept`,
 //!   `accept4`, `read`, `write`, `readv`, `writev`, `recv`, `recvfrom`,
 //!   `recvmsg`, `recvmmsg`, `send`, `sendto`, `sendmsg`, `sendmmsg`,
 //!   `sendfile`, `splice`, the `_FORTIFY_SOURCE`
-//!   `__read_chk`/`__recv_chk`/`__recvfrom_chk`, and, to keep track of each
-//!   fd's mode and timeouts, `close`, `dup*`, `fcntl`, `ioctl(FIONBIO)`,
-//!   `pipe*`, `socketpair`, `setsockopt` and `posix_spawn`'s dup actions.
+//!   `__read_chk`/`__recv_chk`/`__recvfrom_chk`, stdio streams over them
+//!   (`fdopen`, `fclose`), and, to keep track of each fd's mode and
+//!   timeouts, `close`, `close_range`, `closefrom`, `dup*`, `fcntl`,
+//!   `ioctl(FIONBIO)`, `pipe*`, `socketpair`, `setsockopt` and
+//!   `posix_spawn`'s dup actions.
 //! - Readiness ([`Patch::POLL`]): `poll`, `ppoll`, `select`, `pselect`.
 //! - Name lookups, on the blocking thread pool ([`Patch::DNS`]):
 //!   `getaddrinfo`, `gethostbyname`, `gethostbyname_r`, `getnameinfo`.
@@ -110,6 +116,38 @@
 //! Which real libraries this reaches, and what to do about the ones it
 //! cannot (a library that waits on its own runtime or worker thread), is in
 //! [docs/monkey.md](https://github.com/greenhub-rs/greenhub/blob/main/docs/monkey.md).
+//!
+//! ## Fds, as the kernel keeps them
+//!
+//! - What belongs to the open file description is shared by every fd that
+//!   names it: `O_NONBLOCK` (set with `fcntl(F_SETFL)`, `ioctl(FIONBIO)`,
+//!   std's `set_nonblocking`) and the socket timeouts set through one `dup`
+//!   of a socket (std's `try_clone`, `dup`, `dup2`, `dup3`,
+//!   `fcntl(F_DUPFD*)`) are seen through all of them, also through a `dup`
+//!   made before a coroutine first used the socket and through a socket fd
+//!   received over a Unix socket.
+//! - What belongs to the number is renewed whenever the number is closed:
+//!   by `close`, `dup2`/`dup3` onto it, `close_range`, `closefrom` or
+//!   `fclose`. A coroutine parked on the fd wakes with `EBADF`, and a new
+//!   file on the number never inherits the old one's state. Even a close no
+//!   hook sees (a raw system call) is noticed before a wait would park on
+//!   the old file (one `fstat`, on that slow path only).
+//! - When the last fd the hooks know of a description they made
+//!   non-blocking is closed, the description gets its blocking mode back,
+//!   for any other fd that still names it.
+//! - `fdopen` of a socket or pipe the hooks manage makes a stream whose
+//!   reads and writes go through the hooks (built with `fopencookie`, its
+//!   `fileno` the fd): `fgets`, `fread`, `fputs` and `fflush` on it park a
+//!   coroutine until data or room comes, and block a plain thread as
+//!   libc's would, where glibc's own stream would fail with `EAGAIN`.
+//! - A process forked while one of its threads has a hub (from a
+//!   coroutine, or from the thread's root) never runs that hub, which is
+//!   the parent's (its epoll set is shared with the parent): in the child
+//!   every hook behaves as plain libc (a blocking read blocks), a green
+//!   wait with a deadline (`green::sleep`, a timed lock or queue wait) sleeps
+//!   the thread, a green fd wait polls, and a green wait nothing could end,
+//!   or a coroutine ending, stops the child with a message (`abort`). End a
+//!   forked child with `exec` or `_exit`.
 //!
 //! ## Limits
 //! - Fds 0–2 (when a pipe, socket or terminal) and every terminal (a pty,
@@ -125,11 +163,13 @@
 //!   fd would see that, so an fd handed to a child gets the mode the user
 //!   asked for back first: through std's `Command` (`posix_spawn` file
 //!   actions, or `dup2` onto 0–2 in a forked child) or any `dup2`/`dup3`
-//!   onto 0–2. That fd number is treated like fds 0–2 afterwards (polled
-//!   before each call, its mode left alone). Not covered: other fds naming
-//!   the same open file (a `dup` made earlier keeps being treated as
-//!   non-blocking, and its reads block the thread), and an fd inherited by a
-//!   child under its own number (plain `fork`/`exec` without a dup).
+//!   onto 0–2. Every fd naming that description is treated like fds 0–2
+//!   afterwards (polled before each call, its mode left alone). Not
+//!   covered: an fd inherited by a child under its own number (plain
+//!   `fork`/`exec` without a dup) while this process still has it open,
+//!   and, where a seccomp filter forbids `kcmp`, a `dup` of a pipe or FIFO
+//!   made before a coroutine first used it (sockets are matched by their
+//!   identity alone).
 //! - `close` wakes waiters of the closing thread's hub only; an fd closed on
 //!   another OS thread while a coroutine waits on it behaves as in the kernel
 //!   (the waiter is not woken until its timeout, or until its hub next waits
@@ -141,8 +181,27 @@
 //!   coroutine used fails with `EINTR` whichever signal came (the hooks
 //!   cannot tell which one ran).
 //! - A blocking write may return a short count (POSIX allows it).
-//! - Socket timeouts are cached per fd: one set through a `dup` of the fd is
-//!   not seen by the original.
+//! - Closes and new files that no hook sees, made with raw system calls
+//!   (`syscall(SYS_close, ..)`, `syscall(SYS_dup3, ..)`), or a library's
+//!   internal close (glibc's `pclose`, `freopen`): the hooks notice before a
+//!   wait would park (see *Fds, as the kernel keeps them*), but until then
+//!   they take the new file for the old one. So a socket or pipe put that
+//!   way on a number a coroutine used, in blocking mode, can block the
+//!   thread on a read that finds no data; and when such a close ends the
+//!   last fd the hooks knew of a description, its other fds keep the
+//!   non-blocking mode the hooks gave it (their reads fail with `EAGAIN`).
+//!   Neither happens through the C library's own calls.
+//! - An fd a `FILE` stream holds that the hooks did not make the stream for
+//!   (`fopen` of a FIFO, `popen`, a stream `fdopen`ed before a coroutine
+//!   used its fd): if a coroutine then uses that fd directly, the fd becomes
+//!   non-blocking for real and the stream's own reads can fail with
+//!   `EAGAIN`. A stream `fdopen`ed over a socket or pipe a coroutine used has
+//!   a `BUFSIZ` buffer (glibc sizes its own from `st_blksize`); only when
+//!   more bytes than that are buffered does it matter, for when the stream
+//!   flushes.
+//! - A process forked by a raw `fork`/`clone` system call (not the C
+//!   library's `fork`, whose child handlers mark the copied hub) runs the
+//!   parent's hub if it waits with green.
 //! - Not hooked: `epoll_wait`; `getsockopt`, which needs no hook: green
 //!   changes no socket option, and its `connect` reads `SO_ERROR` exactly
 //!   where the kernel's blocking connect consumes it, so a later
@@ -174,5 +233,6 @@ mod retry;
 mod sleep;
 mod socket;
 mod stdio;
+mod time;
 
 pub use patch::{is_patched, patch, patch_all, patched, try_patch, Patch, PatchError};

@@ -31,13 +31,17 @@ pub struct Patch(u32);
 impl Patch {
     /// `sleep`, `usleep`, `nanosleep`, `clock_nanosleep` (what
     /// `std::thread::sleep` calls) park the coroutine; `sched_yield`
-    /// (`std::thread::yield_now`) yields it.
+    /// (`std::thread::yield_now`) yields it. On a thread running on a
+    /// virtual clock (`green::Runtime::virtual_time`), `clock_gettime`
+    /// (`Instant::now`, `SystemTime::now`), `gettimeofday` and `time` read
+    /// that clock, and sleeps on the thread's root advance it too.
     pub const SLEEP: Patch = Patch(1);
     /// Sockets and pipes: `socket`, `connect`, `accept`/`accept4` and the
     /// read/write/recv/send families (with `recvmmsg`/`sendmmsg`,
-    /// `sendfile`, `splice`) park until the fd is ready; `close`, `dup*`,
-    /// `fcntl`, `ioctl(FIONBIO)`, `pipe*`, `socketpair` and `setsockopt`
-    /// keep track of each fd's mode and timeouts.
+    /// `sendfile`, `splice`) park until the fd is ready, and so do stdio
+    /// streams `fdopen`ed over them; `close`, `close_range`, `closefrom`,
+    /// `fclose`, `dup*`, `fcntl`, `ioctl(FIONBIO)`, `pipe*`, `socketpair`
+    /// and `setsockopt` keep track of each fd's mode and timeouts.
     pub const SOCKET: Patch = Patch(2);
     /// `poll`, `ppoll`, `select` and `pselect` park until readiness or
     /// timeout.
@@ -212,9 +216,28 @@ pub fn patch(families: Patch) {
 pub fn try_patch(families: Patch) -> Result<(), PatchError> {
     verify(families)?;
     crate::real::resolve_all();
+    watch_forks();
     PATCHED.fetch_or(families.0, Ordering::AcqRel);
     green_runtime::rt::note_monkey_patched();
     Ok(())
+}
+
+/// Count forks from now on, in parent and child (`desc::forked`): a
+/// description older than a fork may be named in another process.
+fn watch_forks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering handlers has no preconditions; `forked` is
+        // async-signal-safe (one atomic add).
+        let r = unsafe {
+            libc::pthread_atfork(None, Some(crate::desc::forked), Some(crate::desc::forked))
+        };
+        if r != 0 {
+            // ENOMEM only: then every description counts as shared, which
+            // costs a few system calls per close, nothing else.
+            crate::desc::blind();
+        }
+    });
 }
 
 /// True once any family has been patched.

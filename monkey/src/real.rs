@@ -56,7 +56,7 @@ fn missing(name: &'static [u8]) -> ! {
 }
 
 // Every module with a `hooks!` block.
-crate::hook::families!(dns, fd_ops, io, poll, process, sleep, socket, stdio);
+crate::hook::families!(dns, fd_ops, io, poll, process, sleep, socket, stdio, time);
 
 /// Resolve every real function not resolved yet.
 pub(crate) fn resolve_all() {

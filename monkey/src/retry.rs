@@ -17,6 +17,11 @@
 //! syscall until an event reports it ready; what the user's call returns
 //! is the same either way, only the useless `EAGAIN` round trip is saved.
 //!
+//! Before its first wait a call checks that the fd number still names the
+//! file recorded for it ([`fresh`]): a number closed and reused behind the
+//! hooks' back starts over as what it is now, instead of parking on a
+//! registration of a file that is gone.
+//!
 //! Never unwinds: kill and an enclosing `green::timeout` come back as errno
 //! values from `green::rt::wait_fd_no_unwind`. errno is set last.
 

@@ -3,7 +3,10 @@
 //! (`std::thread::yield_now`).
 //!
 //! Inside a coroutine, a sleep parks it on the hub's timer and a zero sleep
-//! yields; outside, the real function runs. Arguments the kernel would reject
+//! yields; outside, the real function runs, except on the root of a thread
+//! running on a virtual clock, where a sleep parks the root on that clock
+//! (the hub runs meanwhile) so that time passes for the thread's timers and
+//! clock reads alike. Arguments the kernel would reject
 //! (a bad clock, a malformed timespec) go to the real function so the error
 //! is exactly libc's.
 //!
@@ -12,7 +15,7 @@
 //! `EINTR` instead would make every retry-on-EINTR loop (std's included) spin
 //! forever, since the kill is still pending when it calls again.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use green_runtime::rt;
 use libc::{c_int, c_uint, clockid_t, timespec, useconds_t};
@@ -27,7 +30,7 @@ crate::hook::hooks! {
     ///
     /// # Safety
     /// Same contract as libc's `clock_nanosleep`.
-    coroutine fn clock_nanosleep(
+    timed fn clock_nanosleep(
         clock: clockid_t,
         flags: c_int,
         req: *const timespec,
@@ -37,18 +40,18 @@ crate::hook::hooks! {
     ///
     /// # Safety
     /// Same contract as libc's `nanosleep`.
-    coroutine fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int => nanosleep_body;
+    timed fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int => nanosleep_body;
     /// `usleep(3)`.
     ///
     /// # Safety
     /// None beyond libc's.
-    coroutine fn usleep(us: useconds_t) -> c_int => usleep_body;
+    timed fn usleep(us: useconds_t) -> c_int => usleep_body;
     /// `sleep(3)`: returns the seconds left unslept, always 0 in a coroutine
     /// (an interrupted cooperative sleep ends early, see the module docs).
     ///
     /// # Safety
     /// None beyond libc's.
-    coroutine fn sleep(secs: c_uint) -> c_uint => sleep_body;
+    timed fn sleep(secs: c_uint) -> c_uint => sleep_body;
     /// `sched_yield(2)`: inside a coroutine, to the back of the ready queue.
     ///
     /// # Safety
@@ -64,7 +67,8 @@ fn park_for(d: Duration) {
     }
     // A sleep too long for the clock has no deadline: it ends by kill or
     // timeout only, as the real one would (in ~292 billion years).
-    let _ = rt::sleep_until_no_unwind(Instant::now().checked_add(d));
+    // On the hub's clock, virtual on a virtual-time thread.
+    let _ = rt::sleep_until_no_unwind(rt::now().checked_add(d));
 }
 
 /// A valid relative duration, or `None` for what the kernel rejects
@@ -82,7 +86,9 @@ fn clock_now(clock: clockid_t) -> Option<Duration> {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid out-pointer; clock_gettime is not hooked.
+    // SAFETY: `ts` is a valid out-pointer. The call reaches our own
+    // `clock_gettime` hook, which gives the virtual clock on a virtual-time
+    // thread: the clock an absolute deadline there was computed on.
     if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
         return None;
     }

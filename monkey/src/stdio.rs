@@ -52,6 +52,8 @@ struct CookieIo {
 extern "C" {
     /// glibc's `fopencookie(3)` (not in the libc crate).
     fn fopencookie(cookie: *mut c_void, mode: *const c_char, io: CookieIo) -> *mut FILE;
+    /// glibc's `__fpending(3)`: bytes in the stream's write buffer.
+    fn __fpending(fp: *mut FILE) -> size_t;
 }
 
 /// Where glibc's `struct _IO_FILE` keeps `_fileno` on the 64-bit ABIs we
@@ -253,14 +255,58 @@ unsafe fn fclose_body(fp: *mut FILE) -> c_int {
     if fd < 0 {
         real::set_errno(saved); // a stream with no fd: fileno's EBADF is ours
     }
+    let mut flush_failed = None;
     if fd >= 0 && enabled(Patch::SOCKET) {
-        fd_table::clear(fd);
+        // Write out what the stream holds while the fd is still recorded:
+        // a stream of ours writes through the hooks, which must still know
+        // the fd is non-blocking behind its user (fclose would flush after
+        // we forgot it). Nothing changes for glibc's own streams: fclose
+        // would flush the same bytes the same way.
+        // SAFETY: a live stream (the caller's contract).
+        if unsafe { __fpending(fp) } > 0 {
+            // SAFETY: as above.
+            if unsafe { libc::fflush(fp) } != 0 {
+                flush_failed = Some(real::errno());
+            }
+        }
+        fd_table::closing(fd);
         rt::forget_fd(fd);
     }
     // SAFETY: the caller's contract is fclose's.
-    let r = unsafe { real::fclose(fp) };
+    let mut r = unsafe { real::fclose(fp) };
+    if let (Some(e), 0) = (flush_failed, r) {
+        // What fclose reports when its own flush fails.
+        real::set_errno(e);
+        r = libc::EOF;
+    }
     if fd >= 0 {
         rt::fd_renewed(fd);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    /// The offset a cookie stream's fd is written at is glibc's `_fileno`
+    /// here (else `fdopen` would fall back to glibc's own streams).
+    #[test]
+    fn fileno_offset_matches_glibcs_standard_streams() {
+        assert!(super::fileno_offset_ok());
+    }
+
+    /// Modes parse as glibc's `fdopen` parses them.
+    #[test]
+    fn modes_parse_as_glibcs_fdopen() {
+        let parse = |m: &std::ffi::CStr| {
+            // SAFETY: a NUL-terminated string.
+            unsafe { super::parse_mode(m.as_ptr()) }
+        };
+        assert_eq!(parse(c"r"), Some((b'r', false)));
+        assert_eq!(parse(c"rb+"), Some((b'r', true)));
+        assert_eq!(parse(c"w+x"), Some((b'w', true)));
+        assert_eq!(parse(c"ae"), Some((b'a', false)));
+        assert_eq!(parse(c"rbbbb+"), Some((b'r', false))); // '+' past 4 chars
+        assert_eq!(parse(c"x"), None);
+        assert_eq!(parse(c""), None);
+    }
 }

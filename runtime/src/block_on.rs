@@ -37,90 +37,78 @@
 //! This module parks through the scheduler's functions only and never
 //! touches a task's fields.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::sched::{self, ParkWord};
 use crate::task::ParkedOn;
 use crate::tokio_ctx::ensure_context;
 
-/// The state behind a `block_on` waker: one word (see [`ParkWord`]).
-type Signal = ParkWord;
-
-// The waker is an `Arc<Signal>` behind a raw vtable rather than
-// `Waker::from(Arc)`, so that `block_on` can lend its own reference for the
-// polls without bumping the count: only clones count, and a count of one
-// after a poll proves that no clone escaped.
-
-// A `Waker` may go to any thread: what it points to must allow that.
-const _: fn() = || {
-    fn send_sync<T: Send + Sync>() {}
-    send_sync::<Signal>();
-};
+// The waker is a `ParkWord` reference behind a raw vtable, so that
+// `block_on` can lend its own handle's reference for the polls without
+// counting: only clones count, and a count of one after a poll proves that
+// no clone escaped. The word's protocol (and its `Send + Sync` check) is
+// the scheduler's (`sched/park_word.rs`).
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_by_ref_raw, drop_raw);
 
 /// # Safety
-/// `p` comes from `Arc::<Signal>::as_ptr` or `into_raw` of a live `Arc`.
+/// `p` comes from `ParkWord::as_ptr` of a live word.
 unsafe fn clone_raw(p: *const ()) -> RawWaker {
-    // SAFETY: `p` points to a live `Arc<Signal>`'s value (caller's contract).
-    unsafe { Arc::increment_strong_count(p.cast::<Signal>()) };
+    // SAFETY: `p` points to a live word (caller's contract).
+    unsafe { ParkWord::clone_raw(p) };
     RawWaker::new(p, &VTABLE)
 }
 
 /// # Safety
 /// `p` is an owned reference made by `clone_raw`.
 unsafe fn wake_raw(p: *const ()) {
-    // SAFETY: this waker owns one count (it was made by `clone_raw`).
-    let s = unsafe { Arc::from_raw(p.cast::<Signal>()) };
-    s.wake();
+    // SAFETY: this waker owns one reference (it was made by `clone_raw`).
+    unsafe { ParkWord::wake_raw(p) }
 }
 
 /// # Safety
-/// `p` points to a live `Arc<Signal>`'s value.
+/// `p` points to a live word.
 unsafe fn wake_by_ref_raw(p: *const ()) {
-    // SAFETY: the waker (owned or lent) keeps the value alive during the call.
-    unsafe { &*p.cast::<Signal>() }.wake();
+    // SAFETY: the waker (owned or lent) keeps the word alive during the call.
+    unsafe { ParkWord::wake_by_ref_raw(p) }
 }
 
 /// # Safety
 /// `p` is an owned reference made by `clone_raw`.
 unsafe fn drop_raw(p: *const ()) {
-    // SAFETY: this waker owns one count (it was made by `clone_raw`); the
-    // lent waker of `block_on` is never dropped.
-    drop(unsafe { Arc::from_raw(p.cast::<Signal>()) });
+    // SAFETY: this waker owns one reference (it was made by `clone_raw`);
+    // the lent waker of `block_on` is never dropped.
+    unsafe { ParkWord::drop_raw(p) }
 }
 
 thread_local! {
-    /// A `Signal` nobody else references, kept for the next `block_on` on
+    /// A word nobody else references, kept for the next `block_on` on
     /// this thread: the ready path then allocates only the future's block.
-    static SPARE: RefCell<Option<Arc<Signal>>> = const { RefCell::new(None) };
+    static SPARE: Cell<Option<ParkWord>> = const { Cell::new(None) };
 }
 
 #[inline]
-fn take_signal() -> Arc<Signal> {
+fn take_signal() -> ParkWord {
     SPARE
-        .try_with(|s| s.borrow_mut().take())
+        .try_with(Cell::take)
         .ok()
         .flatten()
-        .filter(|s| s.is_for_this_hub())
-        .unwrap_or_else(|| Arc::new(Signal::new()))
+        .filter(ParkWord::is_for_this_hub)
+        .unwrap_or_else(ParkWord::new)
 }
 
 #[inline]
-fn keep_signal(s: Arc<Signal>) {
-    // Only a signal no waker clone refers to may serve another call.
-    if Arc::strong_count(&s) == 1 {
-        let _ = SPARE.try_with(|spare| {
-            if let Ok(mut spare) = spare.try_borrow_mut() {
-                spare.get_or_insert(s);
-            }
-        });
+fn keep_signal(s: ParkWord) {
+    // Only a word no waker clone refers to may serve another call.
+    if s.is_unique() {
+        if let Ok(Some(old)) = SPARE.try_with(|spare| spare.replace(Some(s))) {
+            drop(old);
+        }
     }
 }
 
@@ -186,12 +174,11 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
         fut: Some(HeapPin::new(f)),
     };
     let signal = take_signal();
-    // SAFETY: the vtable's contract holds for a pointer to the value of a
-    // live `Arc<Signal>`; `signal` outlives this lent waker, which is never
-    // dropped (so it never gives back a count it does not own).
-    let waker = ManuallyDrop::new(unsafe {
-        Waker::from_raw(RawWaker::new(Arc::as_ptr(&signal).cast(), &VTABLE))
-    });
+    // SAFETY: the vtable's contract holds for the pointer of a live word;
+    // `signal` outlives this lent waker, which is never dropped (so it
+    // never gives back a reference it does not own).
+    let waker =
+        ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(signal.as_ptr(), &VTABLE)) });
     let mut cx = Context::from_waker(&waker);
     let mut parked = Parked {
         signal: &signal,
@@ -335,7 +322,7 @@ impl<F> Drop for HeapPin<F> {
 /// The caller's wake-up right, armed for one park and always taken back
 /// (by `disarm`, or by `Drop` when the park unwinds).
 struct Parked<'a> {
-    signal: &'a Arc<Signal>,
+    signal: &'a ParkWord,
     /// Between an `arm` that armed the word and `disarm`.
     armed: bool,
 }
@@ -348,7 +335,7 @@ impl Parked<'_> {
         // Only ours (the lent waker holds no count): no clone escaped, so
         // nothing can wake this park; with no right armed, the hub may
         // report a deadlock rather than wait for ever.
-        let wakeable = Arc::strong_count(self.signal) > 1;
+        let wakeable = !self.signal.is_unique();
         if !self.signal.arm(wakeable) {
             return false;
         }

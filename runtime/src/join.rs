@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::marker::{Bound, ThreadBound, THREAD_BOUND};
 use crate::sched::{self, hub};
@@ -85,7 +85,7 @@ impl<T: 'static> JoinHandle<T> {
     /// Wait up to `d` for the coroutine to finish. Returns true if it has
     /// finished; false leaves it running.
     pub fn join_timeout(&self, d: Duration) -> bool {
-        let deadline = Instant::now().checked_add(d);
+        let deadline = crate::clock::now().checked_add(d);
         sched::wait_finished(&self.task, deadline)
     }
 

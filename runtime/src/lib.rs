@@ -40,6 +40,8 @@
 //!   variables the runtime reads: [`Runtime`].
 //! - Diagnostics: [`run_info`], the blocked-loop monitor
 //!   ([`MONITOR_ENV`], [`Runtime::monitor`]).
+//! - Deterministic tests: a virtual clock ([`Runtime::virtual_time`]),
+//!   seeded schedules ([`Runtime::seed`]) and [`test::explore`].
 //!
 //! ## Rules every API here keeps
 //!
@@ -76,6 +78,7 @@ mod arch;
 mod arena;
 mod block_on;
 mod blocking;
+mod clock;
 mod interrupt;
 mod join;
 pub mod local;
@@ -98,6 +101,7 @@ mod stack;
 pub mod sync;
 mod sys;
 mod task;
+pub mod test;
 mod timeout;
 mod timer;
 mod tokio_ctx;

@@ -207,7 +207,7 @@ impl Pool {
         T: 'static,
     {
         let at = Location::caller();
-        if self.take_slot(Instant::now().checked_add(d)) {
+        if self.take_slot(crate::clock::now().checked_add(d)) {
             Ok(self.start(f, at))
         } else {
             Err(f)

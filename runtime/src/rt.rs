@@ -301,7 +301,7 @@ fn wait_fd_thread(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> i
         let ms = match deadline {
             None => -1,
             Some(at) => {
-                let left = at.saturating_duration_since(Instant::now());
+                let left = at.saturating_duration_since(crate::clock::now());
                 i32::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX)
             }
         };
@@ -470,6 +470,56 @@ pub fn stack_stats() -> StackStats {
         regions_mapped,
         bytes_copied,
     }
+}
+
+/// Now, on this thread's clock: `Instant::now()`, or, while the thread
+/// runs on a virtual clock ([`Runtime::virtual_time`](crate::Runtime::virtual_time)),
+/// that clock's reading. Every deadline green computes is on this clock;
+/// code that must agree with it without `green::monkey::patch_all` (which
+/// makes `Instant::now()` itself answer with it) reads it here.
+///
+/// ```
+/// use std::time::Duration;
+/// green::Runtime::new().virtual_time().run(|| {
+///     let t = green::rt::now();
+///     green::sleep(Duration::from_secs(30));
+///     assert_eq!(green::rt::now() - t, Duration::from_secs(30));
+/// }).unwrap();
+/// ```
+#[inline]
+pub fn now() -> Instant {
+    crate::clock::now()
+}
+
+/// Whether any thread of the process ever ran on a virtual clock: one
+/// relaxed load, the first check of the monkey layer's clock hooks.
+// Used by greenhub-monkey; not a stable API.
+#[doc(hidden)]
+#[inline]
+pub fn virtual_time_used() -> bool {
+    crate::clock::ever_virtual()
+}
+
+/// This thread's virtual clock read as the C library's clock `clock_id`
+/// (a duration since that clock's epoch), for the monkey layer's
+/// `clock_gettime` hook, which asks whenever some thread used virtual time
+/// and says whether it is `patched`; `None` when the hook must give the
+/// real reading (the thread's clock is real, the clock is not one the
+/// virtual clock stands in for, or the hook is not patched).
+// Used by greenhub-monkey; not a stable API.
+#[doc(hidden)]
+pub fn virtual_clock(clock_id: libc::clockid_t, patched: bool) -> Option<std::time::Duration> {
+    crate::clock::c_clock(clock_id, patched)
+}
+
+/// Whether a sleep on this thread's root context should park the root on
+/// its virtual clock instead of sleeping the thread: the thread's clock is
+/// virtual and the root may wait on its hub here (not inside the hub's own
+/// loop, not in a forked child). For the monkey layer's sleep hooks.
+// Used by greenhub-monkey; not a stable API.
+#[doc(hidden)]
+pub fn root_sleeps_virtually() -> bool {
+    crate::clock::is_virtual() && crate::sched::root_may_wait()
 }
 
 /// Small runtime allocations (task records, saved stack bytes) in use on

@@ -1,5 +1,6 @@
 //! `Runtime`: explicit settings for hubs (stack size, region budget,
-//! blocked-loop monitor, the process-wide pools' sizes), and running a
+//! blocked-loop monitor, virtual time, a seeded schedule, the process-wide
+//! pools' sizes), and running a
 //! closure on N OS threads, each with its own hub; `RuntimeError`, what
 //! goes wrong doing so.
 //!
@@ -12,6 +13,7 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
+use crate::clock;
 use crate::sched::{self, HubConfig};
 
 /// Settings for the hub(s) that run a closure.
@@ -61,7 +63,8 @@ use crate::sched::{self, HubConfig};
 /// | `GREEN_BLOCKING_THREADS` | most threads of the [`spawn_blocking`](crate::spawn_blocking) pool (default 16) | [`blocking_threads`](Self::blocking_threads) |
 /// | `GREEN_BLOCKING_IDLE_MS` | how long an idle `spawn_blocking` thread stays before it exits, in whole milliseconds (default 10 000) | none |
 /// | `GREEN_STACK_POISON` | set to anything: poison shared stack regions, a debugging aid (see [`poison_stacks`](Self::poison_stacks)) | [`poison_stacks`](Self::poison_stacks) |
-/// | `GREEN_PERTURB` | a seed (whole number): shuffle where woken coroutines enter the ready queue, so stress tests see many interleavings. A testing aid, never for production: it breaks the first-in-first-out order of wakes | none |
+/// | `GREEN_PERTURB` | a seed (whole number): shuffle where woken coroutines enter the ready queue, in every hub of the process, so stress tests see many interleavings. A testing aid, never for production: it breaks the first-in-first-out order of wakes | [`seed`](Self::seed) |
+/// | `GREEN_SEED` | read by [`test::explore`](crate::test::explore) only: run just that seed's schedule (the replay line an exploration prints) | none |
 ///
 /// A value that cannot be parsed is ignored (`GREEN_MONITOR_MS` says so
 /// once on stderr).
@@ -72,6 +75,8 @@ pub struct Runtime {
     blocking_threads: Option<usize>,
     /// `monitor(Duration::ZERO)` was asked for: refused by `check`.
     monitor_zero: bool,
+    /// The hubs' threads run on a virtual clock while the closure runs.
+    virtual_time: bool,
     /// Worker threads of the shared tokio runtime behind `block_on`.
     #[cfg(feature = "tokio")]
     tokio_threads: Option<usize>,
@@ -146,6 +151,86 @@ impl Runtime {
                 self.cfg.monitor = Some(Duration::ZERO);
             }
         }
+        self
+    }
+
+    /// Run on a virtual clock (a testing mode; see `docs/testing.md`): while
+    /// the closure runs, the thread's clock stands still while coroutines
+    /// run and, when nothing is ready and only timers are pending, jumps at
+    /// once to the next deadline. Every green timed wait uses it (`sleep`,
+    /// `timeout`, `spawn_later`, `join_timeout`, every `*_timeout` and
+    /// `*_deadline` wait, socket timeouts), and so does
+    /// [`rt::now`](crate::rt::now). With `green::monkey::patch_all()`
+    /// (before `run` or during it), unmodified code on the thread sees the
+    /// same clock:
+    /// `Instant::now()`, `SystemTime::now()` and `std::thread::sleep`
+    /// (also outside coroutines). Other threads keep the real clock.
+    ///
+    /// The clock may jump while coroutines wait on file descriptors (a
+    /// poll that does not block runs first, so readiness that is already
+    /// there wins): a peer outside the hub gets no real time to answer. While
+    /// a wake from another thread is pending (a `spawn_blocking` job, an
+    /// `xchan` receive, a `block_on` future), the clock follows real time
+    /// instead. `run` ends the mode when the closure has returned and its
+    /// leftover coroutines have unwound.
+    ///
+    /// An hour of sleeps in milliseconds:
+    /// ```
+    /// use std::time::Duration;
+    /// let slept = green::Runtime::new().virtual_time().run(|| {
+    ///     let t = green::rt::now();
+    ///     let hs: Vec<_> = (1..=60u64)
+    ///         .map(|m| green::spawn(move || green::sleep(Duration::from_secs(60 * m))))
+    ///         .collect();
+    ///     green::joinall(hs);
+    ///     green::rt::now() - t
+    /// });
+    /// assert_eq!(slept.unwrap(), Duration::from_secs(3600));
+    /// ```
+    pub fn virtual_time(mut self) -> Runtime {
+        self.virtual_time = true;
+        self
+    }
+
+    /// Make every choice the scheduler is free to make from `seed` (a
+    /// testing mode; see `docs/testing.md`): where a woken coroutine enters
+    /// the ready queue, whether it waits one more turn, the order of timers
+    /// due at the same instant and of the fd events of one poll. The
+    /// documented orders stay: spawn order is run order, a yield goes to the
+    /// back of the ready queue, waiters are served first come, first served.
+    /// The same seed and the same code give the same schedule; with
+    /// [`virtual_time`](Self::virtual_time) too, the same run, as far as
+    /// the code does not depend on real I/O or other threads.
+    /// [`test::explore`](crate::test::explore) runs a body under many seeds.
+    ///
+    /// A seed set here wins over `GREEN_PERTURB` for these hubs; each of
+    /// [`run_threads`](Self::run_threads)'s hubs gets the seed plus its
+    /// index.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// // The order in which eight coroutines woken together run, on a new
+    /// // thread (a thread's hub is made once).
+    /// let order = |seed| std::thread::spawn(move || {
+    ///     green::Runtime::new().virtual_time().seed(seed).run(|| {
+    ///         let log = Rc::new(RefCell::new(Vec::new()));
+    ///         let ev = Rc::new(green::sync::Event::new());
+    ///         let hs: Vec<_> = (0..8)
+    ///             .map(|i| {
+    ///                 let (log, ev) = (log.clone(), ev.clone());
+    ///                 green::spawn(move || { ev.wait(); log.borrow_mut().push(i) })
+    ///             })
+    ///             .collect();
+    ///         green::yield_now();
+    ///         ev.set();
+    ///         green::joinall(hs);
+    ///         log.take()
+    ///     }).unwrap()
+    /// }).join().unwrap();
+    /// assert_eq!(order(7), order(7), "one seed, one schedule");
+    /// ```
+    pub fn seed(mut self, seed: u64) -> Runtime {
+        self.cfg.seed = Some(seed);
         self
     }
 
@@ -274,10 +359,11 @@ impl Runtime {
             return Err(RuntimeError::HubAlreadyRunning);
         }
         self.apply_process_wide()?;
+        let virtual_time = self.virtual_time;
         if !sched::configure(self.cfg) {
             return Err(RuntimeError::HubAlreadyRunning);
         }
-        Ok(run_then_unwind_leftovers(f))
+        Ok(run_then_unwind_leftovers(virtual_time, f))
     }
 
     /// Run `f(index)` on `threads(n)` new OS threads (`index` in `0..n`,
@@ -311,6 +397,7 @@ impl Runtime {
         self.apply_process_wide()?;
         let f = &f;
         let cfg = &self.cfg;
+        let virtual_time = self.virtual_time;
         std::thread::scope(|s| {
             let mut handles = Vec::with_capacity(n);
             let mut spawn_err = None;
@@ -318,11 +405,14 @@ impl Runtime {
                 let r = std::thread::Builder::new()
                     .name(format!("green-hub-{i}"))
                     .spawn_scoped(s, move || {
-                        // A new thread has no hub yet.
-                        if !sched::configure(cfg.clone()) {
+                        // A new thread has no hub yet. Each hub its own
+                        // schedule, reproducible per index.
+                        let mut cfg = cfg.clone();
+                        cfg.seed = cfg.seed.map(|s| s.wrapping_add(i as u64));
+                        if !sched::configure(cfg) {
                             return Err(RuntimeError::HubAlreadyRunning);
                         }
-                        Ok(run_then_unwind_leftovers(|| f(i)))
+                        Ok(run_then_unwind_leftovers(virtual_time, || f(i)))
                     });
                 match r {
                     Ok(h) => handles.push(h),
@@ -366,7 +456,9 @@ impl Runtime {
 /// live (at thread exit the hub can only abandon them). Also when `f`
 /// panics: the panic is held while they unwind (so their destructors are
 /// ordinary code, not cleanup inside a panic), then goes on unchanged.
-fn run_then_unwind_leftovers<T>(f: impl FnOnce() -> T) -> T {
+/// With `virtual_time`, the thread's clock is virtual until then.
+fn run_then_unwind_leftovers<T>(virtual_time: bool, f: impl FnOnce() -> T) -> T {
+    let _clock = virtual_time.then(VirtualRun::start);
     let mark = sched::unwind_mark();
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => {
@@ -388,6 +480,23 @@ fn run_then_unwind_leftovers<T>(f: impl FnOnce() -> T) -> T {
             // Through the hub, which then knows the root unwinds again.
             sched::resume_unwind(p)
         }
+    }
+}
+
+/// The thread's clock is virtual while this lives; when it ends, the hub
+/// (which outlives `run`) goes back to the real clock.
+struct VirtualRun(Option<clock::VirtualGuard>);
+
+impl VirtualRun {
+    fn start() -> VirtualRun {
+        VirtualRun(Some(clock::start_virtual()))
+    }
+}
+
+impl Drop for VirtualRun {
+    fn drop(&mut self) {
+        drop(self.0.take());
+        sched::clock_changed();
     }
 }
 

@@ -51,7 +51,7 @@ use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::lock::lock;
 use crate::sys;
@@ -138,7 +138,7 @@ impl Signal {
     /// came.
     pub fn recv_timeout(&self, d: Duration) -> bool {
         self.rx
-            .recv_deadline(Instant::now().checked_add(d))
+            .recv_deadline(crate::clock::now().checked_add(d))
             .is_some()
     }
 

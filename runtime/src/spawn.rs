@@ -180,7 +180,7 @@ pub fn sleep(d: Duration) {
 
 #[inline(never)]
 fn sleep_for(d: Duration) {
-    if let Err(i) = sleep_until(Instant::now().checked_add(d), true) {
+    if let Err(i) = sleep_until(crate::clock::now().checked_add(d), true) {
         unreachable!("green: an unwinding sleep returned {i}");
     }
 }
@@ -197,7 +197,7 @@ pub(crate) fn sleep_until(deadline: Option<Instant>, unwind: bool) -> Result<(),
         };
         // Nobody holds an unparker for a sleep, but stay robust to a stray
         // wake: only the deadline ends it.
-        if r == sched::Park::TimedOut || deadline.is_some_and(|at| Instant::now() >= at) {
+        if r == sched::Park::TimedOut || deadline.is_some_and(|at| crate::clock::now() >= at) {
             return Ok(());
         }
     }

@@ -149,6 +149,33 @@ pub(crate) fn gettid() -> libc::pid_t {
     unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
 }
 
+/// `clock`'s reading, as a duration since that clock's epoch, by the raw
+/// system call: never through the C library's `clock_gettime`, which the
+/// monkey layer answers with the virtual clock on a thread in virtual-time
+/// mode (`clock.rs` reads the real clocks here, so the virtual offset is
+/// never applied twice). Slower than the vDSO path: for rare reads only.
+pub(crate) fn clock_raw(clock: libc::clockid_t) -> io::Result<std::time::Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the whole call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clock_gettime,
+            clock,
+            &mut ts as *mut libc::timespec,
+        )
+    };
+    cvt(r as c_int)?;
+    // The clocks read here (monotonic, realtime, boot time) are never
+    // before their epoch on a sane system; clamp rather than wrap.
+    Ok(std::time::Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    ))
+}
+
 /// Have `child` run in the child process after every `fork` (the C
 /// library's `pthread_atfork` child handler). `child` must be
 /// async-signal-safe: the child of a multi-threaded process may only do

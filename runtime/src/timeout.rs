@@ -4,7 +4,7 @@
 //! catches the unwind of its own frame; any other payload goes on.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::interrupt::{Elapsed, ElapsedSignal};
 use crate::sched;
@@ -30,7 +30,7 @@ use crate::sched;
 /// assert_eq!(r, Ok(7));
 /// ```
 pub fn timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
-    let Some(deadline) = Instant::now().checked_add(d) else {
+    let Some(deadline) = crate::clock::now().checked_add(d) else {
         // Beyond what a clock can express: no deadline at all.
         return Ok(f());
     };

@@ -133,8 +133,10 @@ impl<T: TimerTarget> Timers<T> {
         None
     }
 
-    /// Pop every live entry due at `now`, in order, calling `fire` on each.
-    pub(crate) fn expire(&mut self, now: Instant, mut fire: impl FnMut(T)) {
+    /// Pop every live entry due at `now`, in order, calling `fire` on each
+    /// with its deadline (entries due at one instant come in the order they
+    /// were armed; a seeded hub may shuffle those).
+    pub(crate) fn expire(&mut self, now: Instant, mut fire: impl FnMut(Instant, T)) {
         while let Some(src) = self.earliest() {
             let top = self.peek(src);
             if !top.live() {
@@ -146,7 +148,7 @@ impl<T: TimerTarget> Timers<T> {
                 break;
             }
             let e = self.pop(src);
-            fire(e.target);
+            fire(e.when, e.target);
         }
     }
 
@@ -247,7 +249,7 @@ mod tests {
 
     fn fired(t: &mut Timers<Waiter>, now: Instant) -> Vec<u32> {
         let mut v = Vec::new();
-        t.expire(now, |w| v.push(w.name));
+        t.expire(now, |_, w| v.push(w.name));
         v
     }
 

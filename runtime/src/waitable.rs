@@ -142,7 +142,7 @@ fn ready_indexes(objects: &[&dyn Waitable]) -> Vec<usize> {
 /// worker.kill();
 /// ```
 pub fn wait(objects: &[&dyn Waitable], count: usize, timeout: Option<Duration>) -> Vec<usize> {
-    let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
+    let deadline = timeout.and_then(|d| crate::clock::now().checked_add(d));
     wait_deadline(objects, count, deadline)
 }
 
@@ -186,7 +186,7 @@ pub fn iwait<'a, 'b>(objects: &'a [&'b dyn Waitable], timeout: Option<Duration>)
     Iwait {
         objects,
         yielded: vec![false; objects.len()],
-        deadline: timeout.and_then(|d| Instant::now().checked_add(d)),
+        deadline: timeout.and_then(|d| crate::clock::now().checked_add(d)),
         left: objects.len(),
     }
 }
@@ -214,7 +214,7 @@ impl Iterator for Iwait<'_, '_> {
                 self.left -= 1;
                 return Some(i);
             }
-            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            if self.deadline.is_some_and(|d| crate::clock::now() >= d) {
                 return None;
             }
             let pending: Vec<&dyn Waitable> = (0..self.objects.len())

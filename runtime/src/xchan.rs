@@ -197,7 +197,7 @@ impl<T> Receiver<T> {
 
     /// Like [`recv`](Self::recv), giving up after `d` (`None`).
     pub fn recv_timeout(&self, d: Duration) -> Option<T> {
-        self.recv_deadline(Instant::now().checked_add(d))
+        self.recv_deadline(crate::clock::now().checked_add(d))
     }
 
     /// Like [`recv`](Self::recv), giving up at `deadline` (`None`).

@@ -1,7 +1,11 @@
 //! Regressions in the monkey layer and the reactor under it, each named
 //! after its symptom: a reused fd number that inherited a stale hub
 //! registration, `EINTR` leaking out of a hooked read in a plain thread,
-//! and a socket left non-blocking for a child process.
+//! a socket left non-blocking for a child process; and the third round's:
+//! a forked child that ran the parent's hub (C74), `O_NONBLOCK` kept per
+//! fd number instead of per open file (C75), socket state outliving a
+//! close no hook saw (C76), and stdio over a coroutine's socket failing
+//! with `EAGAIN` (C77).
 //! Patched process-wide, so its own test binary; every test takes the
 //! `serial` lock (fd numbers and signal dispositions are process-wide).
 
@@ -297,6 +301,7 @@ fn nonblocking_clone(s: &UnixStream, how: SetNonblocking, on: bool) -> OwnedFd {
     }
 }
 
+// C75
 #[test]
 fn read_on_the_original_after_a_clone_is_made_nonblocking_parks_instead_of_would_block() {
     let _g = serial();
@@ -479,6 +484,7 @@ extern "C" {
     fn closefrom(lowfd: libc::c_int);
 }
 
+// C76
 #[test]
 fn read_on_a_new_fd_reusing_the_number_of_a_socket_closed_behind_the_hooks_never_hangs() {
     let _g = serial();
@@ -568,6 +574,7 @@ fn fgets_line(s: UnixStream) -> Result<String, i32> {
     }
 }
 
+// C77
 #[test]
 fn fgets_on_an_fdopened_socket_in_a_coroutine_waits_for_the_line_instead_of_failing_with_eagain() {
     let _g = serial();
@@ -633,6 +640,7 @@ fn drain_raw(fd: i32) -> Vec<u8> {
     }
 }
 
+// C74
 #[test]
 fn child_forked_from_a_coroutine_does_not_run_the_parents_coroutines_or_take_its_events() {
     let _g = serial();
@@ -759,6 +767,7 @@ fn child_forked_from_a_coroutine_does_not_run_the_parents_coroutines_or_take_its
     })
 }
 
+// C76
 #[test]
 fn coroutine_parked_on_a_socket_closed_by_close_range_closefrom_or_fclose_wakes_with_ebadf() {
     let _g = serial();
@@ -803,6 +812,7 @@ fn coroutine_parked_on_a_socket_closed_by_close_range_closefrom_or_fclose_wakes_
     })
 }
 
+// C75
 #[test]
 fn a_dup_made_before_a_coroutine_used_the_socket_keeps_its_blocking_view() {
     let _g = serial();
@@ -838,6 +848,7 @@ fn a_dup_made_before_a_coroutine_used_the_socket_keeps_its_blocking_view() {
     })
 }
 
+// C75
 #[test]
 fn a_read_timeout_set_through_a_dup_bounds_a_read_on_the_original() {
     let _g = serial();
@@ -900,6 +911,7 @@ fn pid_ticker(tw: i32, done: Rc<Cell<bool>>) -> green::JoinHandle<()> {
     })
 }
 
+// C74
 #[test]
 fn green_waits_in_a_forked_child_block_the_child_instead_of_running_the_parents_hub() {
     let _g = serial();
@@ -1000,6 +1012,7 @@ fn green_waits_in_a_forked_child_block_the_child_instead_of_running_the_parents_
     })
 }
 
+// C74
 #[test]
 fn a_green_wait_nothing_can_end_in_a_forked_child_stops_it_with_a_message() {
     let _g = serial();

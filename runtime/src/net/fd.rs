@@ -179,7 +179,7 @@ impl<S: AsRawFd> GreenFd<S> {
                 }
             }
             let at = *deadline
-                .get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)));
+                .get_or_insert_with(|| timeout.and_then(|t| crate::clock::now().checked_add(t)));
             ready.wait(self.fd, at)?;
             if self.closed.get() {
                 return Err(closed_error());

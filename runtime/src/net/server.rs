@@ -17,7 +17,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::dns::ToSocketAddrs;
 use super::{TcpListener, TcpStream};
@@ -238,7 +238,7 @@ impl StreamServer {
                 .filter(|&&id| Some(id) != me)
                 .count()
         };
-        if let Some(deadline) = Instant::now().checked_add(inner.stop_timeout.get()) {
+        if let Some(deadline) = crate::clock::now().checked_add(inner.stop_timeout.get()) {
             while others() > 0 {
                 if inner.drained.wait(Some(deadline)) == WaitResult::TimedOut {
                     break;
@@ -328,7 +328,7 @@ fn accept_loop(inner: Rc<Inner>) {
                 // Not `wait_fd`: with edge-triggered readiness the pending
                 // connection would never signal again. Sleep, then retry;
                 // `stop()` wakes us early through `room`.
-                let until = Instant::now().checked_add(backoff);
+                let until = crate::clock::now().checked_add(backoff);
                 inner.room.wait(until);
             }
         }

@@ -68,7 +68,7 @@ impl TcpStream {
                 "cannot set a 0 duration timeout",
             ));
         }
-        connect_addr(addr, Instant::now().checked_add(timeout))
+        connect_addr(addr, crate::clock::now().checked_add(timeout))
     }
 
     pub(crate) fn from_accepted(s: net::TcpStream) -> TcpStream {

@@ -171,7 +171,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
     /// Like [`put`](Self::put), giving up after `d`: `Err(item)` on timeout
     /// or when closed.
     pub fn put_timeout(&self, item: T, d: Duration) -> Result<(), T> {
-        self.put_deadline(item, Instant::now().checked_add(d))
+        self.put_deadline(item, crate::clock::now().checked_add(d))
     }
 
     /// Like [`put`](Self::put), giving up at `deadline`.
@@ -230,7 +230,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
 
     /// Like [`get`](Self::get), giving up after `d` (`None`).
     pub fn get_timeout(&self, d: Duration) -> Option<T> {
-        self.get_deadline(Instant::now().checked_add(d))
+        self.get_deadline(crate::clock::now().checked_add(d))
     }
 
     /// Like [`get`](Self::get), giving up at `deadline` (`None`).

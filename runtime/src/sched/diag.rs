@@ -3,7 +3,6 @@
 //! records where a coroutine panicked (and marks it unwinding).
 
 use std::sync::Once;
-use std::time::Instant;
 
 use super::{has_hub, hub, try_hub, Hub};
 use crate::report::{thread_label, CoroutineState, CoroutineStatus, RunInfo};
@@ -11,7 +10,7 @@ use crate::task::{payload_text, HookedPanic, JoinError, Panic, State, Task};
 
 /// Snapshot of `hub` (which must be this thread's).
 pub(crate) fn collect(hub: &Hub) -> RunInfo {
-    let now = Instant::now();
+    let now = crate::clock::now();
     let (_, epoch) = hub.clock_and_epoch();
     let current = hub.current();
     let mut coroutines: Vec<CoroutineStatus> = hub

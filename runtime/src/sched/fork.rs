@@ -60,7 +60,7 @@ impl Hub {
         let Some(at) = deadline else { stop_child() };
         // A sleep on a copied hub is not cooperative (the monkey hooks pass
         // it straight through here).
-        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        std::thread::sleep(at.saturating_duration_since(crate::clock::now()));
         match owner {
             Some(id) => Err(Interrupt::Elapsed(id)),
             None => Ok(Park::TimedOut),

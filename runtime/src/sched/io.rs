@@ -56,7 +56,40 @@ impl FdEntry {
     }
 }
 
+/// Bytes of a woken coroutine's stack, from its recorded stack pointer up,
+/// that the loop loads ahead of resuming it: the frames of its park path
+/// and the caller's frame above them (a socket read parks some 600 bytes
+/// below the connection's own frame).
+const STACK_PREFETCH: usize = 1024;
+
 impl Hub {
+    /// Wake the waiters of the fds one poll found ready, in three passes
+    /// over the batch so that the cache misses of many coroutines overlap
+    /// instead of coming one at a time: first the records of the tasks
+    /// about to be woken are loaded, then they are woken, then the tops of
+    /// their stacks are loaded ahead of the resumes. With thousands of
+    /// connections, every one of those lines is cold by the time its next
+    /// request comes (the entries themselves were loaded by the poll).
+    pub(super) fn wake_fd_batch(&self, ready: &mut Vec<(Rc<FdEntry>, bool, bool)>) {
+        if ready.len() > 1 {
+            for (e, r, w) in ready.iter() {
+                if *r {
+                    e.readers.prefetch_front();
+                }
+                if *w {
+                    e.writers.prefetch_front();
+                }
+            }
+        }
+        let from = self.ready.len();
+        for (e, r, w) in ready.drain(..) {
+            e.wake_ready(r, w);
+        }
+        if self.ready.len() > from + 1 {
+            self.ready.prefetch_stacks_from(from, STACK_PREFETCH);
+        }
+    }
+
     /// The registered entry of `fd`, if any, without registering it.
     #[inline]
     pub(crate) fn fd_lookup(&self, fd: i32) -> Option<Rc<FdEntry>> {

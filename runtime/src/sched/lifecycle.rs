@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use corosensei::CoroutineResult;
 
+use std::cell::{Cell, UnsafeCell};
+use std::mem::MaybeUninit;
+
 use super::{has_hub, hub, t_location, Hub};
 use crate::interrupt::KillSignal;
 use crate::task::{
@@ -17,6 +20,7 @@ use crate::task::{JoinError, Panic, WaitResult};
 
 /// Spawn helper shared by `spawn`, `spawn_later` and `Builder`: a task of
 /// stack class `class` (the hub's default if `None`), run after `delay`.
+#[inline]
 pub(crate) fn spawn_entry(
     entry: Entry,
     name: Option<Rc<String>>,
@@ -30,6 +34,11 @@ pub(crate) fn spawn_entry(
 /// The one way to make a task: `make(id)` builds its closure knowing the
 /// id the task will have (a pool's member guard records it), then the task
 /// is queued (or armed to start after `delay`).
+///
+/// Inlined, so the record is written straight into its arena block, the
+/// closure in place, rather than built on the stack and copied (a
+/// million spawns write a million records).
+#[inline]
 pub(crate) fn spawn_with(
     make: impl FnOnce(u64) -> Entry,
     name: Option<Rc<String>>,
@@ -39,7 +48,9 @@ pub(crate) fn spawn_with(
 ) -> TaskRef {
     let hub = hub();
     let id = hub.next_task_id();
-    hub.spawn_task_id(id, make(id), name, class, delay, at)
+    let class = class.unwrap_or(hub.default_class);
+    let task = TaskRef::new_with(|| Task::new(id, name, class, Some(make(id)), at));
+    hub.enlist(task, delay)
 }
 
 /// Kill every live coroutine of this thread's hub and wait for them.
@@ -64,6 +75,13 @@ impl Hub {
     ) -> TaskRef {
         let class = class.unwrap_or(self.default_class);
         let task = TaskRef::new(Task::new(id, name, class, Some(entry), at));
+        self.enlist(task, delay)
+    }
+
+    /// A new task enters the table and the ready queue (or waits for its
+    /// start after `delay`).
+    #[inline(never)]
+    fn enlist(&self, task: TaskRef, delay: Option<Duration>) -> TaskRef {
         let slot = self.tasks.borrow_mut().insert(task.clone());
         task.set_slot(slot);
         crate::monitor::task_spawned(&self.diag, &task);
@@ -72,7 +90,7 @@ impl Hub {
             Some(d) => {
                 task.state.set(State::Parked);
                 task.set_parked_on(ParkedOn::Timer);
-                if let Some(at) = Instant::now().checked_add(d) {
+                if let Some(at) = crate::clock::now().checked_add(d) {
                     self.arm_timer(at, task.clone());
                 }
                 // Else: never due; it waits to be killed.
@@ -105,11 +123,19 @@ impl Hub {
     /// A task's first run: a stack, then the coroutine, which runs the
     /// closure where it lies in the record; the coroutine object moves into
     /// the record only if the task suspends (see `task/coro.rs`).
+    ///
+    /// The coroutine is the hub's spare when there is one of the task's
+    /// stack size (its region becomes the task's home), else a new one; if
+    /// the closure returns without ever suspending, its coroutine may stay
+    /// as the spare (see `coroutine_body`; the hub keeps one).
     #[inline(never)]
     fn first_run(&self, task: TaskRef) {
         if task.kill_requested() {
             self.finish_unstarted(&task, Err(JoinError::Killed));
             return;
+        }
+        if self.stacks.borrow_mut().lend_spare(&task.stack) {
+            return self.first_run_on_spare(task);
         }
         let stack = match self.stacks.borrow_mut().make_resident(&task.stack) {
             Ok(s) => s,
@@ -120,27 +146,29 @@ impl Hub {
                 return;
             }
         };
-        let tp = task.as_ptr();
-        // The coroutine's whole base frame: no panic-catching layer of our
-        // own (corosensei's root catch hands panics to `resume`, and the
-        // loop's `run_pass` guard turns them into the join result), and
-        // only the record's address captured, so a parked coroutine has
-        // fewer bytes to save.
-        let mut coro = Coro::with_stack(stack, move |y: &CoroYielder, ()| {
-            // SAFETY: the hub holds a reference to this task until it
-            // finishes, which is after this closure returns; this is the
-            // body's first action, in the first run (`begin_first_run`
-            // below), and `y` is the body's own yielder.
-            unsafe { (*tp).run_entry(y) }
-        });
+        let mut coro = Coro::with_stack(stack, coroutine_body);
+        if !self.spare.there.get() && self.stacks.borrow().can_keep_spare(&task.stack) {
+            self.recycle.set(task.as_ptr());
+        }
         task.begin_first_run();
         self.enter(&task);
         // A panic out of this resume unwinds through here and drops
         // `coro`, which corosensei has marked finished by then: nothing on
-        // its stack is touched.
+        // its stack is touched (`coroutine_panicked` clears `recycle`).
         let r = coro.resume(());
         self.leave();
+        self.recycle.set(std::ptr::null());
         match r {
+            CoroutineResult::Yield(()) if task.state.get() == State::Running => {
+                // The closure returned, and the coroutine waits at its top
+                // (see `serve_as_spare`): it becomes the spare.
+                self.stacks.borrow_mut().keep_spare(&task.stack);
+                // SAFETY: no spare is there (checked before the resume, and
+                // nothing ran since), so nothing is overwritten.
+                unsafe { (*self.spare.coro.get()).write(coro) };
+                self.spare.there.set(true);
+                return self.finish_on_spare(task);
+            }
             CoroutineResult::Yield(()) => {
                 // SAFETY: the first run suspended; the closure was moved out
                 // of the record as it started; the loop is between resumes.
@@ -149,6 +177,58 @@ impl Hub {
             CoroutineResult::Return(_) => drop(coro),
         }
         self.after_resume(task, r);
+    }
+
+    /// A first run on the spare coroutine, resumed where it lies (no copy
+    /// of the coroutine object unless the task suspends and takes it).
+    #[inline(always)]
+    fn first_run_on_spare(&self, task: TaskRef) {
+        self.spare.there.set(false);
+        // SAFETY: `lend_spare` found a spare of this size class, so the
+        // slot holds the idle coroutine it belongs to; only the loop
+        // touches the slot, and this reference ends before it does again.
+        let coro = unsafe { (*self.spare.coro.get()).assume_init_mut() };
+        self.recycle.set(task.as_ptr());
+        task.begin_first_run();
+        self.enter(&task);
+        // A panic out of this resume leaves a finished coroutine in the
+        // slot, marked empty: never dropped, and it owns nothing.
+        let r = coro.resume(());
+        self.leave();
+        self.recycle.set(std::ptr::null());
+        match r {
+            CoroutineResult::Yield(()) if task.state.get() == State::Running => {
+                // Returned; the coroutine is idle again, in place.
+                self.stacks.borrow_mut().keep_spare(&task.stack);
+                self.spare.there.set(true);
+                self.finish_on_spare(task)
+            }
+            CoroutineResult::Yield(()) => {
+                // Suspended: the coroutine and its region are the task's.
+                self.stacks.borrow_mut().adopt_spare(&task.stack);
+                // SAFETY: the slot is marked empty, so the coroutine is
+                // moved out of it exactly once.
+                let coro = unsafe { std::ptr::read(coro) };
+                // SAFETY: as in `first_run`.
+                unsafe { task.install(coro) };
+                self.after_resume(task, r);
+            }
+            CoroutineResult::Return(_) => {
+                // Not while `recycle` names the task (the body stays); a
+                // finished coroutine owns nothing, so leaving it is enough.
+                self.after_resume(task, r);
+            }
+        }
+    }
+
+    /// The task's closure returned on the coroutine now kept as the spare.
+    #[inline(always)]
+    fn finish_on_spare(&self, task: TaskRef) {
+        let out = self
+            .spare_out
+            .take()
+            .expect("green: a closure that returned on the spare left its output");
+        self.finish(&task, Ok(out));
     }
 
     #[inline(always)]
@@ -191,6 +271,7 @@ impl Hub {
         }
         crate::overflow::leave();
         self.current.set(self.root.as_ptr());
+        self.recycle.set(std::ptr::null());
         // SAFETY: `cur` is the task `resume` was running; the slab still
         // holds a reference to it.
         let task = TaskRef::from_task(unsafe { &*cur });
@@ -351,6 +432,72 @@ impl Hub {
                 wait_finished(t, None);
             }
         }
+    }
+}
+
+/// The hub's spare coroutine, idle at the top of `serve_as_spare`, kept in
+/// place (see `first_run`). Never dropped: it is suspended, and dropping it
+/// would unwind on its stack.
+pub(super) struct Spare {
+    coro: UnsafeCell<MaybeUninit<Coro>>,
+    there: Cell<bool>,
+}
+
+impl Spare {
+    pub(super) const fn new() -> Spare {
+        Spare {
+            coro: UnsafeCell::new(MaybeUninit::uninit()),
+            there: Cell::new(false),
+        }
+    }
+}
+
+/// Every coroutine's body: run the closure of the task it is made for.
+/// Its frame is all a parked coroutine adds to its corosensei base: no
+/// panic-catching layer of our own (corosensei's root catch hands panics to
+/// `resume`, and the loop's `run_pass` guard turns them into the join
+/// result), and nothing captured, so few bytes to save.
+///
+/// If that task's first run may leave its coroutine as the hub's spare
+/// (`recycle`) and the closure returns without ever suspending, the
+/// coroutine goes on in `serve_as_spare`.
+fn coroutine_body(y: &CoroYielder, (): ()) -> Output {
+    let task = hub().current();
+    // SAFETY: the loop resumed this coroutine for `task`'s first run
+    // (`begin_first_run`), and holds a reference to the task until it
+    // finishes, after this returns; `y` is the body's own yielder.
+    let out = unsafe { task.run_entry(y) };
+    serve_as_spare(y, out)
+}
+
+/// A closure just returned with `out`. Unless it was the first run of a
+/// task that may leave its coroutine as the spare, give `out` back (the
+/// coroutine returns). Else hand `out` to the loop and suspend, idle, until
+/// a first run takes the spare; run that task's closure; and again.
+///
+/// The switch is inlined here and the closures are called from here, so a
+/// resume never returns through a frame the return-stack predictor has
+/// lost track of; the registers that switch saves make this frame larger,
+/// which only a task that ran on the spare and then parked carries.
+///
+/// Suspending with the task still `Running` is how the loop tells "it
+/// returned and the coroutine stays" from a park or a yield (which set
+/// `Parked` or `Ready` first).
+#[inline(never)]
+fn serve_as_spare(y: &CoroYielder, mut out: Output) -> Output {
+    loop {
+        let hub = hub();
+        let task = hub.current();
+        if !std::ptr::eq(hub.recycle.get(), task) {
+            return out;
+        }
+        hub.spare_out.set(Some(out));
+        hub.switch_out(task);
+        // A first run took the spare: `current` is its task.
+        let task = hub.current();
+        // SAFETY: as in `coroutine_body`, for the task the loop lent this
+        // coroutine to.
+        out = unsafe { task.run_entry(y) };
     }
 }
 

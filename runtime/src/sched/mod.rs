@@ -31,7 +31,7 @@
 //! | `park_word.rs` | one atomic word of wake-up rights across repeated parks (`block_on`'s waker) |
 //! | `io.rs` | fd entries in the reactor |
 //! | `diag.rs` | snapshots for run-info and deadlock reports, the panic hook |
-//! | `perturb.rs` | test-only schedule perturbation |
+//! | `perturb.rs` | seeded schedules (`Runtime::seed`, `GREEN_PERTURB`) |
 //! | `fork.rs` | telling a hub copied into a forked child, which must never run |
 //!
 //! This is the one place in the crate where files import each other in a
@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 use crate::reactor::Reactor;
 use crate::stack::{Stacks, DEFAULT_STACK_SIZE};
 use crate::task::table::TaskTable;
-use crate::task::{State, Task, TaskRef};
+use crate::task::{Output, State, Task, TaskRef};
 use crate::timer::{TimerTarget, Timers};
 
 mod diag;
@@ -77,11 +77,11 @@ pub(crate) use park::{
     pop_frame, push_frame, raise, resume_unwind, unwind_mark, unwinds_caught_since,
 };
 pub(crate) use park_word::ParkWord;
-use perturb::perturb_seed;
 pub use perturb::PERTURB_ENV;
 use ready::ReadyQueue;
 use remote::Remote;
 pub use remote::{remote_unparker, RemoteUnparker};
+pub(crate) use run::{clock_changed, root_may_wait};
 
 /// Timers wake tasks: an entry is live while its task is still parked in
 /// the park it was armed for.
@@ -113,6 +113,8 @@ pub(crate) struct HubConfig {
     pub(crate) poison_stacks: Option<bool>,
     /// Blocked-loop monitor threshold; `None` defers to `GREEN_MONITOR_MS`.
     pub(crate) monitor: Option<Duration>,
+    /// `Runtime::seed`: this hub's schedule; `None` defers to `GREEN_PERTURB`.
+    pub(crate) seed: Option<u64>,
 }
 
 impl Default for HubConfig {
@@ -122,6 +124,7 @@ impl Default for HubConfig {
             max_regions: None,
             poison_stacks: None,
             monitor: None,
+            seed: None,
         }
     }
 }
@@ -135,6 +138,19 @@ pub(crate) struct Hub {
     reactor: RefCell<Reactor<FdEntry>>,
     pub(crate) stacks: RefCell<Stacks>,
     default_class: u32,
+    /// A coroutine whose task's closure returned in its first run without
+    /// ever suspending, idle at its top: the next first run of a task of
+    /// its stack size takes it instead of making a coroutine
+    /// (`lifecycle.rs`; its region is the one `Stacks::keep_spare` keeps).
+    /// Never dropped: it is suspended, and dropping it would unwind on its
+    /// stack.
+    spare: lifecycle::Spare,
+    /// The task whose first run may leave its coroutine as the spare (null
+    /// when none): set for the first resume only, so a task that suspended
+    /// once never does.
+    recycle: Cell<*const Task>,
+    /// What that task's closure returned, until the loop takes it.
+    spare_out: Cell<Option<Output>>,
     next_id: Cell<u64>,
     next_frame: Cell<u64>,
     in_loop: Cell<bool>,
@@ -159,6 +175,8 @@ pub(crate) struct Hub {
     /// Schedule perturbation for tests (`GREEN_PERTURB=<seed>`): the state
     /// of a small PRNG, 0 when off.
     perturb: Cell<u64>,
+    /// How the perturbation PRNG is used (`perturb.rs`).
+    schedule: perturb::Schedule,
     /// The process's fork count when this hub was made (`fork.rs`): it
     /// moves on in a forked child, whose copy of the hub must not run.
     forks: u32,
@@ -194,8 +212,9 @@ pub(crate) fn hub() -> &'static Hub {
         return create();
     }
     // SAFETY: the pointer is set once per thread to a leaked Box that lives
-    // until the thread's TLS destructors run; coroutines of this thread only
-    // run while the hub exists.
+    // until the thread's TLS destructors run (or `end_hub`, called only on
+    // the root outside the loop, when no coroutine and no hub frame is
+    // live); coroutines of this thread only run while the hub exists.
     unsafe { &*p }
 }
 
@@ -226,12 +245,30 @@ pub(crate) fn configure(cfg: HubConfig) -> bool {
     true
 }
 
+/// End this thread's hub now, as the thread's exit would, so that its next
+/// use makes a new one (`green::test::explore` runs each schedule on a
+/// fresh hub). The caller has killed and unwound its coroutines first
+/// (`kill_all`); any left are abandoned as at thread exit. False, with
+/// nothing done, inside a coroutine or while the loop runs.
+pub(crate) fn end_hub() -> bool {
+    let Some(hub) = try_hub() else {
+        return true;
+    };
+    if hub.in_coroutine() || hub.in_loop.get() {
+        return false;
+    }
+    let guard = GUARD.with(|g| g.borrow_mut().take());
+    drop(guard);
+    true
+}
+
 #[cold]
 pub(super) fn create() -> &'static Hub {
     let cfg = CONFIG.with(|c| c.borrow_mut().take());
     // Only `Runtime::run`/`run_threads` configure a hub.
     let managed = cfg.is_some();
     let cfg = cfg.unwrap_or_default();
+    let (perturb, schedule) = perturb::initial(cfg.seed);
     let reactor = match Reactor::new() {
         Ok(r) => r,
         Err(e) => panic!("green: cannot create the event loop (epoll): {e}"),
@@ -267,20 +304,24 @@ pub(super) fn create() -> &'static Hub {
         reactor: RefCell::new(reactor),
         stacks: RefCell::new(stacks),
         default_class,
+        spare: lifecycle::Spare::new(),
+        recycle: Cell::new(std::ptr::null()),
+        spare_out: Cell::new(None),
         next_id: Cell::new(1),
         next_frame: Cell::new(1),
         in_loop: Cell::new(false),
-        clock: Cell::new(Instant::now()),
+        clock: Cell::new(crate::clock::now()),
         since_maintain: Cell::new(0),
-        last_release: Cell::new(Instant::now()),
+        last_release: Cell::new(crate::clock::now()),
         io_parked: Cell::new(0),
         word_parked: Cell::new(0),
         diag: crate::monitor::register(cfg.monitor, reactor_waker, epoll_fd),
         remote,
-        epoch: Instant::now(),
+        epoch: crate::clock::now(),
         clock_ms: Cell::new(1),
         fd_ready: RefCell::new(Vec::new()),
-        perturb: Cell::new(perturb_seed()),
+        perturb: Cell::new(perturb),
+        schedule,
         forks: fork::fork_count(),
         managed,
     });

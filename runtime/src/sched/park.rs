@@ -190,17 +190,18 @@ impl Hub {
 
     /// Make a parked task ready if `gen` is its current park. Returns whether
     /// it was woken.
-    pub(crate) fn wake(&self, task: &TaskRef, gen: u32, why: WakeReason) -> bool {
+    pub(crate) fn wake(&self, task: &Task, gen: u32, why: WakeReason) -> bool {
         if task.state.get() != State::Parked || task.gen.get() != gen {
             return false;
         }
         self.bump(task);
         task.wake.set(why);
         task.state.set(State::Ready);
+        // Every task is owned by a `TaskRef` (the hub made it with one).
         if self.perturb.get() != 0 {
-            self.push_perturbed(task.clone());
+            self.push_perturbed(TaskRef::from_task(task));
         } else {
-            self.ready.push(task.clone());
+            self.ready.push(TaskRef::from_task(task));
         }
         true
     }
@@ -428,7 +429,7 @@ impl Hub {
             0
         };
         if let Some((f, id)) = task.frame_deadline_after(mark) {
-            if f <= Instant::now() {
+            if f <= crate::clock::now() {
                 return Err(Interrupt::Elapsed(id));
             }
         }

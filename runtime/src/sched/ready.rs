@@ -33,6 +33,17 @@ impl ReadyQueue {
     pub(super) fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Start loading the stack tops of the tasks queued at `from` and after
+    /// (see `Hub::wake_fd_batch`).
+    pub(super) fn prefetch_stacks_from(&self, from: usize, window: usize) {
+        // SAFETY: as above; the references end with this loop, which calls
+        // nothing but prefetch hints.
+        let q = unsafe { &*self.0.get() };
+        for t in q.range(from.min(q.len())..) {
+            t.stack.prefetch_top(window);
+        }
+    }
+
     /// Insert at `i` (schedule perturbation only).
     pub(super) fn insert(&self, i: usize, t: TaskRef) {
         // SAFETY: as above.

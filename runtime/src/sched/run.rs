@@ -8,7 +8,22 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{Hub, MAINTAIN_EVERY};
+use crate::clock;
 use crate::task::{State, WakeReason};
+
+/// How an idle hub with a virtual clock moves it (`Hub::virtual_wait`).
+#[derive(Copy, Clone, Debug)]
+enum VirtualStep {
+    /// Nothing but timers (and fd waits) pending: after a poll that does
+    /// not block, if still nothing is ready, jump to this deadline.
+    Jump(Instant),
+    /// A wake from another thread is pending: the wait takes real time,
+    /// and the clock follows it (never past `cap`, the next deadline).
+    Real {
+        cap: Option<Instant>,
+        from: Duration,
+    },
+}
 
 impl Hub {
     /// Run coroutines until the root is popped from the ready queue.
@@ -91,16 +106,18 @@ impl Hub {
 
     /// Fire due timers, poll I/O (blocking only when `idle`), drain
     /// cross-thread wakes. Returns a deadlock report if nothing can ever wake
-    /// the waiting root.
+    /// the waiting root. On a virtual clock an idle hub moves the clock
+    /// instead of blocking for a timer (`virtual_wait`).
     pub(super) fn maintain(&self, idle: bool) -> Result<(), String> {
         if self.diag.take_dump_request() {
             super::diag::print_requested(self);
         }
-        let mut now = Instant::now();
+        let mut now = clock::now();
         self.fire_timers(now);
         let idle = idle && self.ready.is_empty();
+        let mut next = None;
         let timeout = if idle {
-            let next = self.timers.borrow_mut().next_deadline();
+            next = self.timers.borrow_mut().next_deadline();
             match next {
                 Some(at) => Some(at.saturating_duration_since(now)),
                 None => {
@@ -117,6 +134,11 @@ impl Hub {
         } else {
             Some(Duration::ZERO)
         };
+        let (timeout, step) = if idle && clock::is_virtual() {
+            self.virtual_wait(next, timeout)
+        } else {
+            (timeout, None)
+        };
         let must_poll = idle
             || self.reactor.borrow().registered() > 0
             || self.word_parked.get() > 0
@@ -130,12 +152,16 @@ impl Hub {
             if let Err(e) = r {
                 return Err(format!("green: the event loop failed: {e}"));
             }
-            for (e, r, w) in ready.drain(..) {
-                e.wake_ready(r, w);
+            if ready.len() > 1 && self.shuffles() {
+                self.shuffle(&mut ready);
             }
+            self.wake_fd_batch(&mut ready);
             *self.fd_ready.borrow_mut() = ready;
             self.drain_remote();
-            now = Instant::now();
+            if let Some(step) = step {
+                self.virtual_step(step, now);
+            }
+            now = clock::now();
             self.fire_timers(now);
         }
         if now.duration_since(self.last_release.get()) >= Duration::from_secs(1) {
@@ -145,16 +171,88 @@ impl Hub {
         Ok(())
     }
 
+    /// The poll timeout and clock step of an idle hub whose clock is
+    /// virtual. The rule (`docs/testing.md`): while a wake from another
+    /// thread may come (an outstanding cross-thread wake-up right: a
+    /// `spawn_blocking` job, an `xchan` receive, a name lookup on the pool;
+    /// or a `block_on` future), the wait is real and the clock follows real
+    /// time, never past the next deadline. Otherwise, with a timer pending,
+    /// the hub polls without blocking (so fd readiness and queued wakes
+    /// come in first) and, if nothing became ready, jumps to the deadline:
+    /// fd waits do not hold the clock. With no timer the wait is as on a
+    /// real clock, and takes no virtual time.
+    fn virtual_wait(
+        &self,
+        next: Option<Instant>,
+        timeout: Option<Duration>,
+    ) -> (Option<Duration>, Option<VirtualStep>) {
+        let external =
+            self.remote.pending.load(Ordering::Acquire) > 0 || self.word_parked.get() > 0;
+        if external {
+            let from = clock::real_monotonic();
+            return (timeout, Some(VirtualStep::Real { cap: next, from }));
+        }
+        match next {
+            Some(at) => (Some(Duration::ZERO), Some(VirtualStep::Jump(at))),
+            None => (timeout, None),
+        }
+    }
+
+    /// Move the virtual clock after an idle poll (see `virtual_wait`).
+    fn virtual_step(&self, step: VirtualStep, now: Instant) {
+        match step {
+            VirtualStep::Jump(at) => {
+                if self.ready.is_empty() {
+                    clock::advance_to(at);
+                }
+            }
+            VirtualStep::Real { cap, from } => {
+                let spent = clock::real_monotonic().saturating_sub(from);
+                if let Some(to) = now.checked_add(spent) {
+                    clock::advance_to(cap.map_or(to, |c| to.min(c)));
+                }
+            }
+        }
+    }
+
     pub(super) fn fire_timers(&self, now: Instant) {
         self.set_clock(now);
         let mut due = Vec::new();
-        self.timers.borrow_mut().expire(now, |t| {
+        self.timers.borrow_mut().expire(now, |at, t| {
             t.set_timer_armed(false);
-            due.push(t)
+            due.push((at, t))
         });
-        for t in due {
+        if due.len() > 1 && self.shuffles() {
+            self.shuffle_ties(&mut due);
+        }
+        for (_, t) in due {
             let gen = t.gen.get();
             self.wake(&t, gen, WakeReason::TimedOut);
+        }
+    }
+}
+
+/// This thread's clock changed between virtual and real (`Runtime::run`
+/// with virtual time ended): the hub's cached reading follows, so a
+/// deadline on the real clock is not taken for passed.
+pub(crate) fn clock_changed() {
+    if let Some(hub) = super::try_hub() {
+        let now = clock::now();
+        hub.set_clock(now);
+        hub.last_release.set(now);
+    }
+}
+
+/// Whether this thread's root context may wait on its hub right now: not
+/// inside a coroutine or inside the loop (a destructor or callback the loop
+/// runs), not a forked child's copy of the hub, and not while the thread's
+/// thread-locals are torn down. True with no hub yet (waiting makes one).
+pub(crate) fn root_may_wait() -> bool {
+    match super::HUB.try_with(|h| h.get()) {
+        Err(_) => false,
+        Ok(p) if p.is_null() => true,
+        Ok(_) => {
+            super::try_hub().is_some_and(|h| !h.in_coroutine() && !h.in_loop.get() && !h.foreign())
         }
     }
 }

@@ -144,6 +144,9 @@ pub(crate) struct StackPool {
     next_shared: usize,
     /// Regions waiting for `MADV_DONTNEED`.
     idle: Vec<u32>,
+    /// The region of the hub's idle spare coroutine, if it is of this size
+    /// class (see `keep_spare`): never shared while the spare keeps it.
+    spare: Option<u32>,
     /// Bytes copied out/in, for benchmarks and tests.
     pub(crate) copies: u64,
     /// Every mapping made by `map_batch`: (address, length).
@@ -177,7 +180,7 @@ impl Stacks {
     pub(crate) fn new(budget: usize) -> Stacks {
         Stacks {
             pools: Vec::new(),
-            clock: Instant::now(),
+            clock: crate::clock::now(),
             // A task's home is a 24-bit index (see `state.rs`).
             budget: budget.min(state::MAX_REGIONS),
             poison: std::env::var_os("GREEN_STACK_POISON").is_some(),
@@ -221,6 +224,7 @@ impl Stacks {
             budget,
             next_shared: 0,
             idle: Vec::new(),
+            spare: None,
             copies: 0,
             batches: Vec::new(),
         });
@@ -249,6 +253,54 @@ impl Stacks {
             // corosensei's `Stack::limit` requires.
             limit: unsafe { StackPointer::new_unchecked(r.map_start) },
         })
+    }
+
+    /// Whether `task`, in its first run, may leave its coroutine as the
+    /// hub's spare when its closure returns without ever suspending: nobody
+    /// else is homed in its region, and another region exists for the tasks
+    /// that share while the spare keeps this one. (The hub keeps one spare.)
+    pub(crate) fn can_keep_spare(&self, task: &StackState) -> bool {
+        let Some(home) = task.home() else {
+            return false;
+        };
+        let pool = &self.pools[task.class()];
+        pool.regions.len() >= 2 && pool.regions[home].homed.get() == 1
+    }
+
+    /// `task`'s closure returned on a coroutine that stays, idle, as the
+    /// hub's spare: its home region, with that coroutine's frames, is kept
+    /// for the spare (counted as homed, shared with nobody, its bytes never
+    /// saved: nothing occupies it) and `task` leaves it.
+    pub(crate) fn keep_spare(&mut self, task: &StackState) {
+        let Some(home) = task.home() else { return };
+        let pool = &mut self.pools[task.class()];
+        debug_assert!(pool.spare.is_none() && pool.regions[home].homed.get() == 1);
+        pool.spare = Some(home as u32);
+        pool.regions[home].occupant.set(ptr::null());
+        task.set_home(None);
+        task.set_resident(false);
+    }
+
+    /// `task`'s first run takes the hub's spare coroutine if it is of
+    /// `task`'s size class: true then, and the spare's region is `task`'s
+    /// home while it runs (not yet its occupant: see `adopt_spare`).
+    #[inline]
+    pub(crate) fn lend_spare(&mut self, task: &StackState) -> bool {
+        let pool = &mut self.pools[task.class()];
+        let Some(home) = pool.spare.take() else {
+            return false;
+        };
+        debug_assert!(task.home().is_none());
+        task.set_home(Some(home as usize));
+        task.set_resident(true);
+        true
+    }
+
+    /// `task` suspended in its first run on the spare it was lent: the
+    /// region is its home for good, as a fresh one would be.
+    pub(crate) fn adopt_spare(&mut self, task: &StackState) {
+        let Some(home) = task.home() else { return };
+        self.pools[task.class()].regions[home].occupant.set(task);
     }
 
     /// The guard page range of a task's home region and the region's usable
@@ -337,7 +389,11 @@ impl StackPool {
                         "green: no stack region could be mapped",
                     ));
                 }
-                let i = self.next_shared % self.regions.len();
+                let mut i = self.next_shared % self.regions.len();
+                if self.spare == Some(i as u32) {
+                    // `can_keep_spare` made sure another region exists.
+                    i = (i + 1) % self.regions.len();
+                }
                 self.next_shared = i + 1;
                 i as u32
             }
@@ -420,9 +476,7 @@ impl StackPool {
             // `buf` is a fresh block of at least `len` bytes.
             unsafe { ptr::copy_nonoverlapping(from as *const u8, buf, len) };
             self.copies += len as u64;
-            debug_assert!(occ.saved_ptr().is_null());
-            occ.set_saved(buf, len);
-            occ.set_resident(false);
+            occ.evict(buf, len);
         }
         let buf = task.saved_ptr();
         if !buf.is_null() {

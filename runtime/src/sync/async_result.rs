@@ -6,7 +6,7 @@
 //! wake loses nothing.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::wait_list::{WaitList, WaitResult};
 
@@ -98,7 +98,7 @@ impl<T: Clone, E: Clone> AsyncResult<T, E> {
 
     /// Like [`get`](Self::get), giving up after `d`: `None` on timeout.
     pub fn get_timeout(&self, d: Duration) -> Option<Result<T, E>> {
-        let deadline = Instant::now().checked_add(d);
+        let deadline = crate::clock::now().checked_add(d);
         loop {
             if let Some(r) = self.try_get() {
                 return Some(r);

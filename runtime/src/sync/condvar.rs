@@ -78,7 +78,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         d: Duration,
     ) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
-        self.wait_deadline(guard, Instant::now().checked_add(d))
+        self.wait_deadline(guard, crate::clock::now().checked_add(d))
     }
 
     /// Like [`wait`](Self::wait), giving up at `deadline`.

@@ -76,7 +76,7 @@ impl Event {
     /// Park until the flag is set or `d` passed. Returns true if the event
     /// was set (or woke this waiter), false on timeout.
     pub fn wait_timeout(&self, d: Duration) -> bool {
-        self.wait_deadline(Instant::now().checked_add(d))
+        self.wait_deadline(crate::clock::now().checked_add(d))
     }
 
     /// Like [`wait_timeout`](Self::wait_timeout) with an absolute deadline.

@@ -91,7 +91,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Like [`lock`](Self::lock), giving up after `d` (`None`).
     pub fn lock_timeout(&self, d: Duration) -> Option<MutexGuard<'_, T>> {
-        self.lock_deadline(Instant::now().checked_add(d))
+        self.lock_deadline(crate::clock::now().checked_add(d))
     }
 
     /// Like [`lock`](Self::lock), giving up at `deadline` (`None`).

@@ -96,7 +96,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Like [`read`](Self::read), giving up after `d` (`None`).
     pub fn read_timeout(&self, d: Duration) -> Option<RwLockReadGuard<'_, T>> {
-        self.read_deadline(Instant::now().checked_add(d))
+        self.read_deadline(crate::clock::now().checked_add(d))
     }
 
     /// Like [`read`](Self::read), giving up at `deadline` (`None`).
@@ -134,7 +134,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Like [`write`](Self::write), giving up after `d` (`None`).
     pub fn write_timeout(&self, d: Duration) -> Option<RwLockWriteGuard<'_, T>> {
-        self.write_deadline(Instant::now().checked_add(d))
+        self.write_deadline(crate::clock::now().checked_add(d))
     }
 
     /// Like [`write`](Self::write), giving up at `deadline` (`None`).

@@ -93,7 +93,7 @@ impl Semaphore {
 
     /// Like [`acquire`](Self::acquire), giving up after `d` (`None`).
     pub fn acquire_timeout(&self, d: Duration) -> Option<SemaphorePermit<'_>> {
-        self.acquire_deadline(Instant::now().checked_add(d))
+        self.acquire_deadline(crate::clock::now().checked_add(d))
     }
 
     /// Like [`acquire`](Self::acquire), giving up at `deadline` (`None`).

@@ -9,7 +9,7 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::wait_list::{WaitList, WaitResult};
 
@@ -101,7 +101,7 @@ impl WaitGroup {
     /// Like [`wait`](Self::wait), giving up after `d`. True if the count
     /// reached zero.
     pub fn wait_timeout(&self, d: Duration) -> bool {
-        let deadline = Instant::now().checked_add(d);
+        let deadline = crate::clock::now().checked_add(d);
         while self.count.get() > 0 {
             if self.waiters.wait(deadline) == WaitResult::TimedOut {
                 return self.count.get() == 0;

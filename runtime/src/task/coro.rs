@@ -1,21 +1,22 @@
-//! A task's body: one 56-byte place that holds, in turn, the closure it
-//! will run, its coroutine (and the yielder its body suspends through),
-//! then its result — and the one place that states the rules for touching
-//! the coroutine.
+//! A task's body: one 48-byte place that holds, in turn, the closure it
+//! will run, its coroutine and the yielder its body suspends through, then
+//! its result — and the one place that states the rules for touching the
+//! coroutine.
 //!
 //! ```text
-//!   not started   [ Entry: table ptr + 40 B closure           ][ -       ]
-//!   first run     [ (closure moved out; coroutine on the loop) ][ yielder ]
-//!   started       [ Coro: 40 B           ][ -                  ][ yielder ]
-//!   finished      [ Result<Output, JoinError>: 16 B ][ -                  ]
+//!   not started   [ Entry: table ptr | 40 B closure                 ]
+//!   first run     [ yielder          | (closure moved out)          ]
+//!   started       [ yielder          | Coro: 40 B                   ]
+//!   finished      [ Result<Output, JoinError>: 16 B | -             ]
 //! ```
 //!
 //! The closure is not copied onto the coroutine's stack: the first run
 //! calls it where it lies in the record (`Entry::call_in_place` moves it out
-//! before any of its code runs). Only then, when the first resume comes
-//! back, is the coroutine object written over those bytes; during the first
-//! run the loop holds it on its own stack. So a never-run task costs its
-//! record and nothing else.
+//! before any of its code runs), and the yielder takes the word of the
+//! entry's table pointer, which is read first. Only when the first resume
+//! comes back is the coroutine object written over the closure's bytes;
+//! during the first run the loop holds it (on its own stack, or as its
+//! spare). So a never-run task costs its record and nothing else.
 //!
 //! The rules: the coroutine object is created on the task's first run (its
 //! home region must be resident then), resumed only by the hub's loop from
@@ -59,10 +60,18 @@ pub(crate) enum Kind {
     Empty,
 }
 
+/// A running coroutine's part of the place: the yielder first (over the
+/// entry's table pointer), then the coroutine (over the closure's bytes).
+#[repr(C)]
+struct Started {
+    yielder: *const CoroYielder,
+    coro: ManuallyDrop<Coro>,
+}
+
 #[repr(C)]
 union Place {
     entry: ManuallyDrop<Entry>,
-    coro: ManuallyDrop<Coro>,
+    started: ManuallyDrop<Started>,
     done: ManuallyDrop<Result<Output, JoinError>>,
     _raw: [MaybeUninit<usize>; 6],
 }
@@ -71,10 +80,10 @@ union Place {
 #[repr(C)]
 pub(crate) struct Body {
     place: UnsafeCell<Place>,
-    yielder: Cell<*const CoroYielder>,
 }
 
 impl Body {
+    #[inline(always)]
     pub(super) fn new(entry: Option<Entry>) -> (Body, Kind) {
         let (place, kind) = match entry {
             Some(e) => (
@@ -93,7 +102,6 @@ impl Body {
         (
             Body {
                 place: UnsafeCell::new(place),
-                yielder: Cell::new(ptr::null()),
             },
             kind,
         )
@@ -134,14 +142,19 @@ impl Body {
     /// fixed place on the coroutine's stack for as long as the body runs.
     #[inline(always)]
     pub(super) unsafe fn run_entry(&self, kind: &Cell<Kind>, y: &CoroYielder) -> Output {
-        self.yielder.set(y as *const CoroYielder);
         debug_assert_eq!(kind.get(), Kind::First);
         // SAFETY: kind `First` means the entry bytes are still live and
         // nobody else will call or drop them (`take_entry` refuses, and the
-        // record's drop skips `First`); `call_in_place` moves the closure
+        // record's drop skips `First`). `call_in_place` reads the table
+        // pointer, lets the yielder take its word, then moves the closure
         // out before any of its code can suspend, so the loop may write the
-        // coroutine over these bytes after the first resume.
-        unsafe { Entry::call_in_place(&mut *(*self.place.get()).entry) }
+        // coroutine over the closure's bytes after the first resume.
+        unsafe {
+            let place = self.place.get();
+            let entry: *mut Entry = ptr::addr_of_mut!((*place).entry).cast();
+            let yielder: *mut *const CoroYielder = place.cast();
+            Entry::call_in_place(entry, || yielder.write(y as *const CoroYielder))
+        }
     }
 
     /// Put the coroutine in after its first resume came back suspended.
@@ -152,8 +165,12 @@ impl Body {
     pub(super) unsafe fn install(&self, kind: &Cell<Kind>, coro: Coro) {
         debug_assert_eq!(kind.get(), Kind::First);
         // SAFETY: the closure was moved out at the start of the first run
-        // (see `run_entry`); these bytes are free.
-        unsafe { ptr::write(&mut (*self.place.get()).coro, ManuallyDrop::new(coro)) };
+        // (see `run_entry`); these bytes are free (the yielder before them
+        // stays).
+        unsafe {
+            let started: *mut Started = ptr::addr_of_mut!((*self.place.get()).started).cast();
+            ptr::addr_of_mut!((*started).coro).write(ManuallyDrop::new(coro));
+        }
         kind.set(Kind::Coro);
     }
 
@@ -167,8 +184,11 @@ impl Body {
     pub(super) unsafe fn resume(&self) -> CoroutineResult<(), Output> {
         // SAFETY: the caller guarantees the coroutine is there and that no
         // other reference into the place is live during the resume (the
-        // running body only reaches the yielder, never the place).
-        unsafe { (*(*self.place.get()).coro).resume(()) }
+        // running body only reads the yielder's word, never the coroutine).
+        unsafe {
+            let started: *mut Started = ptr::addr_of_mut!((*self.place.get()).started).cast();
+            (*ptr::addr_of_mut!((*started).coro)).resume(())
+        }
     }
 
     /// Suspend the running coroutine back to the loop.
@@ -179,8 +199,9 @@ impl Body {
     /// is resident because it is the one running.
     #[inline(always)]
     pub(super) unsafe fn suspend(&self) {
-        // SAFETY: see the contract above.
-        unsafe { (*self.yielder.get()).suspend(()) }
+        // SAFETY: see the contract above; the yielder's word is the
+        // place's first (written by `run_entry`).
+        unsafe { (*self.place.get().cast::<*const CoroYielder>().read()).suspend(()) }
     }
 
     /// Drop the coroutine after it returned (or panicked out of its body);
@@ -197,7 +218,9 @@ impl Body {
                 // SAFETY: the caller guarantees exclusive access and a
                 // finished coroutine (see above).
                 unsafe {
-                    let c = &mut (*self.place.get()).coro;
+                    let started: *mut Started =
+                        ptr::addr_of_mut!((*self.place.get()).started).cast();
+                    let c = &mut *ptr::addr_of_mut!((*started).coro);
                     debug_assert!(c.done());
                     ManuallyDrop::drop(c);
                 }
@@ -268,11 +291,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn body_holds_an_entry_a_coroutine_or_a_result_in_56_bytes() {
+    fn body_holds_an_entry_a_coroutine_or_a_result_in_48_bytes() {
         assert_eq!(std::mem::size_of::<Coro>(), 40);
+        assert_eq!(std::mem::size_of::<Started>(), 48);
         // A `JoinError` is one pointer (a panic's data is boxed), which
         // leaves room for the result in the payload's niche.
         assert_eq!(std::mem::size_of::<Result<Output, JoinError>>(), 16);
-        assert_eq!(std::mem::size_of::<Body>(), 56);
+        assert_eq!(std::mem::size_of::<Body>(), 48);
     }
 }

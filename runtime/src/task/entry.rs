@@ -88,17 +88,22 @@ impl Entry {
 
     /// Run the closure whose `Entry` lies at `e`, moving the closure out
     /// of those bytes first: once the closure's own code runs, nothing
-    /// reads the `Entry` again and its bytes may be reused.
+    /// reads the `Entry` again and its bytes may be reused. `freed` runs
+    /// once the table pointer is read, before the closure is moved out: the
+    /// word at `e` is the caller's from then on (the closure's bytes come
+    /// after it).
     ///
     /// # Safety
-    /// `e` points at a live `Entry` that nobody else will drop or call.
+    /// `e` points at a live `Entry` that nobody else will drop or call;
+    /// `freed` writes nothing but the entry's first word.
     #[inline(always)]
-    pub(crate) unsafe fn call_in_place(e: *mut Entry) -> Output {
+    pub(crate) unsafe fn call_in_place(e: *mut Entry, freed: impl FnOnce()) -> Output {
         // SAFETY: the caller hands over a live entry; the table pointer is
-        // read before the call, and `call` moves the closure out of `data`
-        // before running it.
+        // read before `freed` may reuse its word, and `call` moves the
+        // closure out of `data` before running it.
         unsafe {
             let vt = (*e).vt;
+            freed();
             (vt.call)(ptr::addr_of_mut!((*e).data).cast())
         }
     }
@@ -108,7 +113,7 @@ impl Entry {
     pub(crate) fn call(self) -> Output {
         let mut me = mem::ManuallyDrop::new(self);
         // SAFETY: `me` is live and never dropped (ManuallyDrop).
-        unsafe { Entry::call_in_place(&mut *me) }
+        unsafe { Entry::call_in_place(&mut *me, || ()) }
     }
 }
 

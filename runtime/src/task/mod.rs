@@ -14,11 +14,11 @@
 //! (what a task ends with: `JoinError`), `table` (the hub's table of live
 //! tasks).
 //!
-//! Where a task's bytes go (x86-64, release): the record is 128 bytes — 40
-//! of identity, state and park bookkeeping, 24 of stack state (`StackState`),
-//! 56 of body (`coro.rs`) and 8 for the rarely used side data (name,
+//! Where a task's bytes go (x86-64, release): the record is 112 bytes — 40
+//! of identity, state and park bookkeeping, 16 of stack state (`StackState`),
+//! 48 of body (`coro.rs`) and 8 for the rarely used side data (name,
 //! joiners, timeout frames, callbacks), allocated only when needed. See
-//! `record_is_128_bytes` below and the README's per-byte breakdown.
+//! `record_is_112_bytes` below and docs/memory.md's per-byte breakdown.
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
@@ -209,6 +209,7 @@ impl Drop for Task {
 }
 
 impl Task {
+    #[inline(always)]
     pub(crate) fn new(
         id: u64,
         name: Option<Rc<String>>,
@@ -660,9 +661,16 @@ pub(crate) struct TaskRef {
 
 impl TaskRef {
     pub(crate) fn new(task: Task) -> TaskRef {
+        TaskRef::new_with(|| task)
+    }
+
+    /// A record made by `make`, written straight into its arena block
+    /// (the block is taken first, so `make` inlined writes in place).
+    #[inline(always)]
+    pub(crate) fn new_with(make: impl FnOnce() -> Task) -> TaskRef {
         let p = arena::alloc(std::mem::size_of::<Task>()) as *mut Task;
         // SAFETY: fresh, 16-aligned block of the task's size.
-        unsafe { p.write(task) };
+        unsafe { p.write(make()) };
         // SAFETY: `alloc` never returns null.
         let r = TaskRef::from_ptr(unsafe { NonNull::new_unchecked(p) });
         r.refs.set(1);
@@ -687,6 +695,13 @@ impl TaskRef {
 
     pub(crate) fn as_ptr(&self) -> *const Task {
         self.ptr.as_ptr()
+    }
+
+    /// Start loading the record's cache lines (a hint: reads nothing).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self) {
+        let p = self.as_ptr().cast::<u8>();
+        crate::arch::prefetch_range(p, std::mem::size_of::<Task>());
     }
 
     pub(crate) fn ptr_eq(a: &TaskRef, b: &TaskRef) -> bool {
@@ -810,6 +825,15 @@ impl WaitList {
         self.q.borrow_mut().pop_front()
     }
 
+    /// Start loading the record of the first waiter, which a notify is
+    /// about to wake (see `sched/io.rs`).
+    #[inline]
+    pub(crate) fn prefetch_front(&self) {
+        if let Some(u) = self.q.borrow().front() {
+            u.task.prefetch();
+        }
+    }
+
     /// Remove the entry for the same park as `me`, if it is still there.
     pub(crate) fn remove(&self, me: &Unparker) {
         let mut q = self.q.borrow_mut();
@@ -839,11 +863,11 @@ mod tests {
     /// A million parked coroutines carry a million of these: a field that
     /// grows the record shows up here first (and in W2/W3's figures).
     #[test]
-    fn record_is_128_bytes() {
-        assert_eq!(std::mem::size_of::<StackState>(), 24);
-        assert_eq!(std::mem::size_of::<Body>(), 56);
+    fn record_is_112_bytes() {
+        assert_eq!(std::mem::size_of::<StackState>(), 16);
+        assert_eq!(std::mem::size_of::<Body>(), 48);
         assert_eq!(std::mem::size_of::<OnceCell<Box<Side>>>(), 8);
-        assert_eq!(std::mem::size_of::<Task>(), 128);
+        assert_eq!(std::mem::size_of::<Task>(), 112);
         assert_eq!(std::mem::size_of::<TaskRef>(), 8);
         assert_eq!(std::mem::size_of::<Option<TaskRef>>(), 8);
     }

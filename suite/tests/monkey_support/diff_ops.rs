@@ -92,10 +92,18 @@ pub enum Op {
     Poll { s: u8, events: i16 },
     /// `fdopen(dup(fd), "r")`, `fgetc`, `fclose`.
     Getc { s: u8, feed: Option<Feed> },
-    /// `fdopen(dup(fd), "w")`, `fwrite`, `fflush`, `fclose`.
-    Puts { s: u8, data: Vec<u8> },
+    /// `fdopen(dup(fd), "w")`, `fwrite`, `fflush` (if `flush`: else the
+    /// `fclose` flushes), `fclose`.
+    Puts { s: u8, data: Vec<u8>, flush: bool },
     /// `fdopen(fd, mode)` then `fclose` (which closes the slot).
     Fdopen { s: u8, mode: &'static CStr },
+    /// The raw `close` system call, which no hook sees.
+    RawClose { s: u8 },
+    /// A new eventfd put on slot `t` by raw system calls (made, moved with
+    /// `dup3`), which no hook sees.
+    NewEventfd { t: u8, nonblock: bool },
+    /// A new Unix socket pair put on slots `t` and `u` by raw system calls.
+    NewPair { t: u8, u: u8 },
 }
 
 impl Op {
@@ -117,7 +125,8 @@ impl Op {
             | Op::Getc { s, .. }
             | Op::Puts { s, .. }
             | Op::Fdopen { s, .. } => s,
-            Op::Dup2 { t, .. } | Op::Dup3 { t, .. } => t,
+            Op::Dup2 { t, .. } | Op::Dup3 { t, .. } | Op::NewEventfd { t, .. } => t,
+            Op::NewPair { t, .. } | Op::RawClose { s: t } => t,
             Op::CloseRange { lo, .. } | Op::Closefrom { lo } => lo,
         }
     }
@@ -125,9 +134,7 @@ impl Op {
     /// The data a peer supplies for this step, if any.
     pub fn feed(&self) -> Option<&Feed> {
         match self {
-            Op::Read { feed, .. } | Op::Recv { feed, .. } | Op::Getc { feed, .. } => {
-                feed.as_ref()
-            }
+            Op::Read { feed, .. } | Op::Recv { feed, .. } | Op::Getc { feed, .. } => feed.as_ref(),
             _ => None,
         }
     }
@@ -194,6 +201,15 @@ pub fn setup() {
 
         let l = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
         assert!(l >= 0, "socket");
+        // Thousands of programs a second leave their ports in TIME_WAIT.
+        let one: libc::c_int = 1;
+        libc::setsockopt(
+            l,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&raw const one).cast(),
+            4,
+        );
         let mut addr: libc::sockaddr_in = std::mem::zeroed();
         addr.sin_family = libc::AF_INET as libc::sa_family_t;
         addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
@@ -207,12 +223,15 @@ pub fn setup() {
             "getsockname"
         );
         let c = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert_eq!(libc::connect(c, (&raw const addr).cast(), len), 0, "connect");
+        assert_eq!(
+            libc::connect(c, (&raw const addr).cast(), len),
+            0,
+            "connect"
+        );
         let a = libc::accept(l, std::ptr::null_mut(), std::ptr::null_mut());
         assert!(a >= 0, "accept");
         libc::close(l);
         // Small writes go out at once (no Nagle wait for an ACK).
-        let one: libc::c_int = 1;
         for s in [c, a] {
             libc::setsockopt(
                 s,
@@ -286,9 +305,9 @@ pub fn execute(op: &Op, peer: &mut dyn Peer) -> Obs {
 
 /// The step itself: (return value, errno, data).
 fn run(op: &Op) -> (i64, i32, Vec<u8>) {
-    // SAFETY (every call below): plain fd calls on the world's numbers (or
-    // numbers it closed, which fail with EBADF), with valid buffers of the
-    // sizes given.
+    // SAFETY: every call below is a plain fd call on the world's numbers
+    // (or numbers it closed, which fail with EBADF), with valid buffers of
+    // the sizes given.
     unsafe {
         let (r, e) = match op {
             Op::Dup { s } => {
@@ -410,7 +429,7 @@ fn run(op: &Op) -> (i64, i32, Vec<u8>) {
                     }
                 }
             }
-            Op::Puts { s, data } => {
+            Op::Puts { s, data, flush } => {
                 let d = libc::dup(fd(*s));
                 if d < 0 {
                     outcome(-1)
@@ -423,10 +442,17 @@ fn run(op: &Op) -> (i64, i32, Vec<u8>) {
                     } else {
                         let w = libc::fwrite(data.as_ptr().cast(), 1, data.len(), fp);
                         set_errno(0);
-                        let flushed = libc::fflush(fp);
-                        let e = if flushed != 0 { errno() } else { 0 };
+                        let flushed = if *flush { libc::fflush(fp) } else { 0 };
+                        let mut e = if flushed != 0 { errno() } else { 0 };
                         let closed = libc::fclose(fp);
-                        return (w as i64, e, vec![u8::from(flushed == 0), u8::from(closed == 0)]);
+                        if closed != 0 && e == 0 {
+                            e = errno();
+                        }
+                        return (
+                            w as i64,
+                            e,
+                            vec![u8::from(flushed == 0), u8::from(closed == 0)],
+                        );
                     }
                 }
             }
@@ -436,6 +462,37 @@ fn run(op: &Op) -> (i64, i32, Vec<u8>) {
                     outcome(-1)
                 } else {
                     outcome(i64::from(libc::fclose(fp)))
+                }
+            }
+            Op::RawClose { s } => outcome(libc::syscall(libc::SYS_close, fd(*s))),
+            Op::NewEventfd { t, nonblock } => {
+                let fl = if *nonblock { libc::EFD_NONBLOCK } else { 0 };
+                let e = libc::syscall(libc::SYS_eventfd2, 0, fl);
+                if e < 0 {
+                    outcome(-1)
+                } else {
+                    let r = outcome(libc::syscall(libc::SYS_dup3, e, fd(*t), 0));
+                    libc::syscall(libc::SYS_close, e);
+                    r
+                }
+            }
+            Op::NewPair { t, u } => {
+                let mut sv = [0 as libc::c_int; 2];
+                let r = libc::syscall(
+                    libc::SYS_socketpair,
+                    libc::AF_UNIX,
+                    libc::SOCK_STREAM,
+                    0,
+                    sv.as_mut_ptr(),
+                );
+                if r < 0 {
+                    outcome(-1)
+                } else {
+                    libc::syscall(libc::SYS_dup3, sv[0], fd(*t), 0);
+                    libc::syscall(libc::SYS_dup3, sv[1], fd(*u), 0);
+                    libc::syscall(libc::SYS_close, sv[0]);
+                    libc::syscall(libc::SYS_close, sv[1]);
+                    (0, 0)
                 }
             }
         };

@@ -318,7 +318,7 @@
 //!
 //! | feature | default | what it does |
 //! |---|---|---|
-//! | `monkey` | on | Links the libc hooks into the program and provides `green::monkey`. The binary then exports about fifty libc-named functions (`read`, `write`, `close`, `connect`, `getaddrinfo`, `waitpid`, ...). They pass straight through to libc until `green::monkey::patch_all()` is called; after it, a blocking call made inside a coroutine parks that coroutine instead of blocking the thread, while calls made outside coroutines (plain threads, `main` itself) stay exactly libc's. |
+//! | `monkey` | on | Links the libc hooks into the program and provides `green::monkey`. The binary then exports about fifty libc-named functions (`read`, `write`, `close`, `connect`, `getaddrinfo`, `waitpid`, ...). They pass straight through to libc until `green::monkey::patch_all()` is called; after it, a blocking call made inside a coroutine parks that coroutine instead of blocking the thread, and so does one made in `main` while it has coroutines to run, while calls made elsewhere (plain threads, a `main` with no coroutines) stay exactly libc's. |
 //! | `tokio` | off | [`block_on`] gives futures a tokio runtime context, so tokio-based crates work from coroutines. |
 //!
 //! **Libraries** that use green for their own concurrency should turn the

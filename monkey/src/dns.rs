@@ -69,6 +69,16 @@ crate::hook::hooks! {
     ) -> c_int => getnameinfo_body, unchecked("not bound by the libc crate on glibc");
 }
 
+/// Run `job` on the blocking pool while the caller parks. With a kill or an
+/// expired `green::timeout` pending already, nothing is submitted: the
+/// caller backs off and gets it reported (`rt::backoff_if_interrupted`).
+fn on_pool<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, green_runtime::Interrupted> {
+    rt::backoff_if_interrupted()?;
+    rt::spawn_blocking_no_unwind(job)
+}
+
 /// A resolver result owned by Rust until handed to the caller.
 struct AddrList(*mut addrinfo);
 
@@ -178,7 +188,7 @@ unsafe fn getaddrinfo_body(
         service: unsafe { owned(service) },
         hints: h,
     };
-    match rt::spawn_blocking_no_unwind(move || query.run()) {
+    match on_pool(move || query.run()) {
         Ok((code, list)) => {
             // SAFETY: `res` is a valid out-pointer (checked non-null).
             unsafe { *res = list.into_raw() };
@@ -401,7 +411,7 @@ unsafe fn gethostbyname_body(name: *const c_char) -> *mut libc::hostent {
     }
     // SAFETY: as above.
     let owned_name = unsafe { CStr::from_ptr(name) }.to_owned();
-    let found = rt::spawn_blocking_no_unwind(move || lookup_host(&owned_name, 1024, MAX_HOST_BUF));
+    let found = on_pool(move || lookup_host(&owned_name, 1024, MAX_HOST_BUF));
     let set_herr = |h: c_int| {
         // SAFETY: glibc's per-thread h_errno slot.
         unsafe { *__h_errno_location() = h };
@@ -468,7 +478,7 @@ unsafe fn gethostbyname_r_body(
     }
     // SAFETY: as above.
     let owned_name = unsafe { CStr::from_ptr(name) }.to_owned();
-    let found = rt::spawn_blocking_no_unwind(move || lookup_host(&owned_name, buflen, buflen));
+    let found = on_pool(move || lookup_host(&owned_name, buflen, buflen));
     // SAFETY: `result` and `h_errnop` are writable (checked non-null; the
     // caller's contract).
     unsafe { result.write(std::ptr::null_mut()) };
@@ -556,7 +566,7 @@ unsafe fn getnameinfo_body(
         };
         (code, real::errno(), h, s)
     };
-    match rt::spawn_blocking_no_unwind(job) {
+    match on_pool(job) {
         Err(i) => {
             real::set_errno(i.errno());
             libc::EAI_SYSTEM

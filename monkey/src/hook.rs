@@ -18,13 +18,16 @@
 //! ## Guards
 //! The first word of an entry says when the hook passes straight through to
 //! the real function, before the body is called:
-//! - `coroutine`: when its family is not patched, or the caller is not in a
-//!   coroutine (`green::rt::in_coroutine()`: false on a thread without a hub,
-//!   in the hub's own loop, and in the root context). The body runs only
-//!   patched and inside a coroutine.
+//! - `coroutine`: when its family is not patched, or the caller may not
+//!   wait cooperatively (`green::rt::cooperative()`: true inside a
+//!   coroutine, and on a thread's root context while its hub has
+//!   coroutines or a `timeout` runs around the root; false on a thread
+//!   without a hub, inside the hub's own loop and in a forked child). The
+//!   body runs only patched and cooperative.
 //! - `timed`: as `coroutine`, except that on a thread running on a virtual
-//!   clock its root context takes the body too (`rt::root_sleeps_virtually`):
-//!   a sleep there advances the virtual clock instead of the real one.
+//!   clock its root context takes the body in any case
+//!   (`rt::root_sleeps_virtually`): a sleep there advances the virtual
+//!   clock instead of the real one.
 //! - `patched`: when its family is not patched. The body runs outside
 //!   coroutines too (a managed fd used from a plain thread keeps its blocking
 //!   behaviour there).
@@ -35,7 +38,8 @@
 //!
 //! The pass-through path is what it would be written by hand: one relaxed
 //! load of the patched families (plus the thread-local hub lookup for
-//! `coroutine`), the real function's slot load and an indirect call. Before
+//! `coroutine`, and on a root with a hub a few flags of it), the real
+//! function's slot load and an indirect call. Before
 //! `patch_all` every guarded hook passes through; `unguarded` bodies check
 //! `enabled` themselves. Nothing on that path allocates or creates a
 //! thread-local, so it is safe before `main` and during TLS teardown.
@@ -140,7 +144,7 @@ macro_rules! hooks {
     // The guards: a `return` of the real call, or nothing.
     (@guard coroutine $family:ident $name:ident($($a:ident,)*)) => {
         if !$crate::patch::enabled($crate::patch::Patch::$family)
-            || !::green_runtime::rt::in_coroutine()
+            || !::green_runtime::rt::cooperative()
         {
             // SAFETY: the caller's contract is the real function's.
             return unsafe { self::real_fns::$name($($a),*) };
@@ -148,7 +152,7 @@ macro_rules! hooks {
     };
     (@guard timed $family:ident $name:ident($($a:ident,)*)) => {
         if !$crate::patch::enabled($crate::patch::Patch::$family)
-            || !(::green_runtime::rt::in_coroutine()
+            || !(::green_runtime::rt::cooperative()
                 || (::green_runtime::rt::virtual_time_used()
                     && ::green_runtime::rt::root_sleeps_virtually()))
         {

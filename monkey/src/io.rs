@@ -260,7 +260,7 @@ unsafe fn recv_all(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
-    let coop = green_runtime::rt::in_coroutine();
+    let coop = green_runtime::rt::cooperative();
     if !retry::state(fd, coop).waits() {
         // SAFETY: the caller's contract.
         return unsafe { real::recvfrom(fd, buf.cast(), n, flags, addr, len) };
@@ -544,7 +544,7 @@ unsafe fn splice_body(
     if flags & libc::SPLICE_F_NONBLOCK != 0 {
         return call();
     }
-    let coop = green_runtime::rt::in_coroutine();
+    let coop = green_runtime::rt::cooperative();
     let in_waits = retry::state(inp, coop).waits();
     let out_waits = retry::state(out, coop).waits();
     if !in_waits && !out_waits {
@@ -590,7 +590,7 @@ unsafe fn recvmmsg_body(
     flags: c_int,
     timeout: *mut timespec,
 ) -> c_int {
-    let coop = green_runtime::rt::in_coroutine();
+    let coop = green_runtime::rt::cooperative();
     if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 || !retry::state(fd, coop).waits() {
         // SAFETY: the caller's contract is recvmmsg's.
         return unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) };
@@ -682,7 +682,7 @@ unsafe fn recvmmsg_body(
 /// # Safety
 /// Same contract as libc's `sendmmsg`.
 unsafe fn sendmmsg_body(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
-    let coop = green_runtime::rt::in_coroutine();
+    let coop = green_runtime::rt::cooperative();
     if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 || !retry::state(fd, coop).waits() {
         // SAFETY: the caller's contract is sendmmsg's.
         return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };

@@ -8,7 +8,8 @@
 //! After [`patch_all`], ordinary blocking code running inside a green
 //! coroutine — `std::thread::sleep`, `std::net`, blocking crates, and C
 //! libraries in the same process — parks that coroutine instead of blocking
-//! the thread, so the other coroutines keep running:
+//! the thread, so the other coroutines keep running; and `main` is a
+//! coroutine like the others while it has some to run (see below):
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -34,12 +35,20 @@
 //!   parks that coroutine until the fd is ready, the sleep is over or the
 //!   child has exited, and the hub runs the others meanwhile. The call then
 //!   returns what libc would have returned.
-//! - Outside coroutines nothing changes: on threads without coroutines, and
-//!   on a thread's root context (`main` itself, outside any coroutine),
-//!   every hooked call behaves as libc's, blocking and signals included (a
-//!   handler with `SA_RESTART` lets a blocking call go on waiting; without
-//!   one, or with a socket timeout set, the call fails with `EINTR`, as the
-//!   kernel's would).
+//! - The root is a greenlet, as gevent's main greenlet is: on a thread's
+//!   root context (`main` itself, outside any coroutine), a hooked call that
+//!   would block while the thread's hub has coroutines (started or not), or
+//!   inside a `green::timeout`, parks the root and runs the hub inline
+//!   until the call can complete, as `green::sleep` there does. A coroutine
+//!   spawned before `main` calls `std::thread::sleep` runs during that
+//!   sleep; a `std::net` read in `main` lets the coroutines run.
+//! - Everywhere else nothing changes: on threads without a hub (the
+//!   blocking pool's, tokio's, green's own helper threads), on a root whose
+//!   hub has nothing to run, inside the hub's own loop and in a forked
+//!   child, every hooked call behaves as libc's, blocking and signals
+//!   included (a handler with `SA_RESTART` lets a blocking call go on
+//!   waiting; without one, or with a socket timeout set, the call fails with
+//!   `EINTR`, as the kernel's would).
 //! - Patching is process-wide, idempotent and cannot be undone: a
 //!   coroutine may be parked inside a hook, and a socket a coroutine used
 //!   stays non-blocking behind the scenes (see *Limits*).
@@ -49,27 +58,41 @@
 //!
 //! ## Kill and timeouts inside hooked calls
 //!
-//! A coroutine parked in a hooked call is not unwound through the C code
-//! that made it. When it is killed or its `green::timeout` expires, the call
-//! returns an error instead, and the caller's own error handling runs:
+//! A coroutine (or root) waiting in a hooked call is not unwound through the
+//! C code that made it: no unwind may cross a C frame. When it is killed or
+//! its `green::timeout` expires, the call fails the way the interrupted C
+//! call would, with an error no std retry loop retries, and the caller's own
+//! error handling runs:
 //!
 //! - killed: the call fails with `ECANCELED` (std: an `io::Error` with that
-//!   code);
+//!   code, which `read_exact`, `write_all`, `accept`, `connect` and
+//!   `Child::wait` return as is);
 //! - an enclosing `green::timeout` expired: `ETIMEDOUT`; the `timeout` call
-//!   still returns `Err(Elapsed)`;
+//!   returns `Err(Elapsed)` whatever the closure then returns (its value is
+//!   dropped);
 //! - the socket's own timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO`, std's
 //!   `set_read_timeout`) expired: `EAGAIN`, as without green (std:
 //!   `WouldBlock`);
 //! - `poll` and `select` return 0 (nothing ready) when an enclosing
-//!   `green::timeout` expires;
-//! - a sleep ends early and reports success.
+//!   `green::timeout` expires, and -1 with `ECANCELED` when killed;
+//! - a sleep fails with `EINTR` and leaves nothing to resume (`rem` is
+//!   zero; `sleep` returns the seconds it did not sleep): it never reports
+//!   a success it did not get, and `std::thread::sleep`, which resumes on
+//!   `EINTR` with `rem`, returns.
 //!
-//! A kill then takes effect at the coroutine's next green park (a
-//! `green::sleep`, a green lock, queue or socket): it unwinds from there and
-//! its destructors run. Code that only makes hooked calls after a kill sees
-//! errors or short sleeps until it reaches one; it never spins and never
-//! blocks the hub. errno is set as libc would set it; it is per thread,
-//! so read it right after the call, as with libc.
+//! A call that need not wait (data waiting, room to write) completes as
+//! libc's. Once a kill or an expired timeout is pending, every hooked call
+//! that would wait first parks for a short back-off (10 ms,
+//! `green::rt::INTERRUPT_BACKOFF`; the hub runs the other coroutines) and
+//! then fails the same way; a sleep that short completes. So code that
+//! keeps calling after the error — a loop of `std::thread::sleep`, a read
+//! retried whatever happens — never spins and never blocks the hub. A kill
+//! takes effect at the coroutine's next green park (a `green::sleep`, a
+//! green lock, queue or socket), where it unwinds and its destructors run;
+//! code that never reaches one cannot be unwound, and the blocked-loop
+//! monitor calls it "kill pending" if it computes without yielding. errno is
+//! set as libc would set it; it is per thread, so read it right after the
+//! call, as with libc.
 //!
 //! ## Linking, and checking it
 //!
@@ -176,6 +199,13 @@
 //!   on that number). A reused fd number never inherits the old file's
 //!   state, whoever closed it: every close, `dup2`/`dup3` and new fd renews
 //!   the number for every hub.
+//! - On the root, as in a coroutine, a signal does not end a cooperative
+//!   wait (use `green::signal` to wait for one), and a `std::sync` lock held
+//!   across a hooked call that waits stays held while the other coroutines
+//!   run: one of them taking it blocks the thread (use `green::sync`). A
+//!   destructor of a thread-local that runs at thread exit while coroutines
+//!   of that thread still live runs the hub too if it makes a hooked call
+//!   that waits: join or kill coroutines before a thread ends.
 //! - Outside coroutines, when some signal handler lacks `SA_RESTART` and
 //!   others have it, an interrupted blocking call on a socket or pipe a
 //!   coroutine used fails with `EINTR` whichever signal came (the hooks

@@ -89,9 +89,18 @@ unsafe fn coop_poll(fds: *mut pollfd, n: nfds_t, deadline: Option<Instant>, zero
     if r != 0 || zero {
         return r;
     }
+    // Told of a kill or timeout before and called again: fail after the
+    // back-off (the waits below would not all report it).
+    match rt::backoff_if_interrupted() {
+        Ok(()) => {}
+        Err(green_runtime::Interrupted::Killed) => {
+            real::set_errno(libc::ECANCELED);
+            return -1;
+        }
+        Err(green_runtime::Interrupted::Elapsed) => return 0,
+    }
     if n == 0 {
-        let _ = rt::sleep_until_no_unwind(deadline);
-        return 0;
+        return idle(deadline);
     }
     let Ok(len) = usize::try_from(n) else {
         // SAFETY: as above; the kernel rejects it.
@@ -145,6 +154,25 @@ unsafe fn coop_poll(fds: *mut pollfd, n: nfds_t, deadline: Option<Instant>, zero
     }
 }
 
+/// A wait with nothing to watch (`poll` of no fds, `select` of none): a
+/// sleep until `deadline`, or for ever in long steps (a root waiting here
+/// always has a timer, so it is never taken for a deadlock). 0 at the
+/// deadline or an expired `green::timeout`; -1 with `ECANCELED` when killed.
+fn idle(deadline: Option<Instant>) -> c_int {
+    loop {
+        let at = deadline.or_else(|| Instant::now().checked_add(Duration::from_secs(1 << 32)));
+        match rt::sleep_until_no_unwind(at) {
+            Ok(()) if deadline.is_some() => return 0,
+            Ok(()) => {}
+            Err(green_runtime::Interrupted::Killed) => {
+                real::set_errno(libc::ECANCELED);
+                return -1;
+            }
+            Err(green_runtime::Interrupted::Elapsed) => return 0,
+        }
+    }
+}
+
 /// Fallback when no epoll set can be made (out of fds): poll without
 /// waiting every millisecond, parked in between.
 ///
@@ -163,8 +191,13 @@ unsafe fn poll_by_ticks(fds: *mut pollfd, n: nfds_t, deadline: Option<Instant>) 
         }
         let tick = now + Duration::from_millis(1);
         let at = deadline.map_or(tick, |d| d.min(tick));
-        if rt::sleep_until_no_unwind(Some(at)).is_err() {
-            return 0;
+        match rt::sleep_until_no_unwind(Some(at)) {
+            Ok(()) => {}
+            Err(green_runtime::Interrupted::Killed) => {
+                real::set_errno(libc::ECANCELED);
+                return -1;
+            }
+            Err(green_runtime::Interrupted::Elapsed) => return 0,
         }
     }
 }

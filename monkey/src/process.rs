@@ -113,6 +113,11 @@ fn park_until_done(target: Target, attempt: Attempt<'_>) -> c_int {
     if let Some(r) = attempt() {
         return r;
     }
+    // Told of a kill or timeout before and called again: fail after the
+    // back-off (the poll loop's short sleeps would not report it).
+    if let Err(i) = rt::backoff_if_interrupted() {
+        return fail(i.errno());
+    }
     match target {
         Target::Exit(pid) => {
             if let Some(pfd) = pidfd_open(pid) {

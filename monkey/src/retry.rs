@@ -71,7 +71,7 @@ pub(crate) fn state(fd: c_int, coop: bool) -> FdState {
 /// blocking-mode managed fd; pass straight through otherwise.
 #[inline]
 pub(crate) fn io<R: Ret>(fd: c_int, dir: Interest, which: Timeout, mut op: impl FnMut() -> R) -> R {
-    let coop = rt::in_coroutine();
+    let coop = rt::cooperative();
     let st = state(fd, coop);
     if !st.waits() {
         if coop && st.kind == Kind::Shared {

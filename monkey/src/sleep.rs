@@ -3,17 +3,27 @@
 //! (`std::thread::yield_now`).
 //!
 //! Inside a coroutine, a sleep parks it on the hub's timer and a zero sleep
-//! yields; outside, the real function runs, except on the root of a thread
-//! running on a virtual clock, where a sleep parks the root on that clock
-//! (the hub runs meanwhile) so that time passes for the thread's timers and
-//! clock reads alike. Arguments the kernel would reject
+//! yields; on a thread's root context whose hub has coroutines (or a
+//! `green::timeout` around the root), the root parks the same way and runs
+//! the hub meanwhile, as `green::sleep` there does. Elsewhere the real
+//! function runs, except on the root of a thread running on a virtual
+//! clock, where a sleep parks the root on that clock (the hub runs
+//! meanwhile) so that time passes for the thread's timers and clock reads
+//! alike. Arguments the kernel would reject
 //! (a bad clock, a malformed timespec) go to the real function so the error
 //! is exactly libc's.
 //!
-//! Kill and an enclosing `green::timeout` end a sleep early and successfully
-//! (return 0): the kill unwinds at the coroutine's next green park. Reporting
-//! `EINTR` instead would make every retry-on-EINTR loop (std's included) spin
-//! forever, since the kill is still pending when it calls again.
+//! A kill or an enclosing `green::timeout` that expires cuts a sleep short
+//! the way a signal would, with one difference: the call fails with `EINTR`
+//! (`sleep` returns the seconds it did not sleep) but reports nothing left
+//! to resume (`rem` is zero), because the interruption cancels the rest
+//! rather than pausing it. A resume-on-`EINTR` loop — std's
+//! `thread::sleep` is one — therefore ends instead of sleeping on, and never
+//! sees a success it did not get. A sleep begun with the interruption
+//! already pending lasts the runtime's back-off (10 ms) at most, then fails
+//! the same way (`green::rt::sleep_until_no_unwind`): code that sleeps in a
+//! loop after a kill goes on, without spinning, until it reaches a green
+//! park (where the kill unwinds) or returns.
 
 use std::time::Duration;
 
@@ -46,8 +56,8 @@ crate::hook::hooks! {
     /// # Safety
     /// None beyond libc's.
     timed fn usleep(us: useconds_t) -> c_int => usleep_body;
-    /// `sleep(3)`: returns the seconds left unslept, always 0 in a coroutine
-    /// (an interrupted cooperative sleep ends early, see the module docs).
+    /// `sleep(3)`: returns the seconds left unslept: 0, unless a kill or an
+    /// expired `green::timeout` cut it short (see the module docs).
     ///
     /// # Safety
     /// None beyond libc's.
@@ -59,16 +69,59 @@ crate::hook::hooks! {
     coroutine fn sched_yield() -> c_int => sched_yield_body;
 }
 
-/// Park the current coroutine for `d` (yield for zero). Never unwinds.
-fn park_for(d: Duration) {
+/// The longest single park of a sleep (about 136 years; a longer sleep is
+/// several): every park keeps a deadline, so a root sleeping while its
+/// coroutines wait for ever is never taken for a deadlock.
+const LONGEST: Duration = Duration::from_secs(1 << 32);
+
+/// How a cooperative sleep ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Slept {
+    /// The whole time passed.
+    Full,
+    /// A kill or an expired `green::timeout` cut it short, with this much
+    /// of it not slept.
+    Cut(Duration),
+}
+
+/// Park the caller (a coroutine, or the root running its hub) for `d`;
+/// yield for zero. Never unwinds.
+fn park_for(d: Duration) -> Slept {
     if d.is_zero() {
+        // A zero sleep always completes (after the back-off, if an
+        // interruption is pending).
         let _ = rt::yield_no_unwind();
-        return;
+        return Slept::Full;
     }
-    // A sleep too long for the clock has no deadline: it ends by kill or
-    // timeout only, as the real one would (in ~292 billion years).
-    // On the hub's clock, virtual on a virtual-time thread.
-    let _ = rt::sleep_until_no_unwind(rt::now().checked_add(d));
+    let mut left = d;
+    while !left.is_zero() {
+        let step = left.min(LONGEST);
+        left -= step;
+        // On the hub's clock, virtual on a virtual-time thread.
+        let Some(at) = rt::now().checked_add(step) else {
+            return Slept::Full; // unreachable on a monotonic clock
+        };
+        if rt::sleep_until_no_unwind(Some(at)).is_err() {
+            return Slept::Cut(left + at.saturating_duration_since(rt::now()));
+        }
+    }
+    Slept::Full
+}
+
+/// Report a sleep cut short in `rem` (if given): nothing left to resume.
+///
+/// # Safety
+/// `rem` is null or points at a writable timespec.
+unsafe fn cancel_rem(rem: *mut timespec) {
+    if !rem.is_null() {
+        // SAFETY: non-null, and writable per the caller's contract.
+        unsafe {
+            rem.write(timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            })
+        };
+    }
 }
 
 /// A valid relative duration, or `None` for what the kernel rejects
@@ -120,7 +173,8 @@ unsafe fn clock_nanosleep_body(
         // SAFETY: as above; libc reports EINVAL without sleeping.
         return unsafe { real::clock_nanosleep(clock, flags, req, rem) };
     };
-    let d = if flags & libc::TIMER_ABSTIME != 0 {
+    let abs = flags & libc::TIMER_ABSTIME != 0;
+    let d = if abs {
         match clock_now(clock) {
             Some(now) => d.saturating_sub(now),
             // SAFETY: as above.
@@ -129,8 +183,16 @@ unsafe fn clock_nanosleep_body(
     } else {
         d
     };
-    park_for(d);
-    0
+    match park_for(d) {
+        Slept::Full => 0,
+        Slept::Cut(_) => {
+            if !abs {
+                // SAFETY: the caller's contract: null or writable.
+                unsafe { cancel_rem(rem) };
+            }
+            libc::EINTR
+        }
+    }
 }
 
 /// The cooperative `nanosleep`.
@@ -148,8 +210,15 @@ unsafe fn nanosleep_body(req: *const timespec, rem: *mut timespec) -> c_int {
         // SAFETY: as above; libc reports EINVAL without sleeping.
         return unsafe { real::nanosleep(req, rem) };
     };
-    park_for(d);
-    0
+    match park_for(d) {
+        Slept::Full => 0,
+        Slept::Cut(_) => {
+            // SAFETY: the caller's contract: null or writable.
+            unsafe { cancel_rem(rem) };
+            real::set_errno(libc::EINTR);
+            -1
+        }
+    }
 }
 
 /// The cooperative `usleep`.
@@ -157,8 +226,13 @@ unsafe fn nanosleep_body(req: *const timespec, rem: *mut timespec) -> c_int {
 /// # Safety
 /// None.
 unsafe fn usleep_body(us: useconds_t) -> c_int {
-    park_for(Duration::from_micros(u64::from(us)));
-    0
+    match park_for(Duration::from_micros(u64::from(us))) {
+        Slept::Full => 0,
+        Slept::Cut(_) => {
+            real::set_errno(libc::EINTR);
+            -1
+        }
+    }
 }
 
 /// The cooperative `sleep`.
@@ -166,8 +240,15 @@ unsafe fn usleep_body(us: useconds_t) -> c_int {
 /// # Safety
 /// None.
 unsafe fn sleep_body(secs: c_uint) -> c_uint {
-    park_for(Duration::from_secs(u64::from(secs)));
-    0
+    match park_for(Duration::from_secs(u64::from(secs))) {
+        Slept::Full => 0,
+        // The seconds not slept, rounded up: never 0, which would say it
+        // completed.
+        Slept::Cut(left) => {
+            let up = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            c_uint::try_from(up.max(1)).unwrap_or(c_uint::MAX)
+        }
+    }
 }
 
 /// The cooperative `sched_yield`.

@@ -78,7 +78,7 @@ pub(crate) fn adopt_socket(fd: c_int, user_nonblock: bool) {
 /// # Safety
 /// Same contract as libc's `socket`.
 unsafe fn socket_body(domain: c_int, ty: c_int, proto: c_int) -> c_int {
-    if !rt::in_coroutine() {
+    if !rt::cooperative() {
         // SAFETY: plain arguments.
         let fd = unsafe { real::socket(domain, ty, proto) };
         if fd >= 0 {
@@ -102,7 +102,7 @@ unsafe fn socket_body(domain: c_int, ty: c_int, proto: c_int) -> c_int {
 /// # Safety
 /// Same contract as libc's `connect`.
 unsafe fn connect_body(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    let coop = rt::in_coroutine();
+    let coop = rt::cooperative();
     if !retry::state(fd, coop).waits() {
         // SAFETY: the caller's contract is connect's.
         return unsafe { real::connect(fd, addr, len) };
@@ -191,7 +191,7 @@ unsafe fn accept_body(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_
 /// # Safety
 /// Same contract as libc's `accept4`.
 unsafe fn accept4_body(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
-    let coop = rt::in_coroutine();
+    let coop = rt::cooperative();
     let real_flags = if coop {
         flags | libc::SOCK_NONBLOCK
     } else {

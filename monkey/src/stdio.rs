@@ -111,7 +111,7 @@ unsafe fn parse_mode(mode: *const c_char) -> Option<(u8, bool)> {
 /// # Safety
 /// Same contract as libc's `fdopen`.
 unsafe fn fdopen_body(fd: c_int, mode: *const c_char) -> *mut FILE {
-    let st = retry::state(fd, rt::in_coroutine());
+    let st = retry::state(fd, rt::cooperative());
     if !st.managed() || mode.is_null() || !fileno_offset_ok() {
         // SAFETY: the caller's contract is fdopen's.
         return unsafe { real::fdopen(fd, mode) };

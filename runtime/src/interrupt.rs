@@ -11,10 +11,13 @@
 //!
 //! Payloads are raised with `resume_unwind`, so the panic hook never prints
 //! them. Code that must not unwind (`extern "C"` hooks) uses the
-//! `*_no_unwind` park variants and gets [`Interrupted`] instead.
+//! `*_no_unwind` park variants and gets [`Interrupted`] instead; a timeout
+//! frame whose expiry was reported that way is remembered here as fired
+//! (`note_fired`), so that its `timeout` still returns `Elapsed`.
 //!
 //! This module imports nothing of the crate.
 
+use std::cell::RefCell;
 use std::fmt;
 
 /// Unwinding payload of a killed task. Private to the runtime.
@@ -75,6 +78,47 @@ impl From<Elapsed> for std::io::Error {
     fn from(_: Elapsed) -> std::io::Error {
         std::io::Error::new(std::io::ErrorKind::TimedOut, Elapsed)
     }
+}
+
+thread_local! {
+    /// The `timeout` frames of this thread whose expiry was reported to a
+    /// wait that could not unwind (a monkey hook, a `*_no_unwind` wait):
+    /// their `timeout` calls return `Err(Elapsed)` even if the closure
+    /// returns a value. Frame ids are unique per hub; a frame's entry goes
+    /// when the frame ends (`take_fired`), so the list stays as short as the
+    /// nesting of timeouts.
+    static FIRED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The `timeout` frame `id` expired and a wait that cannot unwind was told
+/// so: its frame must report `Elapsed` whatever the closure returns.
+pub(crate) fn note_fired(id: u64) {
+    // During thread teardown the frame cannot report anything any more.
+    let _ = FIRED.try_with(|f| {
+        if let Ok(mut f) = f.try_borrow_mut() {
+            if !f.contains(&id) {
+                f.push(id);
+            }
+        }
+    });
+}
+
+/// Whether the frame `id` fired into a wait that could not unwind; forgets
+/// it either way (the frame is ending, or a new frame starts with this id).
+pub(crate) fn take_fired(id: u64) -> bool {
+    FIRED
+        .try_with(|f| {
+            let Ok(mut f) = f.try_borrow_mut() else {
+                return false;
+            };
+            if f.is_empty() {
+                return false;
+            }
+            let before = f.len();
+            f.retain(|&x| x != id);
+            f.len() != before
+        })
+        .unwrap_or(false)
 }
 
 /// An interruption with the frame it belongs to (internal form).

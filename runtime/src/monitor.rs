@@ -74,6 +74,12 @@ mod syscall;
 /// | running | CPU-bound code | `green::sleep(Duration::ZERO)` now and then, or `spawn_blocking` |
 /// | any other call (unknown numbers print as `syscall <n>`) | a blocking call | `green::monkey::patch_all` if it is off; if it is on, the call is named as one the hooks do not reach |
 ///
+/// A coroutine that was killed and has not ended is reported as such
+/// first: `kill pending since <N> ms` (the time since the kill), with what
+/// that means — its code never reaches a green park, where a kill unwinds,
+/// so it must stop on the errors its calls report after a kill — instead of
+/// the advice for CPU-bound code (after it, for a system call).
+///
 /// Where the file cannot be read (not Linux), the report ends with the
 /// general advice: a coroutine must not make blocking calls (use
 /// `green::spawn_blocking`, green's own I/O, or `green::monkey::patch_all`).
@@ -126,6 +132,9 @@ struct Card {
     id: u64,
     name: Option<Box<str>>,
     spawned_at: &'static Location<'static>,
+    /// When the task was first asked to die, while it has not ended: a
+    /// stall then means code the kill cannot unwind.
+    killed_at: Option<Instant>,
 }
 
 /// One registered hub and the watchdog's view of it.
@@ -267,8 +276,22 @@ pub(crate) fn task_spawned(d: &HubDiag, task: &Task) {
             id: task.id,
             name: task.name().map(|n| Box::from(n.as_str())),
             spawned_at: task.spawned_at,
+            killed_at: None,
         };
         lock(&w.cards).insert(id_key(task.id), card);
+    }
+}
+
+/// A task of a hub was asked to die (it unwinds at its next green park):
+/// monitored hubs note when, for a report of a stall that follows.
+#[inline]
+pub(crate) fn kill_requested(d: &HubDiag, task: &Task) {
+    if let Some(w) = &d.watch {
+        if let Some(c) = lock(&w.cards).get_mut(&id_key(task.id)) {
+            if c.id == task.id && c.killed_at.is_none() {
+                c.killed_at = Some(Instant::now());
+            }
+        }
     }
 }
 
@@ -373,7 +396,7 @@ fn stall_message(h: &HubDiag, key: u32, stuck: Duration) -> String {
     let Some(w) = &h.watch else {
         return String::new();
     };
-    let (who, at) = match lock(&w.cards).get(&key) {
+    let (who, at, killed_at) = match lock(&w.cards).get(&key) {
         Some(c) => (
             format!(
                 "coroutine '{}' (#{})",
@@ -381,8 +404,9 @@ fn stall_message(h: &HubDiag, key: u32, stuck: Duration) -> String {
                 c.id
             ),
             format!(", spawned at {}", c.spawned_at),
+            c.killed_at,
         ),
-        None => (format!("coroutine #{key}"), String::new()),
+        None => (format!("coroutine #{key}"), String::new(), None),
     };
     format!(
         "green: monitor: {who} has blocked the hub of thread '{}' for {} ms so far \
@@ -390,22 +414,45 @@ fn stall_message(h: &HubDiag, key: u32, stuck: Duration) -> String {
         h.thread,
         stuck.as_millis(),
         w.threshold.as_millis(),
-        doing(h)
+        doing(h, killed_at)
     )
 }
 
-/// What the hub's thread is doing now, with the advice that fits it.
-fn doing(h: &HubDiag) -> String {
-    let Some(sample) = syscall::read(h.tid) else {
-        return String::from(syscall::GENERAL_ADVICE);
+/// What the hub's thread is doing now, with the advice that fits it. For a
+/// coroutine killed at `killed_at` that keeps running code the kill cannot
+/// unwind, that comes first: code that computes without ever reaching a
+/// green park is not "CPU-bound work to move elsewhere", it is a loop that
+/// ignores the errors its calls report after the kill.
+fn doing(h: &HubDiag, killed_at: Option<Instant>) -> String {
+    let cause = syscall::read(h.tid).map(|sample| {
+        let ctx = syscall::Context {
+            hub_epoll_fd: h.epoll_fd,
+            fd_kind: &syscall::fd_kind,
+        };
+        syscall::classify(sample, &ctx)
+    });
+    let Some(at) = killed_at else {
+        return match cause {
+            Some(c) => c
+                .explain(MONKEY_PATCHED.load(Ordering::Acquire))
+                .to_string(),
+            None => String::from(syscall::GENERAL_ADVICE),
+        };
     };
-    let ctx = syscall::Context {
-        hub_epoll_fd: h.epoll_fd,
-        fd_kind: &syscall::fd_kind,
-    };
-    syscall::classify(sample, &ctx)
-        .explain(MONKEY_PATCHED.load(Ordering::Acquire))
-        .to_string()
+    let pending = format!(
+        "kill pending since {} ms: the coroutine was killed but runs code that never reaches \
+         a green park (where a kill unwinds); a kill cannot unwind unmodified code, whose \
+         hooked calls fail with ECANCELED instead: make its loop stop on errors, or call \
+         green::sleep(Duration::ZERO) now and then",
+        at.elapsed().as_millis()
+    );
+    match cause {
+        Some(syscall::Cause::Cpu) | None => pending,
+        Some(c) => format!(
+            "{pending}; {}",
+            c.explain(MONKEY_PATCHED.load(Ordering::Acquire))
+        ),
+    }
 }
 
 /// Write all of `s` to fd 2 without taking std's stderr lock (a blocked

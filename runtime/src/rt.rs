@@ -42,7 +42,10 @@
 //! runs the hub until the wait ends) and obeys kill and
 //! [`timeout`](crate::timeout). The `*_no_unwind` variants report those
 //! interruptions as errors instead of unwinding, for code running under an
-//! `extern "C"` frame, which a panic must never cross.
+//! `extern "C"` frame, which a panic must never cross; begun with one
+//! already pending (reported before, and the caller went on), they park
+//! for a short back-off first ([`backoff_if_interrupted`]), so a caller
+//! that retries never spins.
 
 // Contributor note: everything here parks through the scheduler's
 // functions (`sched`); the only hub state read directly is what the
@@ -53,12 +56,12 @@ use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::interrupt::Interrupted;
+use crate::interrupt::{Interrupt, Interrupted};
 use crate::marker::{Bound, ThreadBound, THREAD_BOUND};
 use crate::reactor::{READABLE, WRITABLE};
-use crate::sched::{hub, try_hub, FdEntry};
+use crate::sched::{hub, try_hub, FdEntry, Hub};
 use crate::wait_list::WaitResult;
 
 // Used by greenhub-monkey; not a stable API.
@@ -168,6 +171,13 @@ impl FdReadiness {
         } else {
             Interest::Write
         };
+        if !unwind && self.entry.is_some() {
+            // (With no entry, `wait_fd_inner` below does this.)
+            let hub = hub();
+            if let Some(i) = hub.pending_interrupt() {
+                return Err(back_off(hub, i, None));
+            }
+        }
         match &self.entry {
             Some(_) if hub().foreign() => Ok(wait_fd_thread(fd, interest, deadline)),
             Some(e) => wait_entry(e, fd, interest, deadline, unwind),
@@ -220,6 +230,88 @@ pub fn in_coroutine() -> bool {
     try_hub().is_some_and(|h| h.in_coroutine() && !h.foreign())
 }
 
+/// Whether a blocking call made here should wait cooperatively instead of
+/// blocking the thread: inside a coroutine; and on a thread's root context
+/// (`main`, a plain thread that used green) when its hub has something to
+/// run meanwhile or a deadline to keep — a live coroutine, or a
+/// [`timeout`](crate::timeout) around the root — so that the root waits
+/// by running the hub inline, as [`sleep`](crate::sleep) there does.
+/// False inside the hub's own loop (a destructor or callback it runs), in a
+/// process forked from a thread with a hub, and on a thread without a hub;
+/// never creates one. The monkey layer's hooks take their cooperative path
+/// only when this is true.
+///
+/// ```
+/// assert!(!green::rt::cooperative()); // no coroutine on this thread yet
+/// let h = green::spawn(green::rt::cooperative);
+/// assert!(green::rt::cooperative()); // the root has a coroutine to run
+/// assert!(h.join().unwrap()); // and a coroutine always waits cooperatively
+/// assert!(!green::rt::cooperative());
+/// ```
+#[inline]
+pub fn cooperative() -> bool {
+    try_hub().is_some_and(|h| {
+        if h.in_coroutine() {
+            !h.foreign()
+        } else {
+            h.root_may_park()
+        }
+    })
+}
+
+/// How long a wait that must not unwind parks when it begins with a kill or
+/// an expired [`timeout`](crate::timeout) already pending, before it
+/// reports it ([`backoff_if_interrupted`]).
+pub const INTERRUPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// For code that cannot unwind and must not spin: if a kill or an expired
+/// enclosing [`timeout`](crate::timeout) is pending for the caller (it was
+/// reported before, and the caller went on), park for
+/// [`INTERRUPT_BACKOFF`] — the hub runs the other coroutines meanwhile, and
+/// the interruption stays pending (a kill that comes meanwhile ends the
+/// park early) — and return it; else return `Ok` at once, without
+/// switching. Every `*_no_unwind` wait of this module does this first, so a
+/// loop that retries a failing wait after a kill gives the hub the CPU
+/// instead of spinning on it.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use green::{rt, Interrupted};
+/// let r = green::timeout(Duration::from_millis(5), || {
+///     // The deadline cuts this wait short ...
+///     assert_eq!(rt::sleep_until_no_unwind(None), Err(Interrupted::Elapsed));
+///     // ... and every later wait backs off before it fails.
+///     let t = Instant::now();
+///     assert_eq!(rt::backoff_if_interrupted(), Err(Interrupted::Elapsed));
+///     assert!(t.elapsed() >= rt::INTERRUPT_BACKOFF);
+///     7
+/// });
+/// // The deadline fired inside: the closure's value is dropped.
+/// assert!(r.is_err());
+/// assert_eq!(rt::backoff_if_interrupted(), Ok(()));
+/// ```
+pub fn backoff_if_interrupted() -> Result<(), Interrupted> {
+    let Some(hub) = try_hub() else {
+        return Ok(());
+    };
+    match hub.pending_interrupt() {
+        None => Ok(()),
+        Some(i) => Err(back_off(hub, i, None)),
+    }
+}
+
+/// Park `hub`'s running task (or its root) for the back-off, or until
+/// `until` if that comes first, while `i` is pending; return what is
+/// pending then, as reported (a kill stays pending, a timeout counts as
+/// fired).
+#[cold]
+#[inline(never)]
+fn back_off(hub: &Hub, i: Interrupt, until: Option<Instant>) -> Interrupted {
+    let cap = crate::clock::now() + INTERRUPT_BACKOFF;
+    hub.park_backoff(until.map_or(cap, |u| u.min(cap)));
+    hub.interrupted(hub.pending_interrupt().unwrap_or(i))
+}
+
 /// Park until `fd` is ready for `interest` or `deadline` passes (`None`:
 /// no deadline).
 ///
@@ -256,7 +348,9 @@ fn unwound(r: Result<io::Result<()>, Interrupted>) -> io::Result<()> {
 /// Like [`wait_fd`] but never unwinds: a kill fails the wait with the OS
 /// error `ECANCELED` (and the coroutine unwinds at its next ordinary park),
 /// an expiring enclosing [`timeout`](crate::timeout) with `ETIMEDOUT` (see
-/// [`Interrupted::errno`]). For code under an `extern "C"` frame.
+/// [`Interrupted::errno`]); begun with one of those pending already, it
+/// fails that way after the [back-off](backoff_if_interrupted). For code
+/// under an `extern "C"` frame.
 pub fn wait_fd_no_unwind(
     fd: RawFd,
     interest: Interest,
@@ -278,6 +372,11 @@ fn wait_fd_inner(
     unwind: bool,
 ) -> Result<io::Result<()>, Interrupted> {
     let hub = hub();
+    if !unwind {
+        if let Some(i) = hub.pending_interrupt() {
+            return Err(back_off(hub, i, None));
+        }
+    }
     if hub.foreign() {
         // Registering would change the parent's epoll set.
         return Ok(wait_fd_thread(fd, interest, deadline));
@@ -415,6 +514,9 @@ pub fn close_fd(fd: OwnedFd) {
 /// `Ok` when the time came; `Err` when a kill or an enclosing
 /// [`timeout`](crate::timeout) cut the sleep short. A kill reported this
 /// way stays pending: the coroutine unwinds at its next ordinary park.
+/// Begun with one pending already, the sleep lasts the
+/// [back-off](backoff_if_interrupted) at most: `Ok` if that reached
+/// `deadline`, else `Err`.
 /// For code under an `extern "C"` frame, which a panic must never cross;
 /// elsewhere use [`sleep`](crate::sleep).
 ///
@@ -425,15 +527,27 @@ pub fn close_fd(fd: OwnedFd) {
 /// assert!(Instant::now() >= at);
 /// ```
 pub fn sleep_until_no_unwind(deadline: Option<Instant>) -> Result<(), Interrupted> {
+    let hub = hub();
+    if let Some(i) = hub.pending_interrupt() {
+        let r = back_off(hub, i, deadline);
+        if deadline.is_some_and(|at| crate::clock::now() >= at) {
+            return Ok(());
+        }
+        return Err(r);
+    }
     crate::spawn::sleep_until(deadline, false)
 }
 
 /// [`yield_now`](crate::yield_now) without unwinding: `Err` instead of
 /// unwinding when a kill or an expired enclosing
 /// [`timeout`](crate::timeout) is pending (a kill stays pending, as for
-/// [`sleep_until_no_unwind`]).
+/// [`sleep_until_no_unwind`]); with one pending as it begins, it parks for
+/// the [back-off](backoff_if_interrupted) instead of yielding.
 pub fn yield_no_unwind() -> Result<(), Interrupted> {
     let hub = hub();
+    if let Some(i) = hub.pending_interrupt() {
+        return Err(back_off(hub, i, None));
+    }
     hub.yield_inner().map_err(|i| hub.interrupted(i))
 }
 

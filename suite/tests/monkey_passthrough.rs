@@ -1,6 +1,8 @@
-//! C38: outside a coroutine — the root context, and threads that never
-//! made a hub — patched calls behave exactly as unpatched: same results,
-//! same errno, same blocking, and fds left untouched.
+//! C38: where the hooks do not wait cooperatively — the root context of a
+//! thread whose hub has nothing to run (C84 makes a root with live
+//! coroutines cooperative), and threads that never made a hub — patched
+//! calls behave exactly as unpatched: same results, same errno, same
+//! blocking, and fds left untouched.
 //!
 //! One test, in its own binary: it records the unpatched behaviour first,
 //! then patches the process and compares.
@@ -174,8 +176,9 @@ fn c38_outside_coroutines_patched_calls_behave_as_unpatched() {
         assert!(!before.real_nonblock);
 
         green::monkey::patch_all();
-        // The root context of a thread that has a hub.
+        // The root context of a thread that has a hub with nothing to run.
         let _ = green::spawn(|| ()).join();
+        assert!(!green::rt::cooperative());
         let on_root = observe();
         assert_eq!(on_root, before);
         // A thread that never made a hub.

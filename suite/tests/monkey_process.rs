@@ -314,12 +314,15 @@ fn kill_and_timeout_of_an_any_child_wait_reap_nothing() {
         let pid = c;
         let got = green::spawn(|| {
             let mut st = 0;
-            let r = green::timeout(Duration::from_millis(50), move || {
+            let seen = std::cell::Cell::new((0, 0));
+            let r = green::timeout(Duration::from_millis(50), || {
                 // SAFETY: a valid out-pointer.
                 let r = unsafe { libc::waitpid(-1, &mut st, 0) };
-                (r, errno())
+                seen.set((r, errno()));
             });
-            r.unwrap_or((0, 0))
+            // The deadline fired inside: `timeout` reports it (C87).
+            assert_eq!(r, Err(green::Elapsed));
+            seen.get()
         })
         .join()
         .expect("coroutine");
@@ -335,7 +338,8 @@ fn kill_and_timeout_of_an_any_child_wait_reap_nothing() {
         h.kill();
         assert!(matches!(h.join(), Err(green::JoinError::Killed)));
         let mut st = 0;
-        // Root context: the real, blocking call; the child is still there.
+        // Root context whose hub has nothing left to run: the real,
+        // blocking call; the child is still there.
         // SAFETY: a valid out-pointer.
         let r = unsafe { libc::waitpid(pid, &mut st, 0) };
         assert_eq!((r, libc::WEXITSTATUS(st)), (pid, 2));
@@ -480,16 +484,18 @@ fn wait4_by_pid_fills_rusage_and_a_timed_out_pidfd_wait_keeps_the_callers_pidfd(
             // SAFETY: plain syscall.
             let pfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
             assert!(pfd >= 0);
-            let cut = green::timeout(Duration::from_millis(50), move || {
+            let cut = std::cell::Cell::new((0, 0));
+            let r = green::timeout(Duration::from_millis(50), || {
                 // SAFETY: an all-zero siginfo_t is valid; a valid out-pointer.
                 let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
                 // SAFETY: as above.
                 let r = unsafe {
                     libc::waitid(libc::P_PIDFD, pfd as libc::id_t, &mut info, libc::WEXITED)
                 };
-                (r, errno())
+                cut.set((r, errno()));
             });
-            assert_eq!(cut.unwrap_or((0, 0)), (-1, libc::ETIMEDOUT));
+            assert_eq!(r, Err(green::Elapsed), "C87");
+            assert_eq!(cut.get(), (-1, libc::ETIMEDOUT));
             // The caller's pidfd is still open and still works.
             // SAFETY: F_GETFD on a number we own.
             let open = unsafe { libc::fcntl(pfd, libc::F_GETFD) };

@@ -68,8 +68,11 @@ fn accept_on_a_reused_fd_number_closed_on_another_thread_does_not_park_until_its
         let l0 = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (n, reader) = parked_reader(l0.local_addr().expect("addr"));
         close_elsewhere(n, false);
-        // The root is not a coroutine: this socket is made outside one.
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        // Made outside any coroutine: on a plain thread (the root, with a
+        // coroutine alive, would make it cooperatively, C84).
+        let l = std::thread::spawn(|| TcpListener::bind("127.0.0.1:0").expect("bind"))
+            .join()
+            .expect("plain thread");
         assert_eq!(l.as_raw_fd(), n, "precondition: the freed number is reused");
         let tv = libc::timeval {
             tv_sec: 10,

@@ -370,10 +370,14 @@ impl Hub {
             _ if !task.has_coro() => self.finish_unstarted(task, Err(JoinError::Killed)),
             State::Parked => {
                 task.set_kill_requested(true);
+                crate::monitor::kill_requested(&self.diag, task);
                 let gen = task.gen.get();
                 self.wake(task, gen, WakeReason::Killed);
             }
-            State::Ready | State::Running => task.set_kill_requested(true),
+            State::Ready | State::Running => {
+                task.set_kill_requested(true);
+                crate::monitor::kill_requested(&self.diag, task);
+            }
         }
     }
 

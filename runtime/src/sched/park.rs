@@ -120,8 +120,22 @@ pub fn unparker() -> Unparker {
 pub fn park(deadline: Option<Instant>, on: ParkedOn) -> Park {
     match hub().park_inner(deadline, on) {
         Ok(p) => p,
-        Err(i) => raise(i),
+        Err(i) => raise_unless_unwinding(i),
     }
+}
+
+/// Raise `i` at an unwinding park, except a kill that comes while a
+/// destructor of an unwind parks: that park just ends early (a second
+/// unwind out of a destructor would abort the process). A park that must
+/// not unwind gets that kill as `Err` instead (`park_no_unwind`), and it
+/// stays pending.
+#[cold]
+#[inline(never)]
+fn raise_unless_unwinding(i: Interrupt) -> Park {
+    if i == Interrupt::Killed && hub().current().is_unwinding() {
+        return Park::TimedOut;
+    }
+    raise(i)
 }
 
 /// Like [`park`], but reports kill and timeout-frame expiry as `Err`.
@@ -273,13 +287,9 @@ impl Hub {
         owner: Option<u64>,
     ) -> Option<Result<Park, Interrupt>> {
         if task.take_kill() || why == WakeReason::Killed {
-            // Killed again while a destructor of the first unwind parks:
-            // end this park early, raise nothing.
-            return Some(if task.is_unwinding() {
-                Ok(Park::TimedOut)
-            } else {
-                Err(Interrupt::Killed)
-            });
+            // Also when killed again while a destructor of the first unwind
+            // parks: `park` then ends the park early and raises nothing.
+            return Some(Err(Interrupt::Killed));
         }
         match why {
             WakeReason::TimedOut => Some(match owner {
@@ -294,7 +304,9 @@ impl Hub {
     /// kill, a timeout or a panic). Raising to a frame the unwind is on its
     /// way to would be a panic out of a destructor during cleanup, which
     /// aborts the process; so the timeout frames that enclose the unwind
-    /// are ignored, and a kill ends the park early instead of raising. The
+    /// are ignored, and a kill ends the park early instead of raising
+    /// (reported as `Err(Killed)`, which `park` turns into an early end and
+    /// `park_no_unwind` reports, the kill staying pending). The
     /// frames made inside the destructor (after the unwind's mark) are
     /// honoured as anywhere else: raising to one of them unwinds only to
     /// it, inside the destructor.
@@ -307,7 +319,7 @@ impl Hub {
     ) -> Result<Park, Interrupt> {
         let task = self.current();
         if task.take_kill() {
-            return Ok(Park::TimedOut);
+            return Err(Interrupt::Killed);
         }
         let frame = task.frame_deadline_after(task.unwind_mark());
         let (eff, owner) = match (deadline, frame) {
@@ -326,7 +338,7 @@ impl Hub {
         }
         self.suspend_parked(task, on);
         if task.take_kill() {
-            return Ok(Park::TimedOut);
+            return Err(Interrupt::Killed);
         }
         Ok(match (task.wake.get(), owner) {
             (WakeReason::Notified, _) => Park::Notified,
@@ -437,12 +449,62 @@ impl Hub {
     }
 
     /// An interruption reported instead of unwound: a kill stays pending so
-    /// the task still unwinds at its next ordinary park.
+    /// the task still unwinds at its next ordinary park; an expired frame is
+    /// remembered as fired, so its `timeout` reports `Elapsed` even if the
+    /// closure goes on to return a value.
     pub(crate) fn interrupted(&self, i: Interrupt) -> Interrupted {
-        if i == Interrupt::Killed {
-            self.current().set_kill_requested(true);
+        match i {
+            Interrupt::Killed => self.current().set_kill_requested(true),
+            Interrupt::Elapsed(id) => crate::interrupt::note_fired(id),
         }
         i.into()
+    }
+
+    /// The interruption pending for the running task (or the root), left
+    /// pending: a kill not delivered yet, or the earliest `timeout` frame
+    /// whose deadline has passed (during an unwind, only the frames made
+    /// inside it, as for its parks). For waits that cannot unwind, which
+    /// report it instead of starting to wait.
+    #[inline]
+    pub(crate) fn pending_interrupt(&self) -> Option<Interrupt> {
+        let task = self.current();
+        if !task.has_special() {
+            return None;
+        }
+        self.pending_slow(task)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn pending_slow(&self, task: &Task) -> Option<Interrupt> {
+        if task.kill_requested() {
+            return Some(Interrupt::Killed);
+        }
+        let mark = if task.is_unwinding() {
+            task.unwind_mark()
+        } else {
+            0
+        };
+        match task.frame_deadline_after(mark) {
+            Some((at, id)) if at <= crate::clock::now() => Some(Interrupt::Elapsed(id)),
+            _ => None,
+        }
+    }
+
+    /// Park the running task (or the root) until `until` whatever
+    /// interruption is pending: it stays pending, and a kill that comes
+    /// meanwhile ends the park early. The back-off of a wait that cannot
+    /// unwind, begun again after it was told of an interruption: code that
+    /// retries gives the hub the CPU instead of spinning.
+    pub(crate) fn park_backoff(&self, until: Instant) {
+        let task = self.current();
+        if self.foreign() {
+            // A forked child's copy of the hub never runs: the thread sleeps.
+            std::thread::sleep(until.saturating_duration_since(crate::clock::now()));
+            return;
+        }
+        self.arm_timer(until, TaskRef::from_task(task));
+        self.suspend_parked(task, ParkedOn::Timer);
     }
 
     /// The next number of the counter that frame ids and unwind marks

@@ -243,6 +243,26 @@ pub(crate) fn clock_changed() {
     }
 }
 
+impl Hub {
+    /// Whether a blocking call made on this thread's root context (the
+    /// caller is not in a coroutine) should wait on the hub, running it
+    /// inline, rather than block the thread: the root may wait here (not
+    /// inside the loop, e.g. in a destructor or callback the loop runs; not
+    /// a forked child's copy) and the hub has something to run or a
+    /// deadline to keep meanwhile: a live coroutine, or a `timeout` around
+    /// the root. Never while the hub is being torn down (its guard is gone
+    /// or being dropped, at thread exit or `end_hub`): nothing may run on
+    /// it then. The monkey layer's hooks ask (`rt::cooperative`).
+    pub(crate) fn root_may_park(&self) -> bool {
+        !self.in_loop.get()
+            && !self.foreign()
+            && (self.root.has_special() || self.tasks.try_borrow().is_ok_and(|t| !t.is_empty()))
+            && super::GUARD
+                .try_with(|g| g.try_borrow().is_ok_and(|g| g.is_some()))
+                .unwrap_or(false)
+    }
+}
+
 /// Whether this thread's root context may wait on its hub right now: not
 /// inside a coroutine or inside the loop (a destructor or callback the loop
 /// runs), not a forked child's copy of the hub, and not while the thread's

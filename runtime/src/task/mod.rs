@@ -787,59 +787,105 @@ impl Unparker {
 
 /// A first-in, first-out list of parked coroutines (or the thread's root
 /// context): what every blocking primitive parks on.
+///
+/// Most lists hold one waiter at a time (a socket's readers, a joiner, a
+/// lock's next owner), so the first waiter lives in the list itself and
+/// only the ones behind it in a queue made on first use: waking the usual
+/// single waiter reads no memory but the list's own (with thousands of
+/// sockets, a separate queue buffer was one more cold line per request).
 // Public for greenhub-monkey and greenhub's own tests (hidden where it is
 // exported, so docs of crates that re-export this one hide it too); not a
 // stable API.
 #[doc(hidden)]
 #[derive(Default)]
 pub struct WaitList {
-    q: RefCell<VecDeque<Unparker>>,
+    /// The first waiter; empty only when the whole list is.
+    head: Cell<Option<Unparker>>,
+    /// The waiters behind the first, in order.
+    rest: RefCell<Option<Box<VecDeque<Unparker>>>>,
 }
 
 impl WaitList {
     /// An empty list.
     pub const fn new() -> WaitList {
         WaitList {
-            q: RefCell::new(VecDeque::new()),
+            head: Cell::new(None),
+            rest: RefCell::new(None),
         }
+    }
+
+    /// The first waiter, lent for a look (no code runs while it is lent:
+    /// nothing can replace it meanwhile).
+    #[inline(always)]
+    fn head(&self) -> Option<&Unparker> {
+        // SAFETY: the cell is only written by `push_back`, `pop_front` and
+        // `remove`, none of which can run while the caller holds the
+        // reference (they are not reentrant, and the callers below run no
+        // other code until they drop it).
+        unsafe { (*self.head.as_ptr()).as_ref() }
+    }
+
+    fn rest_len(&self) -> usize {
+        self.rest.borrow().as_ref().map_or(0, |r| r.len())
     }
 
     /// Number of entries (including ones that already gave up but have not
     /// been cleaned yet; only an upper bound on live waiters).
     pub fn len(&self) -> usize {
-        self.q.borrow().len()
+        usize::from(self.head().is_some()) + self.rest_len()
     }
 
     /// True when nobody waits.
     pub fn is_empty(&self) -> bool {
-        self.q.borrow().is_empty()
+        self.head().is_none()
     }
 
     /// Add a waiter at the back.
     pub(crate) fn push_back(&self, u: Unparker) {
-        self.q.borrow_mut().push_back(u);
+        if self.head().is_none() {
+            self.head.set(Some(u));
+        } else {
+            self.rest
+                .borrow_mut()
+                .get_or_insert_with(Default::default)
+                .push_back(u);
+        }
     }
 
     /// Take the first waiter, if any.
+    #[inline]
     pub(crate) fn pop_front(&self) -> Option<Unparker> {
-        self.q.borrow_mut().pop_front()
+        let first = self.head.take()?;
+        let next = self.rest.borrow_mut().as_mut().and_then(|r| r.pop_front());
+        self.head.set(next);
+        Some(first)
     }
 
     /// Start loading the record of the first waiter, which a notify is
     /// about to wake (see `sched/io.rs`).
     #[inline]
     pub(crate) fn prefetch_front(&self) {
-        if let Some(u) = self.q.borrow().front() {
+        if let Some(u) = self.head() {
             u.task.prefetch();
         }
     }
 
     /// Remove the entry for the same park as `me`, if it is still there.
     pub(crate) fn remove(&self, me: &Unparker) {
-        let mut q = self.q.borrow_mut();
-        if let Some(i) = q.iter().position(|u| u.same_wait(me)) {
-            q.remove(i);
+        if self.head().is_some_and(|u| u.same_wait(me)) {
+            // Dropped after the list is consistent again: the last
+            // reference to a record may run a closure's destructor.
+            let _gone = self.pop_front();
+            return;
         }
+        let gone = {
+            let mut rest = self.rest.borrow_mut();
+            let Some(r) = rest.as_mut() else { return };
+            r.iter()
+                .position(|u| u.same_wait(me))
+                .and_then(|i| r.remove(i))
+        };
+        drop(gone);
     }
 }
 
@@ -911,6 +957,43 @@ mod tests {
         let v = t.take_result().and_then(|r| r.ok());
         assert_eq!(v.and_then(|v| v.downcast_ref::<u8>().copied()), Some(5));
         assert!(t.with_result(|r| r.is_none()));
+    }
+
+    fn waiter(gen: u32) -> Unparker {
+        Unparker::new(
+            TaskRef::new(Task::new(9, None, 0, None, Location::caller())),
+            gen,
+        )
+    }
+
+    #[test]
+    fn a_wait_list_keeps_fifo_order_across_its_inline_head() {
+        assert_eq!(std::mem::size_of::<WaitList>(), 32);
+        let l = WaitList::new();
+        assert!(l.is_empty());
+        let us: Vec<Unparker> = (0..5).map(waiter).collect();
+        for u in &us {
+            l.push_back(u.clone());
+        }
+        assert_eq!(l.len(), 5);
+        // Removing the head promotes the next; removing from behind keeps
+        // the order.
+        l.remove(&us[0]);
+        l.remove(&us[3]);
+        l.remove(&waiter(77));
+        assert_eq!(l.len(), 3);
+        let order: Vec<u32> = std::iter::from_fn(|| l.pop_front())
+            .map(|u| u.gen)
+            .collect();
+        assert_eq!(order, [1, 2, 4]);
+        assert!(l.is_empty() && l.pop_front().is_none());
+        // Empty again: the next waiter goes to the head, after the queue
+        // behind it drained.
+        l.push_back(us[2].clone());
+        l.push_back(us[1].clone());
+        assert_eq!(l.pop_front().map(|u| u.gen), Some(2));
+        assert_eq!(l.pop_front().map(|u| u.gen), Some(1));
+        assert_eq!(l.len(), 0);
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub(crate) struct TaskTable {
     slots: Vec<Slot>,
     /// The first free slot's index plus one, `NONE` if none is free.
     free: usize,
+    /// Slots holding a task.
+    live: usize,
 }
 
 impl Default for TaskTable {
@@ -48,6 +50,7 @@ impl Default for TaskTable {
         TaskTable {
             slots: Vec::new(),
             free: NONE,
+            live: 0,
         }
     }
 }
@@ -74,6 +77,7 @@ impl TaskTable {
         let slot = Slot {
             task: ManuallyDrop::new(t),
         };
+        self.live += 1;
         if self.free == NONE {
             self.slots.push(slot);
             return self.slots.len() - 1;
@@ -93,9 +97,15 @@ impl TaskTable {
         };
         let taken = std::mem::replace(s, link);
         self.free = slot + 1;
+        self.live -= 1;
         // SAFETY: the word was even (checked above): a task's, moved out
         // once (its slot now holds a link).
         Some(ManuallyDrop::into_inner(unsafe { taken.task }))
+    }
+
+    /// No task lives (O(1)).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live == 0
     }
 
     pub(crate) fn get(&self, slot: usize) -> Option<&TaskRef> {

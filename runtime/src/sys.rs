@@ -222,29 +222,22 @@ pub(crate) unsafe fn set_signal_action(
     handler: usize,
     flags: c_int,
 ) -> io::Result<(usize, c_int)> {
-    // SAFETY: all-zero is a valid sigaction; we fill handler, flags, mask.
-    let mut new: libc::sigaction = unsafe { mem::zeroed() };
-    new.sa_sigaction = handler;
-    new.sa_flags = flags;
-    // SAFETY: `new.sa_mask` is a valid sigset to clear.
-    unsafe { libc::sigemptyset(&mut new.sa_mask) };
-    // SAFETY: as above.
-    let mut old: libc::sigaction = unsafe { mem::zeroed() };
-    // SAFETY: both structs are valid; the caller vouches for the handler.
-    cvt(unsafe { libc::sigaction(sig, &new, &mut old) })?;
-    Ok((old.sa_sigaction, old.sa_flags))
+    // SAFETY: the caller's promise is `swap_signal_action`'s.
+    let old = unsafe { swap_signal_action(sig, handler, flags)? };
+    Ok((old.0.sa_sigaction, old.0.sa_flags))
 }
 
 /// A signal's whole action (handler, flags, mask), as saved by
 /// [`swap_signal_action`] to be put back by [`restore_signal_action`].
 pub(crate) struct SavedAction(libc::sigaction);
 
-/// Install `handler` (a plain handler, no `SA_SIGINFO`) for `sig` with
-/// `flags`, and return the whole previous action.
+/// Install `handler` (a `sa_sigaction` for `SA_SIGINFO`, else a plain
+/// handler) for `sig` with `flags`, every signal unblocked while it runs,
+/// and return the whole previous action.
 ///
 /// # Safety
-/// `handler` is the address of an async-signal-safe
-/// `extern "C" fn(c_int)`.
+/// `handler` is the address of an async-signal-safe function with the
+/// signature `flags` implies.
 pub(crate) unsafe fn swap_signal_action(
     sig: c_int,
     handler: usize,

@@ -2,7 +2,9 @@
 //! `examples/mini_redis.rs` on one green hub, beside the very same protocol
 //! code on tokio's `current_thread` runtime and the real `redis-server`,
 //! each driven by the real `redis-benchmark` (Debian `redis-tools`) in the
-//! same run, at 50, 1,000 and 10,000 connections.
+//! same run, at 50, 1,000, 5,000 and 10,000 connections. The samples take
+//! turns (green, tokio, redis, then tokio, redis, green, ...), so a noisy
+//! spell on a shared machine falls on all three alike.
 //!
 //! Each server is its own process (this binary started again with
 //! `--serve green|tokio`, and `redis-server` with persistence off); its
@@ -11,7 +13,7 @@
 //! the server's cost alone. User and system time are reported apart.
 //!
 //! `cargo bench -p green-suite --bench redis` (env `REDIS_CONNS`, a
-//! comma-separated list, default `50,1000,10000`; `REDIS_REQUESTS`, per
+//! comma-separated list, default `50,1000,5000,10000`; `REDIS_REQUESTS`, per
 //! test, default 100000; `REDIS_PIPELINE`, default 1; `REDIS_SAMPLES`,
 //! default 3). Run as a test (no `--bench` argument) it does one short
 //! sample at 50 connections, only to prove it works.
@@ -198,30 +200,60 @@ struct Row {
     rps: f64,
 }
 
-fn measure(
+impl Row {
+    fn cpu_ns(&self) -> f64 {
+        self.user_ns + self.sys_ns
+    }
+}
+
+/// One sample of one server: (user ns, system ns) per request and the
+/// summed rate.
+fn sample(
     bench: &std::path::Path,
     pid: u32,
     port: u16,
     conns: u64,
     requests: u64,
     pipeline: u64,
+) -> (f64, f64, f64) {
+    let (u0, s0) = cpu_ns(pid);
+    let rps = drive(bench, port, conns, requests, pipeline);
+    let (u1, s1) = cpu_ns(pid);
+    let n = (requests * ROWS) as f64;
+    ((u1 - u0) / n, (s1 - s0) / n, rps)
+}
+
+/// Medians of `samples` rounds over all `servers` (pid, port), taking
+/// turns within each round so that a noisy spell on this shared machine
+/// falls on all of them alike rather than on one.
+fn measure(
+    bench: &std::path::Path,
+    servers: &[(u32, u16)],
+    conns: u64,
+    requests: u64,
+    pipeline: u64,
     samples: u64,
-) -> Row {
-    let (mut us, mut ss, mut rs) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..samples {
-        let (u0, s0) = cpu_ns(pid);
-        let rps = drive(bench, port, conns, requests, pipeline);
-        let (u1, s1) = cpu_ns(pid);
-        let n = (requests * ROWS) as f64;
-        us.push((u1 - u0) / n);
-        ss.push((s1 - s0) / n);
-        rs.push(rps);
+) -> Vec<Row> {
+    let mut raw = vec![(Vec::new(), Vec::new(), Vec::new()); servers.len()];
+    for round in 0..samples as usize {
+        for k in 0..servers.len() {
+            // Rotate who goes first, so none always runs right after the
+            // same neighbour.
+            let i = (k + round) % servers.len();
+            let (pid, port) = servers[i];
+            let (u, s, r) = sample(bench, pid, port, conns, requests, pipeline);
+            raw[i].0.push(u);
+            raw[i].1.push(s);
+            raw[i].2.push(r);
+        }
     }
-    Row {
-        user_ns: median(us),
-        sys_ns: median(ss),
-        rps: median(rs),
-    }
+    raw.into_iter()
+        .map(|(u, s, r)| Row {
+            user_ns: median(u),
+            sys_ns: median(s),
+            rps: median(r),
+        })
+        .collect()
 }
 
 fn main() {
@@ -252,7 +284,7 @@ fn main() {
             .split(',')
             .filter_map(|c| c.trim().parse().ok())
             .collect(),
-        (true, Err(_)) => vec![50, 1000, 10000],
+        (true, Err(_)) => vec![50, 1000, 5000, 10000],
         (false, Err(_)) => vec![50],
     };
     let requests = env_or("REDIS_REQUESTS", if full { 100_000 } else { 2_000 });
@@ -277,45 +309,36 @@ fn main() {
         "vs tokio",
         "vs redis"
     );
+    let servers = [
+        (green.child.id(), green.port),
+        (tokio.child.id(), tokio.port),
+        (real_pid, real.port),
+    ];
+    // Green's user time per request at the first (smallest) count: how
+    // its cost grows with connections is read against it.
+    let mut green_user_base = None;
     for &c in &conns {
-        let g = measure(
-            &bench,
-            green.child.id(),
-            green.port,
-            c,
-            requests,
-            pipeline,
-            samples,
-        );
-        let t = measure(
-            &bench,
-            tokio.child.id(),
-            tokio.port,
-            c,
-            requests,
-            pipeline,
-            samples,
-        );
-        let r = measure(&bench, real_pid, real.port, c, requests, pipeline, samples);
-        let fmt = |x: &Row| {
-            format!(
-                "{:.0} ({:.0}+{:.0})",
-                x.user_ns + x.sys_ns,
-                x.user_ns,
-                x.sys_ns
-            )
-        };
+        let rows = measure(&bench, &servers, c, requests, pipeline, samples);
+        let (g, t, r) = (&rows[0], &rows[1], &rows[2]);
+        let fmt = |x: &Row| format!("{:.0} ({:.0}+{:.0})", x.cpu_ns(), x.user_ns, x.sys_ns);
         println!(
             "{c:>6}  {:>22}  {:>22}  {:>22}  {:>9.2}x  {:>9.2}x",
-            fmt(&g),
-            fmt(&t),
-            fmt(&r),
-            (g.user_ns + g.sys_ns) / (t.user_ns + t.sys_ns),
-            (g.user_ns + g.sys_ns) / (r.user_ns + r.sys_ns),
+            fmt(g),
+            fmt(t),
+            fmt(r),
+            g.cpu_ns() / t.cpu_ns(),
+            g.cpu_ns() / r.cpu_ns(),
         );
+        let base = *green_user_base.get_or_insert(g.user_ns);
         println!(
-            "{:>6}  req/s per row: green {:.0}, tokio {:.0}, redis {:.0}",
-            "", g.rps, t.rps, r.rps
+            "{:>6}  req/s per row: green {:.0}, tokio {:.0}, redis {:.0}; \
+             green user time {:.2}x its own at {} connections",
+            "",
+            g.rps,
+            t.rps,
+            r.rps,
+            g.user_ns / base,
+            conns[0]
         );
     }
 }

@@ -56,12 +56,6 @@ impl FdEntry {
     }
 }
 
-/// Bytes of a woken coroutine's stack, from its recorded stack pointer up,
-/// that the loop loads ahead of resuming it: the frames of its park path
-/// and the caller's frame above them (a socket read parks some 600 bytes
-/// below the connection's own frame).
-const STACK_PREFETCH: usize = 1024;
-
 impl Hub {
     /// Wake the waiters of the fds one poll found ready, in three passes
     /// over the batch so that the cache misses of many coroutines overlap
@@ -86,7 +80,7 @@ impl Hub {
             e.wake_ready(r, w);
         }
         if self.ready.len() > from + 1 {
-            self.ready.prefetch_stacks_from(from, STACK_PREFETCH);
+            self.ready.prefetch_stacks_from(from);
         }
     }
 

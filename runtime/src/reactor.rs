@@ -143,9 +143,11 @@ pub(crate) struct Reactor<E> {
     fds: Vec<Option<Slot<E>>>,
     next_gen: u32,
     registered: usize,
-    /// The process that made the epoll set: a forked child shares that set
-    /// with its parent and must never remove the parent's registrations.
-    pid: libc::pid_t,
+    /// The fork count when the epoll set was made: a forked child shares
+    /// that set with its parent and must never remove the parent's
+    /// registrations. (A count, not the pid: `getpid` is a system call,
+    /// and every close of a registered fd checks.)
+    forks: u32,
     pub(crate) waker: Arc<Waker>,
 }
 
@@ -159,7 +161,7 @@ impl<E: FdWaiters> Reactor<E> {
             fds: Vec::new(),
             next_gen: 1,
             registered: 0,
-            pid: crate::sys::getpid(),
+            forks: crate::sys::fork_generation(),
             waker,
         })
     }
@@ -263,7 +265,7 @@ impl<E: FdWaiters> Reactor<E> {
     /// set is its parent's too (`close` or `dup2` in a child between `fork`
     /// and `exec` would otherwise unregister the parent's live fds).
     fn deregister(&self, fd: RawFd) {
-        if crate::sys::getpid() != self.pid {
+        if crate::sys::forked_since(self.forks) {
             return;
         }
         // The fd may already be gone from epoll (closed elsewhere); either

@@ -19,6 +19,7 @@ use std::io;
 use std::mem;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::ptr;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use libc::{c_int, c_void, sockaddr_storage, socklen_t};
 
@@ -137,12 +138,6 @@ pub(crate) fn page_size() -> usize {
 
 // ---------------------------------------------------------------- process
 
-/// This process's id.
-pub(crate) fn getpid() -> libc::pid_t {
-    // SAFETY: getpid has no preconditions.
-    unsafe { libc::getpid() }
-}
-
 /// This thread's kernel id (what `/proc/self/task/<tid>` is named by).
 pub(crate) fn gettid() -> libc::pid_t {
     // SAFETY: gettid has no arguments and cannot fail.
@@ -187,6 +182,37 @@ pub(crate) fn on_fork_in_child(child: extern "C" fn()) -> io::Result<()> {
         0 => Ok(()),
         e => Err(io::Error::from_raw_os_error(e)),
     }
+}
+
+/// Forks this process went through since the first call of
+/// [`fork_generation`] (counted by a `pthread_atfork` child handler): a
+/// child's count is its parent's plus one, so whatever recorded the count
+/// before a fork can tell, in the child, that it is a copy. One relaxed
+/// load per check, where `getpid` would be a system call.
+static FORKS: AtomicU32 = AtomicU32::new(0);
+
+/// The `pthread_atfork` child handler: async-signal-safe (one atomic add).
+extern "C" fn forked() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The fork count to record now, counting forks from the first call on.
+pub(crate) fn fork_generation() -> u32 {
+    static WATCH: std::sync::Once = std::sync::Once::new();
+    WATCH.call_once(|| {
+        if let Err(e) = on_fork_in_child(forked) {
+            // Only ENOMEM: a forked child would then run the hub's copy.
+            eprintln!("green: cannot watch for fork ({e}); a forked child must exec at once");
+        }
+    });
+    FORKS.load(Ordering::Relaxed)
+}
+
+/// Whether a fork happened since `generation` was recorded (this is then
+/// the child's copy of whatever recorded it).
+#[inline(always)]
+pub(crate) fn forked_since(generation: u32) -> bool {
+    FORKS.load(Ordering::Relaxed) != generation
 }
 
 /// Abort the process at once. Async-signal-safe.

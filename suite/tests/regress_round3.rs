@@ -562,3 +562,59 @@ fn channel_item_of_a_killed_receiver_goes_to_the_next_receiver() {
         assert_eq!(ch.recv(), None);
     });
 }
+
+// ---- C74: a forked child closing a socket the parent's hub registered ----
+
+/// The epoll set is shared across `fork`: a child that closes (through
+/// green, so its copy of the hub forgets the fd) a socket the parent's hub
+/// has registered must not remove the parent's registration, or the
+/// parent's reader would never hear of data again. The reader here is
+/// parked on the socket while the child closes its copy.
+#[test]
+fn a_forked_childs_close_leaves_the_parents_registration() {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    watchdog(30, || {
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().expect("pair");
+        a.set_nonblocking(true).expect("nonblocking");
+        let a_fd = a.as_raw_fd();
+        let reader = green::spawn(move || {
+            let a = a;
+            let mut got = Vec::new();
+            while got.len() < 2 {
+                green::rt::wait_fd(a.as_raw_fd(), green::rt::Interest::Read, None)
+                    .expect("wait for the socket");
+                let mut buf = [0u8; 8];
+                match (&a).read(&mut buf) {
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+            got
+        });
+        b.write_all(b"1").expect("write 1");
+        // The reader takes "1" and parks on the socket again, registered.
+        green::sleep(Duration::from_millis(50));
+        assert!(!reader.is_finished());
+        // SAFETY: the child closes one fd through green and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: the child's own copy of the descriptor, closed once.
+            green::rt::close_fd(unsafe { OwnedFd::from_raw_fd(a_fd) });
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(0) };
+        }
+        assert!(pid > 0, "fork");
+        let mut status = 0;
+        // SAFETY: a valid out-pointer; the child exits at once.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        b.write_all(b"2").expect("write 2");
+        let got = green::timeout(Duration::from_secs(5), || reader.join())
+            .expect("the parent's reader heard of the data the child's close must not hide")
+            .expect("reader");
+        assert_eq!(got, b"12");
+    });
+}

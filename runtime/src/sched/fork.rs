@@ -2,48 +2,30 @@
 //! holds a copy of that hub, and the copy's epoll set is still the
 //! parent's. The copy must never run: its coroutines are the parent's, and
 //! its `epoll_wait` would take the parent's events (and its coroutines the
-//! parent's data). This module owns the fork count that tells a copy from
-//! a live hub, and what a wait does on a copy: the thread waits by itself
+//! parent's data). This module owns how a copy is told from a live hub
+//! (by the fork count `sys` keeps), and what a wait does on a copy: the thread waits by itself
 //! (a timed wait sleeps, an fd wait polls), and anything only the loop could
 //! finish stops the child with a message.
 //!
 //! It never runs the loop, never touches the reactor or the timers, and
 //! adds one relaxed load to the paths that check it.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Once;
 use std::time::Instant;
 
 use super::{Hub, Park};
 use crate::interrupt::Interrupt;
 
-/// Forks this process went through since its first hub: a child's count is
-/// its parent's plus one, so a hub made before the fork sees a count that
-/// moved on.
-static FORKS: AtomicU32 = AtomicU32::new(0);
-
-/// The `pthread_atfork` child handler: async-signal-safe (one atomic add).
-extern "C" fn forked() {
-    FORKS.fetch_add(1, Ordering::Relaxed);
-}
-
-/// The count a new hub records, counting forks from the first hub on.
+/// The fork count a new hub records (the count lives in `sys`, which
+/// the reactor checks too).
 pub(super) fn fork_count() -> u32 {
-    static WATCH: Once = Once::new();
-    WATCH.call_once(|| {
-        if let Err(e) = crate::sys::on_fork_in_child(forked) {
-            // Only ENOMEM: a forked child would then run the hub's copy.
-            eprintln!("green: cannot watch for fork ({e}); a forked child must exec at once");
-        }
-    });
-    FORKS.load(Ordering::Relaxed)
+    crate::sys::fork_generation()
 }
 
 impl Hub {
     /// Whether this hub is the copy a `fork` left in a child process.
     #[inline(always)]
     pub(crate) fn foreign(&self) -> bool {
-        FORKS.load(Ordering::Relaxed) != self.forks
+        crate::sys::forked_since(self.forks)
     }
 
     /// A park on a copied hub, whose loop must not run: sleep the thread

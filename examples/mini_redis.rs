@@ -10,8 +10,8 @@
 //! ```
 //!
 //! Options: `--port P` (default 6380; 0 picks a free port), `--seconds S`
-//! (stop after S seconds; without it, serve until a signal such as Ctrl-C
-//! ends the process). The first line printed is
+//! (stop after S seconds; without it, serve until Ctrl-C or SIGTERM, then
+//! close every connection and exit). The first line printed is
 //! `mini_redis listening on ADDR`.
 //!
 //! What it speaks: RESP2 requests (arrays of bulk strings, and inline
@@ -680,9 +680,22 @@ fn main() {
         green::spawn(move || serve(l));
         match wait {
             Some(d) => green::sleep(d),
-            None => loop {
-                green::sleep(Duration::from_secs(3600));
-            },
+            None => {
+                // Serve until Ctrl-C or SIGTERM. (Waiting on the signals
+                // rather than sleeping in a loop also leaves no timer armed:
+                // a hub with none skips a clock read per pass.)
+                let stop = [libc::SIGINT, libc::SIGTERM].map(green::signal::Signal::new);
+                match stop {
+                    [Ok(int), Ok(term)] => {
+                        green::wait(&[&int, &term], 1, None);
+                        eprintln!("mini_redis: stopping");
+                    }
+                    [Err(e), _] | [_, Err(e)] => {
+                        eprintln!("mini_redis: cannot watch for signals: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            }
         }
     });
     if let Err(e) = r {

@@ -433,3 +433,34 @@ fn it_stops_by_itself_after_seconds_and_refuses_bad_arguments() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: mini_redis"));
 }
+
+/// Without `--seconds` it serves until SIGINT or SIGTERM, then closes
+/// every connection (an idle client reads EOF) and exits with success.
+#[test]
+fn sigterm_and_sigint_stop_it_cleanly_with_connections_open() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut mini = start(&[]);
+        let mut c = TcpStream::connect(("127.0.0.1", mini.port)).expect("connect");
+        c.write_all(b"PING\r\n").expect("ping");
+        let mut pong = [0u8; 7];
+        c.read_exact(&mut pong).expect("pong");
+        assert_eq!(&pong, b"+PONG\r\n");
+        // SAFETY: kill on our own child's pid, which is not yet reaped.
+        assert_eq!(unsafe { libc::kill(mini.child.id() as i32, sig) }, 0);
+        c.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest)
+            .expect("the connection ends with EOF");
+        assert!(rest.is_empty(), "signal {sig}: {rest:?}");
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = mini.child.try_wait().expect("try_wait") {
+                break s;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(status.success(), "signal {sig}: {status}");
+    }
+}

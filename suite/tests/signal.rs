@@ -240,6 +240,16 @@ fn graceful_shutdown_finishes_the_request_in_flight_on_sigint() {
     let mut rest = String::new();
     out.read_to_string(&mut rest).expect("rest");
     assert_eq!(rest.trim(), "stopped after 1 connection(s)");
+    // A clean stop: no coroutine (the signal handlers are coroutines too)
+    // is left alive to be reported when the thread ends.
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    assert!(!err.contains("still alive"), "stderr: {err}");
     // New connections are refused once it stopped.
     assert!(std::net::TcpStream::connect(&addr).is_err());
 }

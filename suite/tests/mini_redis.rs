@@ -413,17 +413,22 @@ fn redis_benchmark_runs_every_test_against_it() {
     assert_eq!(n, b"$4\r\n2000\r\n", "{:?}", String::from_utf8_lossy(&n));
 }
 
-#[test]
-fn it_stops_by_itself_after_seconds_and_refuses_bad_arguments() {
-    let mut mini = start(&["--seconds", "0.3"]);
+/// Wait (at most 10 s) for the server to exit by itself.
+fn exit_status(child: &mut Child) -> std::process::ExitStatus {
     let t = Instant::now();
-    let status = loop {
-        if let Some(s) = mini.child.try_wait().expect("try_wait") {
-            break s;
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return s;
         }
         assert!(t.elapsed() < Duration::from_secs(10), "did not stop");
         std::thread::sleep(Duration::from_millis(10));
-    };
+    }
+}
+
+#[test]
+fn it_stops_by_itself_after_seconds_and_refuses_bad_arguments() {
+    let mut mini = start(&["--seconds", "0.3"]);
+    let status = exit_status(&mut mini.child);
     assert!(status.success(), "{status}");
     let bin = green_suite::cargo::example("mini_redis");
     let out = Command::new(bin)
@@ -453,14 +458,7 @@ fn sigterm_and_sigint_stop_it_cleanly_with_connections_open() {
         c.read_to_end(&mut rest)
             .expect("the connection ends with EOF");
         assert!(rest.is_empty(), "signal {sig}: {rest:?}");
-        let t = Instant::now();
-        let status = loop {
-            if let Some(s) = mini.child.try_wait().expect("try_wait") {
-                break s;
-            }
-            assert!(t.elapsed() < Duration::from_secs(10), "did not stop");
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = exit_status(&mut mini.child);
         assert!(status.success(), "signal {sig}: {status}");
     }
 }

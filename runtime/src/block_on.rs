@@ -127,7 +127,7 @@ fn keep_signal(s: ParkWord) {
 /// A future that is ready at once never parks. A future that wakes itself
 /// while it is polled (`tokio::task::yield_now`, a cooperative budget, a
 /// spin-wait) is polled again only after a yield, as
-/// [`yield_now`](crate::yield_now): every other ready coroutine runs first,
+/// [`yield_now`](crate::spawn::yield_now): every other ready coroutine runs first,
 /// and timers, I/O and enclosing timeouts keep their turn.
 ///
 /// With the crate feature `tokio`, the future also gets a tokio runtime

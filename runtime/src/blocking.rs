@@ -201,7 +201,7 @@ fn worker() {
 ///
 /// | setting | default | set with |
 /// |---|---|---|
-/// | most threads at once | 16 | [`Runtime::blocking_threads`](crate::Runtime::blocking_threads), else the environment variable `GREEN_BLOCKING_THREADS` (a positive whole number) |
+/// | most threads at once | 16 | `Runtime::blocking_threads`, else the environment variable `GREEN_BLOCKING_THREADS` (a positive whole number) |
 /// | how long an idle thread stays | 10 s | the environment variable `GREEN_BLOCKING_IDLE_MS` (whole milliseconds) |
 ///
 /// The environment variables are read once, when the pool is first used;

@@ -27,7 +27,7 @@ pub(crate) struct KillSignal;
 pub(crate) struct ElapsedSignal(pub(crate) u64);
 
 /// Why a wait that must not unwind was cut short: the error of the
-/// `*_no_unwind` functions in [`rt`](crate::rt), for code under an
+/// `*_no_unwind` functions in `green::rt`, for code under an
 /// `extern "C"` frame (everywhere else, kill and timeouts unwind).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Interrupted {
@@ -61,7 +61,7 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// The error of [`timeout`](crate::timeout): the deadline passed while the
+/// The error of `green::timeout`: the deadline passed while the
 /// closure was parked. Converts into an `io::Error` of kind `TimedOut`.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub struct Elapsed;

@@ -16,8 +16,7 @@ pub use crate::task::{JoinError, Panic};
 use crate::task::{Task, TaskRef};
 
 /// An owned permission to join a coroutine (wait for its result), returned
-/// by [`spawn`](crate::spawn), [`spawn_later`](crate::spawn_later),
-/// [`Builder::spawn`](crate::Builder::spawn) and pools.
+/// by `green::spawn`, `spawn_later`, `Builder::spawn` and pools.
 ///
 /// Dropping the handle detaches the coroutine: it keeps running, and if it
 /// panics the panic is printed on stderr once (a joined panic is not
@@ -141,7 +140,7 @@ impl<T: 'static> JoinHandle<T> {
         self.task.id
     }
 
-    /// The name given with [`Builder::name`](crate::Builder::name).
+    /// The name given with `Builder::name`.
     pub fn name(&self) -> Option<&str> {
         self.task.name().map(|n| n.as_str())
     }
@@ -274,9 +273,11 @@ pub fn joinall_timeout<T: 'static>(
     handles: Vec<JoinHandle<T>>,
     timeout: Duration,
 ) -> Result<Vec<Result<T, JoinError>>, Vec<JoinHandle<T>>> {
-    let refs: Vec<&dyn crate::Waitable> =
-        handles.iter().map(|h| h as &dyn crate::Waitable).collect();
-    let done = crate::wait(&refs, usize::MAX, Some(timeout)).len();
+    let refs: Vec<&dyn crate::waitable::Waitable> = handles
+        .iter()
+        .map(|h| h as &dyn crate::waitable::Waitable)
+        .collect();
+    let done = crate::waitable::wait(&refs, usize::MAX, Some(timeout)).len();
     drop(refs);
     if done == handles.len() {
         Ok(joinall(handles))
@@ -287,7 +288,7 @@ pub fn joinall_timeout<T: 'static>(
 
 impl<T> crate::waitable::sealed::Sealed for JoinHandle<T> {}
 
-impl<T: 'static> crate::Waitable for JoinHandle<T> {
+impl<T: 'static> crate::waitable::Waitable for JoinHandle<T> {
     fn is_ready(&self) -> bool {
         self.is_finished()
     }

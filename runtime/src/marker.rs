@@ -25,9 +25,9 @@ use std::marker::PhantomData;
 ///
 /// What to do instead: join the coroutine on its own thread and send the
 /// result; talk to coroutines from other threads with
-/// [`green::xchan`](crate::xchan); run blocking work on other threads with
-/// [`spawn_blocking`](crate::spawn_blocking); run hubs on several threads
-/// with [`Runtime::run_threads`](crate::Runtime::run_threads), each one
+/// `green::xchan`; run blocking work on other threads with
+/// `green::spawn_blocking`; run hubs on several threads
+/// with `green::Runtime::run_threads`, each one
 /// spawning its own coroutines.
 ///
 /// The marker has no size and no behaviour; it only appears in types'

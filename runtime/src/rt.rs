@@ -235,7 +235,7 @@ pub fn in_coroutine() -> bool {
 /// (`main`, a plain thread that used green) when its hub has something to
 /// run meanwhile or a deadline to keep — a live coroutine, or a
 /// [`timeout`](crate::timeout) around the root — so that the root waits
-/// by running the hub inline, as [`sleep`](crate::sleep) there does.
+/// by running the hub inline, as [`sleep`](crate::spawn::sleep) there does.
 /// False inside the hub's own loop (a destructor or callback it runs), in a
 /// process forked from a thread with a hub, and on a thread without a hub;
 /// never creates one. The monkey layer's hooks take their cooperative path
@@ -326,7 +326,7 @@ fn back_off(hub: &Hub, i: Interrupt, until: Option<Instant>) -> Interrupted {
 /// `ErrorKind::TimedOut` at the deadline; `ErrorKind::NotConnected` if the
 /// fd was closed (with [`close_fd`], or by a `green::net` type) while this
 /// waited; the event loop's own error if the fd cannot be polled (a
-/// regular file: use [`spawn_blocking`](crate::spawn_blocking) for those).
+/// regular file: use [`spawn_blocking`](crate::blocking::spawn_blocking) for those).
 /// Unwinds on kill and on an expiring [`timeout`](crate::timeout).
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     unwound(wait_fd_inner(fd, interest, deadline, true))
@@ -518,7 +518,7 @@ pub fn close_fd(fd: OwnedFd) {
 /// [back-off](backoff_if_interrupted) at most: `Ok` if that reached
 /// `deadline`, else `Err`.
 /// For code under an `extern "C"` frame, which a panic must never cross;
-/// elsewhere use [`sleep`](crate::sleep).
+/// elsewhere use [`sleep`](crate::spawn::sleep).
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -538,7 +538,7 @@ pub fn sleep_until_no_unwind(deadline: Option<Instant>) -> Result<(), Interrupte
     crate::spawn::sleep_until(deadline, false)
 }
 
-/// [`yield_now`](crate::yield_now) without unwinding: `Err` instead of
+/// [`yield_now`](crate::spawn::yield_now) without unwinding: `Err` instead of
 /// unwinding when a kill or an expired enclosing
 /// [`timeout`](crate::timeout) is pending (a kill stays pending, as for
 /// [`sleep_until_no_unwind`]); with one pending as it begins, it parks for
@@ -555,7 +555,7 @@ pub fn yield_no_unwind() -> Result<(), Interrupted> {
 ///
 /// Coroutine stacks live in *regions* (each a memory mapping with a guard
 /// page). While regions are free, each running coroutine has one of its
-/// own; past the budget ([`Runtime::max_regions`](crate::Runtime::max_regions)),
+/// own; past the budget (`Runtime::max_regions`),
 /// coroutines share regions and the hub copies each one's used stack bytes
 /// out and back in as they take turns.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -587,7 +587,7 @@ pub fn stack_stats() -> StackStats {
 }
 
 /// Now, on this thread's clock: `Instant::now()`, or, while the thread
-/// runs on a virtual clock ([`Runtime::virtual_time`](crate::Runtime::virtual_time)),
+/// runs on a virtual clock (`Runtime::virtual_time`),
 /// that clock's reading. Every deadline green computes is on this clock;
 /// code that must agree with it without `green::monkey::patch_all` (which
 /// makes `Instant::now()` itself answer with it) reads it here.
@@ -661,7 +661,7 @@ mod tests {
         a.set_nonblocking(true)?;
         let fd = a.as_raw_fd();
         let waiter = crate::spawn(move || wait_fd(fd, Interest::Read, None));
-        crate::yield_now(); // it registers the fd and parks
+        crate::spawn::yield_now(); // it registers the fd and parks
         close_fd(OwnedFd::from(a));
         let r = waiter.join().map_err(io::Error::other)?;
         assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::NotConnected));
@@ -681,7 +681,7 @@ mod tests {
                 }
             }
         });
-        crate::yield_now(); // it parks on the new descriptor
+        crate::spawn::yield_now(); // it parks on the new descriptor
         d.write_all(b"hi")?;
         assert_eq!(reader.join().map_err(io::Error::other)?.ok(), Some(2));
         Ok(())

@@ -25,7 +25,7 @@ use crate::sys;
 /// Every live coroutine on this thread's hub (empty if it has none).
 ///
 /// Call it from `main` or from a coroutine (which then shows as
-/// [`CoroutineState::Running`](crate::CoroutineState::Running)); `Display`
+/// [`CoroutineState::Running`](crate::report::CoroutineState::Running)); `Display`
 /// prints one line per coroutine.
 pub fn run_info() -> RunInfo {
     if let Some(info) = sched::snapshot() {

@@ -59,12 +59,12 @@ use crate::sched::{self, HubConfig};
 ///
 /// | variable | meaning | `Runtime` setting that wins over it |
 /// |---|---|---|
-/// | `GREEN_MONITOR_MS` ([`MONITOR_ENV`](crate::MONITOR_ENV)) | the blocked-loop monitor's threshold for every hub, in whole milliseconds; `0`: off; unset: 1 s in debug builds, off in release builds | [`monitor`](Self::monitor) |
-/// | `GREEN_BLOCKING_THREADS` | most threads of the [`spawn_blocking`](crate::spawn_blocking) pool (default 16) | [`blocking_threads`](Self::blocking_threads) |
+/// | `GREEN_MONITOR_MS` ([`MONITOR_ENV`](crate::monitor::MONITOR_ENV)) | the blocked-loop monitor's threshold for every hub, in whole milliseconds; `0`: off; unset: 1 s in debug builds, off in release builds | [`monitor`](Self::monitor) |
+/// | `GREEN_BLOCKING_THREADS` | most threads of the [`spawn_blocking`](crate::blocking::spawn_blocking) pool (default 16) | [`blocking_threads`](Self::blocking_threads) |
 /// | `GREEN_BLOCKING_IDLE_MS` | how long an idle `spawn_blocking` thread stays before it exits, in whole milliseconds (default 10 000) | none |
 /// | `GREEN_STACK_POISON` | set to anything: poison shared stack regions, a debugging aid (see [`poison_stacks`](Self::poison_stacks)) | [`poison_stacks`](Self::poison_stacks) |
 /// | `GREEN_PERTURB` | a seed (whole number): shuffle where woken coroutines enter the ready queue, in every hub of the process, so stress tests see many interleavings. A testing aid, never for production: it breaks the first-in-first-out order of wakes | [`seed`](Self::seed) |
-/// | `GREEN_SEED` | read by [`test::explore`](crate::test::explore) only: run just that seed's schedule (the replay line an exploration prints) | none |
+/// | `GREEN_SEED` | read by `green::test::explore` only: run just that seed's schedule (the replay line an exploration prints) | none |
 ///
 /// A value that cannot be parsed is ignored (`GREEN_MONITOR_MS` says so
 /// once on stderr).
@@ -93,9 +93,9 @@ impl Runtime {
 
     /// Default usable stack size for coroutines on these hubs, in bytes
     /// (rounded up to whole pages). It must be within
-    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)`..=`[`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE)
+    /// [`MIN_STACK_SIZE`](crate::stack::MIN_STACK_SIZE)`..=`[`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE)
     /// (16 KiB to 1 GiB), else `run` fails with
-    /// [`RuntimeError::StackSize`]. [`Builder::stack_size`](crate::Builder::stack_size)
+    /// [`RuntimeError::StackSize`]. [`Builder::stack_size`](crate::spawn::Builder::stack_size)
     /// sets it per coroutine.
     pub fn stack_size(mut self, bytes: usize) -> Runtime {
         self.cfg.stack_size = bytes;
@@ -124,7 +124,7 @@ impl Runtime {
     /// Set the blocked-loop monitor for these hubs: with a threshold, a
     /// coroutine that keeps its hub from switching for longer than it is
     /// reported on stderr with its name, id, how long, where it was spawned
-    /// and what its thread is doing (see [`MONITOR_ENV`](crate::MONITOR_ENV)
+    /// and what its thread is doing (see [`MONITOR_ENV`](crate::monitor::MONITOR_ENV)
     /// for the report); `None` turns it off. Wins over the environment
     /// variable `GREEN_MONITOR_MS` and over the default (on, 1 s, in debug
     /// builds; off in release builds). A zero threshold is refused by `run`
@@ -160,7 +160,7 @@ impl Runtime {
     /// once to the next deadline. Every green timed wait uses it (`sleep`,
     /// `timeout`, `spawn_later`, `join_timeout`, every `*_timeout` and
     /// `*_deadline` wait, socket timeouts), and so does
-    /// [`rt::now`](crate::rt::now). With `green::monkey::patch_all()`
+    /// `green::rt::now`. With `green::monkey::patch_all()`
     /// (before `run` or during it), unmodified code on the thread sees the
     /// same clock:
     /// `Instant::now()`, `SystemTime::now()` and `std::thread::sleep`
@@ -201,7 +201,7 @@ impl Runtime {
     /// The same seed and the same code give the same schedule; with
     /// [`virtual_time`](Self::virtual_time) too, the same run, as far as
     /// the code does not depend on real I/O or other threads.
-    /// [`test::explore`](crate::test::explore) runs a body under many seeds.
+    /// `green::test::explore` runs a body under many seeds.
     ///
     /// A seed set here wins over `GREEN_PERTURB` for these hubs; each of
     /// [`run_threads`](Self::run_threads)'s hubs gets the seed plus its
@@ -244,7 +244,7 @@ impl Runtime {
     }
 
     /// Most threads of the process-wide pool behind
-    /// [`spawn_blocking`](crate::spawn_blocking) (default 16). Wins over
+    /// [`spawn_blocking`](crate::blocking::spawn_blocking) (default 16). Wins over
     /// the environment variable `GREEN_BLOCKING_THREADS`.
     ///
     /// The pool serves the whole process, so the setting is process-wide:
@@ -288,7 +288,7 @@ impl Runtime {
     /// Check what can be checked without touching anything.
     fn check(&self) -> Result<(), RuntimeError> {
         let size = self.cfg.stack_size;
-        if !(crate::MIN_STACK_SIZE..=crate::MAX_STACK_SIZE).contains(&size) {
+        if !(crate::stack::MIN_STACK_SIZE..=crate::stack::MAX_STACK_SIZE).contains(&size) {
             return Err(RuntimeError::StackSize { size });
         }
         if self.monitor_zero {
@@ -525,7 +525,7 @@ impl Drop for VirtualRun {
 #[non_exhaustive]
 pub enum RuntimeError {
     /// The stack size ([`Runtime::stack_size`]) is outside
-    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)`..=`[`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE).
+    /// [`MIN_STACK_SIZE`](crate::stack::MIN_STACK_SIZE)`..=`[`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE).
     StackSize {
         /// The size asked for, in bytes.
         size: usize,
@@ -579,8 +579,8 @@ impl fmt::Display for RuntimeError {
             RuntimeError::StackSize { size } => write!(
                 f,
                 "green: stack size {size} is out of range ({}..={} bytes)",
-                crate::MIN_STACK_SIZE,
-                crate::MAX_STACK_SIZE
+                crate::stack::MIN_STACK_SIZE,
+                crate::stack::MAX_STACK_SIZE
             ),
             RuntimeError::ZeroCount { setting } => {
                 write!(f, "green: Runtime::{setting} must be at least 1")

@@ -37,7 +37,7 @@
 //! - The handler only writes the signal's number to a pipe; a helper
 //!   thread (`green-signal`) reads it and wakes the subscribers. As with any
 //!   handler, a blocking call on some other thread may see `EINTR` when a
-//!   signal arrives. [`run_info_on_signal`](crate::run_info_on_signal) and
+//!   signal arrives. [`run_info_on_signal`](crate::run_info::run_info_on_signal) and
 //!   this module each install their own handler: give them different
 //!   signals.
 //!
@@ -53,10 +53,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::join::JoinHandle;
 use crate::lock::lock;
 use crate::sys;
 use crate::xchan;
-use crate::JoinHandle;
 
 /// Write end of the pipe the signal handler writes to; -1 until set up.
 static PIPE_W: AtomicI32 = AtomicI32::new(-1);
@@ -150,14 +150,14 @@ impl Signal {
 
 impl crate::waitable::sealed::Sealed for Signal {}
 
-impl crate::Waitable for Signal {
+impl crate::waitable::Waitable for Signal {
     /// A delivery is waiting to be received.
     fn is_ready(&self) -> bool {
-        crate::Waitable::is_ready(&self.rx)
+        crate::waitable::Waitable::is_ready(&self.rx)
     }
 
     fn watch<'a>(&'a self, watch: &mut crate::waitable::Watch<'a>) {
-        crate::Waitable::watch(&self.rx, watch);
+        crate::waitable::Waitable::watch(&self.rx, watch);
     }
 }
 
@@ -215,7 +215,7 @@ where
 {
     let sub = Signal::new(signal)?;
     let f = Rc::new(f);
-    crate::Builder::new()
+    crate::spawn::Builder::new()
         .name(format!("signal handler ({signal})"))
         .spawn(move || loop {
             sub.recv();

@@ -57,8 +57,8 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::runtime::Runtime;
 use crate::sched;
-use crate::Runtime;
 
 /// Schedules [`explore`] tries per test, a budget that keeps a small body
 /// under a second or so in a debug build: `explore(DEFAULT_SCHEDULES, body)`.

@@ -24,14 +24,14 @@ use crate::wait_list::WaitList;
 
 /// Something [`wait`] and [`iwait`] can wait for, alongside others.
 ///
-/// Implemented by [`JoinHandle`](crate::JoinHandle) (of any result type:
+/// Implemented by `JoinHandle` (of any result type:
 /// ready when the coroutine has finished),
-/// [`Event`](crate::sync::Event) (when set),
-/// [`AsyncResult`](crate::sync::AsyncResult) (when it holds a value or an
-/// error), the queues of [`queue`](crate::queue) (when a `get` would not
+/// `sync::Event` (when set),
+/// `sync::AsyncResult` (when it holds a value or an
+/// error), the queues of `queue` (when a `get` would not
 /// park: an item is there, or the queue is closed),
-/// [`xchan::Receiver`](crate::xchan::Receiver) (an item is there, or every
-/// sender is gone) and [`signal::Signal`](crate::signal::Signal) (a
+/// `xchan::Receiver` (an item is there, or every
+/// sender is gone) and `signal::Signal` (a
 /// delivery is waiting). Not implementable outside green: readiness must be
 /// announced on green's wait-lists.
 pub trait Waitable: sealed::Sealed {

@@ -312,7 +312,7 @@ impl<T> Drop for Waiting<'_, T> {
 
 impl<T> crate::waitable::sealed::Sealed for Receiver<T> {}
 
-impl<T> crate::Waitable for Receiver<T> {
+impl<T> crate::waitable::Waitable for Receiver<T> {
     /// An item is waiting, or every sender is gone (`recv` would return).
     fn is_ready(&self) -> bool {
         !self.shared.lock().items.is_empty() || self.shared.senders.load(Ordering::Acquire) == 0

@@ -34,7 +34,7 @@ pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         ));
     }
     let host = host.to_owned();
-    let addrs = crate::spawn_blocking(move || {
+    let addrs = crate::blocking::spawn_blocking(move || {
         std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(|i| i.collect())
     })?;
     non_empty(addrs)

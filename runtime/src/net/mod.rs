@@ -52,7 +52,7 @@
 //! - Timeouts (`set_read_timeout`, `set_write_timeout`, `connect_timeout`)
 //!   fail an operation with `io::ErrorKind::TimedOut`. Kill and
 //!   [`green::timeout`](crate::timeout) end a parked operation too.
-//! - Sockets are [`ThreadBound`](crate::ThreadBound): their registrations
+//! - Sockets are [`ThreadBound`](crate::marker::ThreadBound): their registrations
 //!   live in the hub of the thread that made them. `into_std()` hands a
 //!   socket over for another thread.
 

@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use super::dns::ToSocketAddrs;
 use super::{TcpListener, TcpStream};
+use crate::join::JoinHandle;
 use crate::marker::{Bound, ThreadBound, THREAD_BOUND};
 use crate::wait_list::{WaitList, WaitResult};
-use crate::JoinHandle;
 
 /// First pause after an accept error that is not about one connection.
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -190,7 +190,7 @@ impl StreamServer {
             ));
         }
         let inner = Rc::clone(&self.inner);
-        let h = crate::Builder::new()
+        let h = crate::spawn::Builder::new()
             .name(format!("StreamServer({})", self.inner.addr))
             .spawn(move || accept_loop(inner))?;
         *self.inner.acceptor.borrow_mut() = Some(h);
@@ -224,7 +224,7 @@ impl StreamServer {
             inner.listener.close();
             inner.room.notify_all();
         }
-        let me = crate::current().map(|c| c.id());
+        let me = crate::spawn::current().map(|c| c.id());
         let acceptor = inner.acceptor.borrow_mut().take();
         if let Some(h) = acceptor {
             // The acceptor sees `stopped` at its next wake and ends.
@@ -340,7 +340,7 @@ fn spawn_handler(inner: &Rc<Inner>, stream: TcpStream, peer: SocketAddr) {
     struct Slot(Rc<Inner>);
     impl Drop for Slot {
         fn drop(&mut self) {
-            if let Some(me) = crate::current() {
+            if let Some(me) = crate::spawn::current() {
                 let h = self.0.handlers.borrow_mut().remove(&me.id());
                 drop(h);
             }

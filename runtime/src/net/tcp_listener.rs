@@ -50,7 +50,7 @@ impl TcpListener {
 
     /// Bind with `SO_REUSEPORT` (and `SO_REUSEADDR`) and listen, so several
     /// listeners — typically one per hub of a multi-threaded
-    /// [`Runtime`](crate::Runtime) — can share one address; the kernel
+    /// [`Runtime`](crate::runtime::Runtime) — can share one address; the kernel
     /// spreads incoming connections across them.
     ///
     /// ```

@@ -47,7 +47,7 @@ impl UnixStream {
                     return stream.finish_connect(None);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    crate::sleep(pause);
+                    crate::spawn::sleep(pause);
                     pause = (pause * 2).min(FULL_BACKLOG_RETRY_MAX);
                 }
                 Err(e) => return Err(e),

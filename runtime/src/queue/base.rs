@@ -31,8 +31,8 @@ use crate::wait_list::WaitList;
 /// [`Queue`](super::Queue), [`LifoQueue`](super::LifoQueue) and
 /// [`PriorityQueue`](super::PriorityQueue).
 ///
-/// [`ThreadBound`](crate::ThreadBound): share it between the coroutines of
-/// one thread with `Rc`; use [`green::xchan`](crate::xchan) to feed
+/// [`ThreadBound`](crate::marker::ThreadBound): share it between the coroutines of
+/// one thread with `Rc`; use `green::xchan` to feed
 /// coroutines from other threads.
 /// Every blocking method parks through the hub, obeys `green::timeout` and
 /// `kill`, serves waiters first-in-first-out, and from `main` reports a
@@ -370,7 +370,7 @@ impl<T, B: Buffer<T>> BaseQueue<T, B> {
 
 impl<T, B: Buffer<T>> crate::waitable::sealed::Sealed for BaseQueue<T, B> {}
 
-impl<T, B: Buffer<T>> crate::Waitable for BaseQueue<T, B> {
+impl<T, B: Buffer<T>> crate::waitable::Waitable for BaseQueue<T, B> {
     fn is_ready(&self) -> bool {
         self.readable()
     }

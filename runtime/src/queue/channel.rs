@@ -27,7 +27,7 @@ pub struct Channel<T> {
 
 impl<T> crate::waitable::sealed::Sealed for Channel<T> {}
 
-impl<T> crate::Waitable for Channel<T> {
+impl<T> crate::waitable::Waitable for Channel<T> {
     /// A sender is waiting (or the channel is closed): `recv` would not
     /// park.
     fn is_ready(&self) -> bool {
@@ -35,7 +35,7 @@ impl<T> crate::Waitable for Channel<T> {
     }
 
     fn watch<'a>(&'a self, watch: &mut crate::waitable::Watch<'a>) {
-        crate::Waitable::watch(&self.q, watch);
+        crate::waitable::Waitable::watch(&self.q, watch);
     }
 }
 

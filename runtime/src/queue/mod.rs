@@ -29,8 +29,8 @@
 //! producer.join().unwrap();
 //! ```
 //!
-//! These types are [`ThreadBound`](crate::ThreadBound); to feed coroutines
-//! from other OS threads use [`crate::xchan`].
+//! These types are [`ThreadBound`](crate::marker::ThreadBound); to feed coroutines
+//! from other OS threads use `green::xchan`.
 
 // Contributor note: all four share one implementation (`base.rs`) over
 // three storage orders (`buffer.rs`); `put`/`get` park through the hub with

@@ -410,7 +410,7 @@ mod tests {
                         Poll::Pending
                     }))
                 });
-                crate::yield_now(); // it polls once and parks
+                crate::spawn::yield_now(); // it polls once and parks
                 let wakers = std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()));
                 assert_eq!(wakers.len(), 2);
                 let t = std::thread::spawn(move || {

@@ -34,16 +34,13 @@ mod state;
 
 pub(crate) use state::StackState;
 
-/// Usable stack size of a coroutine unless [`Runtime::stack_size`] or
-/// [`Builder::stack_size`] says otherwise: 256 KiB.
+/// Usable stack size of a coroutine unless `Runtime::stack_size` or
+/// `Builder::stack_size` says otherwise: 256 KiB.
 ///
 /// A coroutine only touches the pages its frames use; a parked coroutine
 /// that shares its stack region with others keeps just its used bytes.
 /// Overflowing the stack hits a guard page, and the process aborts with a
 /// message naming the coroutine.
-///
-/// [`Runtime::stack_size`]: crate::Runtime::stack_size
-/// [`Builder::stack_size`]: crate::Builder::stack_size
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// Smallest stack size a coroutine may ask for: 16 KiB.
 pub const MIN_STACK_SIZE: usize = 16 * 1024;

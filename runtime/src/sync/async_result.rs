@@ -31,7 +31,7 @@ pub struct AsyncResult<T, E = String> {
 
 impl<T, E> crate::waitable::sealed::Sealed for AsyncResult<T, E> {}
 
-impl<T, E> crate::Waitable for AsyncResult<T, E> {
+impl<T, E> crate::waitable::Waitable for AsyncResult<T, E> {
     fn is_ready(&self) -> bool {
         self.value.borrow().is_some()
     }

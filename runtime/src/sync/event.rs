@@ -29,7 +29,7 @@ pub struct Event {
 
 impl crate::waitable::sealed::Sealed for Event {}
 
-impl crate::Waitable for Event {
+impl crate::waitable::Waitable for Event {
     fn is_ready(&self) -> bool {
         self.flag.get()
     }

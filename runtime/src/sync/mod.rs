@@ -8,7 +8,7 @@
 //! - Blocking methods park the calling coroutine, never the thread (on a
 //!   thread's root, `main`, they run the hub until the wait ends), with
 //!   `_timeout` variants where a deadline makes sense.
-//! - They obey [`JoinHandle::kill`](crate::JoinHandle::kill) and
+//! - They obey [`JoinHandle::kill`](crate::join::JoinHandle::kill) and
 //!   [`timeout`](crate::timeout): the waiter unwinds, and guards it holds
 //!   are released on the way.
 //! - Waiters are served first come, first served; a waiter that timed out
@@ -18,7 +18,7 @@
 //! - Waiting on the root for something that nothing can ever release
 //!   panics with a `green: deadlock` report instead of hanging.
 //!
-//! The types are [`ThreadBound`](crate::ThreadBound): share them between the
+//! The types are [`ThreadBound`](crate::marker::ThreadBound): share them between the
 //! coroutines of one thread with `Rc`, and use [`green::xchan`](crate::xchan)
 //! to talk to other threads.
 //!

@@ -69,9 +69,9 @@ pub(crate) enum WakeReason {
     Killed,
 }
 
-/// What a parked coroutine waits for, as [`run_info`](crate::run_info)
+/// What a parked coroutine waits for, as `green::run_info`
 /// and deadlock reports show it (in
-/// [`CoroutineState::Parked`](crate::CoroutineState::Parked)).
+/// `CoroutineState::Parked`).
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum ParkedOn {
     /// A timer: `sleep`, a `spawn_later` that has not started yet.

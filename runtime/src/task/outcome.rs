@@ -52,7 +52,7 @@ pub enum JoinError {
     /// It panicked; the [`Panic`] holds the payload, message and location.
     Panicked(Panic),
     /// It was killed (before or while running) with
-    /// [`JoinHandle::kill`](crate::JoinHandle::kill) or a pool's `kill`.
+    /// [`JoinHandle::kill`](crate::join::JoinHandle::kill) or a pool's `kill`.
     Killed,
 }
 

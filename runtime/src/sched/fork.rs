@@ -3,9 +3,10 @@
 //! parent's. The copy must never run: its coroutines are the parent's, and
 //! its `epoll_wait` would take the parent's events (and its coroutines the
 //! parent's data). This module owns how a copy is told from a live hub
-//! (by the fork count `sys` keeps), and what a wait does on a copy: the thread waits by itself
-//! (a timed wait sleeps, an fd wait polls), and anything only the loop could
-//! finish stops the child with a message.
+//! (by the fork count `sys` keeps, which the reactor checks too), and what
+//! a wait does on a copy: the thread waits by itself (a timed wait sleeps,
+//! an fd wait polls), and anything only the loop could finish stops the
+//! child with a message.
 //!
 //! It never runs the loop, never touches the reactor or the timers, and
 //! adds one relaxed load to the paths that check it.
@@ -14,12 +15,6 @@ use std::time::Instant;
 
 use super::{Hub, Park};
 use crate::interrupt::Interrupt;
-
-/// The fork count a new hub records (the count lives in `sys`, which
-/// the reactor checks too).
-pub(super) fn fork_count() -> u32 {
-    crate::sys::fork_generation()
-}
 
 impl Hub {
     /// Whether this hub is the copy a `fork` left in a child process.

@@ -322,7 +322,7 @@ pub(super) fn create() -> &'static Hub {
         fd_ready: RefCell::new(Vec::new()),
         perturb: Cell::new(perturb),
         schedule,
-        forks: fork::fork_count(),
+        forks: crate::sys::fork_generation(),
         managed,
     });
     let p = Box::into_raw(hub);

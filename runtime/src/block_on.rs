@@ -8,17 +8,20 @@
 //! (tokio timers, channels) are written to through such links while their
 //! owner is parked.
 //!
-//! Its `Waker` is the scheduler's [`ParkWord`]: one atomic word holding a
-//! "woken" flag and, while the caller is parked, the wake-up right for that
-//! park's generation. A wake sets the flag and takes the right if one is
-//! armed; the caller arms (one compare-and-swap) only when the flag is
-//! clear, right before it parks, and takes the right back however the park
-//! ends. So a wake that comes during a poll makes the caller poll again
-//! instead of parking; a wake with no right armed (early, duplicate, or
-//! after `block_on` returned) resumes nothing; and a right, being for one
-//! park generation, can never resume a later park. A wake on the caller's
-//! own thread goes straight to the scheduler; one from another thread is
-//! queued on the hub, whose poller it pokes.
+//! Its `Waker` is the scheduler's [`ParkWord`]: a "woken" flag and, while
+//! the caller is parked, the wake-up right for that park's generation, in
+//! two halves (`sched/park_word.rs`): one that only the caller's thread
+//! touches, with plain loads and stores, and one atomic word for wakes and
+//! references from other threads. A wake sets the flag or takes the right
+//! if one is armed; the caller arms only when the flag is clear, right
+//! before it parks, and takes the right back however the park ends. So a
+//! wake that comes during a poll makes the caller poll again instead of
+//! parking; a wake with no right armed (early, duplicate, or after
+//! `block_on` returned) resumes nothing; and a right, being for one park
+//! generation, can never resume a later park. A wake on the caller's own
+//! thread goes straight to the scheduler, with no atomic operation; one
+//! from another thread is queued on the hub, whose poller it pokes, and
+//! the hub's loop delivers it on the caller's thread.
 //!
 //! A wake during the poll is a self-wake (`tokio::task::yield_now`,
 //! cooperative budgets, spin-waits): the caller yields to the hub (to the

@@ -846,3 +846,169 @@ fn self_waking_future_takes_turns_with_a_yielding_sibling() {
         h.join().unwrap();
     });
 }
+
+/// What the helper thread of `wakes_from_afar_racing_the_owners_poll` does
+/// with a waker it receives.
+enum Afar {
+    /// Set the flag after `spin` turns, then wake by value.
+    Wake(Waker, Arc<AtomicBool>, u32),
+    /// Set the flag, wake by reference twice, then drop it.
+    WakeByRefTwice(Waker, Arc<AtomicBool>, u32),
+    /// Clone it there, drop the original (made on the owner's thread), set
+    /// the flag and wake the clone.
+    CloneDropWake(Waker, Arc<AtomicBool>, u32),
+    /// Only drop it (a clone made at home, given back abroad).
+    Drop(Waker),
+}
+
+fn spin(n: u32) {
+    for _ in 0..n {
+        std::hint::spin_loop();
+    }
+}
+
+/// A seeded random mix of wakes from another thread racing the owner's
+/// poll, its arm and its park, with wakes on the owner's thread and
+/// clones made at home but dropped abroad: every `block_on` ends with the
+/// value its flag promised, on coroutines and on the root alike. A wake
+/// from afar that lands between the owner's poll and its park is never
+/// lost (it is queued for the owner's loop), and references given back on
+/// either side balance (a word freed too early or twice would crash).
+#[test]
+fn wakes_from_afar_racing_the_owners_poll_are_never_lost() {
+    const ROUNDS: u64 = 400;
+    const WORKERS: u64 = 6;
+    for seed in [1u64, 0x9e37_79b9, 0xdead_beef] {
+        watchdog(120, move || {
+            let (tx, rx) = std::sync::mpsc::channel::<Afar>();
+            let helper = std::thread::spawn(move || {
+                for job in rx {
+                    match job {
+                        Afar::Wake(w, f, n) => {
+                            spin(n);
+                            f.store(true, Ordering::Release);
+                            w.wake();
+                        }
+                        Afar::WakeByRefTwice(w, f, n) => {
+                            spin(n);
+                            f.store(true, Ordering::Release);
+                            w.wake_by_ref();
+                            w.wake_by_ref();
+                        }
+                        Afar::CloneDropWake(w, f, n) => {
+                            let c = w.clone();
+                            drop(w);
+                            spin(n);
+                            f.store(true, Ordering::Release);
+                            c.wake();
+                        }
+                        Afar::Drop(w) => drop(w),
+                    }
+                }
+            });
+            // One round: a future that hands its waker to the helper on its
+            // first poll (sometimes waking itself at home as well, or
+            // handing over an extra clone to be dropped there) and is ready
+            // once the helper set its flag.
+            let round = |tx: &std::sync::mpsc::Sender<Afar>, rng: &mut u64, i: u64| -> u64 {
+                let r = next(rng);
+                let flag = Arc::new(AtomicBool::new(false));
+                let mut sent = false;
+                green::block_on(poll_fn(|cx| {
+                    if flag.load(Ordering::Acquire) {
+                        return Poll::Ready(i);
+                    }
+                    if !sent {
+                        sent = true;
+                        let w = cx.waker().clone();
+                        let f = flag.clone();
+                        let n = (r >> 8) as u32 % 2000;
+                        let job = match r % 3 {
+                            0 => Afar::Wake(w, f, n),
+                            1 => Afar::WakeByRefTwice(w, f, n),
+                            _ => Afar::CloneDropWake(w, f, n),
+                        };
+                        tx.send(job).unwrap();
+                        if r & 0x10000 != 0 {
+                            tx.send(Afar::Drop(cx.waker().clone())).unwrap();
+                        }
+                        if r & 0x20000 != 0 {
+                            // A wake at home during the poll as well.
+                            cx.waker().wake_by_ref();
+                        }
+                    }
+                    Poll::Pending
+                }))
+            };
+            let hs: Vec<_> = (0..WORKERS)
+                .map(|k| {
+                    let tx = tx.clone();
+                    green::spawn(move || {
+                        let mut rng = seed ^ (k + 1).wrapping_mul(0x2545_f491_4f6c_dd1d);
+                        (0..ROUNDS).map(|i| round(&tx, &mut rng, i)).sum::<u64>()
+                    })
+                })
+                .collect();
+            let mut rng = seed ^ 0x5555;
+            let on_root: u64 = (0..ROUNDS).map(|i| round(&tx, &mut rng, i)).sum();
+            let expected = ROUNDS * (ROUNDS - 1) / 2;
+            assert_eq!(on_root, expected, "seed {seed:#x}: the root");
+            for (k, r) in green::joinall(hs).into_iter().enumerate() {
+                assert_eq!(r.unwrap(), expected, "seed {seed:#x}: coroutine {k}");
+            }
+            drop(tx);
+            helper.join().unwrap();
+        });
+    }
+}
+
+/// xorshift64: a small seeded generator for the random mixes above.
+fn next(s: &mut u64) -> u64 {
+    let mut x = (*s).max(1);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    x
+}
+
+/// The first `block_on` of fresh threads, whose hub does not exist yet when
+/// the future hands its waker to another thread: the wake from afar races
+/// the making of the hub at the first park, and is never lost.
+#[test]
+fn a_wake_from_afar_racing_a_threads_first_park_is_never_lost() {
+    watchdog(120, || {
+        let (tx, rx) = std::sync::mpsc::channel::<(Waker, Arc<AtomicBool>, u32)>();
+        let helper = std::thread::spawn(move || {
+            for (w, f, n) in rx {
+                spin(n);
+                f.store(true, Ordering::Release);
+                w.wake();
+            }
+        });
+        let mut rng = 0x1234_5678u64;
+        for i in 0..300u64 {
+            let tx = tx.clone();
+            let n = (next(&mut rng) % 4000) as u32;
+            let v = std::thread::spawn(move || {
+                let flag = Arc::new(AtomicBool::new(false));
+                let mut sent = false;
+                green::block_on(poll_fn(|cx| {
+                    if flag.load(Ordering::Acquire) {
+                        return Poll::Ready(i);
+                    }
+                    if !sent {
+                        sent = true;
+                        tx.send((cx.waker().clone(), flag.clone(), n)).unwrap();
+                    }
+                    Poll::Pending
+                }))
+            })
+            .join()
+            .unwrap();
+            assert_eq!(v, i);
+        }
+        drop(tx);
+        helper.join().unwrap();
+    });
+}

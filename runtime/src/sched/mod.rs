@@ -28,7 +28,7 @@
 //! | `park.rs` | park, wake, yield, `Unparker`, timeout frames, raising interruptions |
 //! | `lifecycle.rs` | spawn, first run and resume, finish, completion callbacks, kill, thread exit |
 //! | `remote.rs` | wakes from other threads (`RemoteUnparker`) |
-//! | `park_word.rs` | one atomic word of wake-up rights across repeated parks (`block_on`'s waker) |
+//! | `park_word.rs` | wake-up rights across repeated parks (`block_on`'s waker): plain cells for the owner's thread, one atomic word for the others |
 //! | `io.rs` | fd entries in the reactor |
 //! | `diag.rs` | snapshots for run-info and deadlock reports, the panic hook |
 //! | `perturb.rs` | seeded schedules (`Runtime::seed`, `GREEN_PERTURB`) |
@@ -195,6 +195,7 @@ impl Drop for HubGuard {
         // freed only here, once.
         let hub = unsafe { &*self.0 };
         hub.abandon();
+        hub.remote.close();
         HUB.with(|h| h.set(std::ptr::null()));
         crate::overflow::set_stacks(std::ptr::null());
         // SAFETY: no task is running (thread exit), the HUB pointer is
@@ -289,7 +290,7 @@ pub(super) fn create() -> &'static Hub {
     let reactor_waker = reactor.waker.clone();
     let epoll_fd = reactor.epoll_fd();
     let remote = Arc::new(Remote {
-        queue: Mutex::new(Vec::new()),
+        queue: Mutex::new(remote::Queue::default()),
         waker: reactor.waker.clone(),
         pending: AtomicUsize::new(0),
     });

@@ -1,86 +1,138 @@
-//! `ParkWord`: one atomic word that carries a task's wake-up right across
-//! its repeated parks, and counts the references to itself (what
-//! `block_on`'s waker is built on, as a tokio task's state word is for its
-//! waker).
+//! `ParkWord`: a task's wake-up right across its repeated parks, and the
+//! count of references to it (what `block_on`'s waker is built on, as a
+//! tokio task's state word is for its waker).
 //!
-//! ```text
-//!   63            32 31                2   1        0
-//!   [ generation   ][ references       ][ ARMED ][ NOTIFIED ]
-//! ```
+//! A word has two halves, so that the common case, where every waker is
+//! cloned, woken and dropped on the owner's own thread, costs no atomic
+//! read-modify-write at all:
 //!
-//! - `NOTIFIED`: woken while not armed (during the owner's poll); the
-//!   owner's next `arm` fails and it polls again instead of parking.
-//! - `ARMED`, with the generation of the park it was armed for: the owner
-//!   is parked (or about to park) and a wake should end that park. The
-//!   waker that takes `ARMED` (clearing it in the same atomic step that
-//!   reads the generation) delivers the wake for that generation, so a wake
-//!   can only ever end the park it was armed for: the scheduler ignores a
-//!   generation that is over. The wake that ends a park is the one the
-//!   owner's next poll sees, so it leaves `NOTIFIED` clear, and the owner
-//!   has nothing to clear before that poll.
-//! - References: the owner's handle and every waker clone. A wake by value
-//!   gives its reference back in the same atomic step as the wake, so a
-//!   hand-off on one thread costs three atomic operations in all: the
-//!   waker's clone, its wake, and the owner's `arm`.
+//! - **The owner's half**, plain cells that only the owner's thread ever
+//!   touches: a reference count, `ARMED` with the generation of the park
+//!   it was armed for, `NOTIFIED` (woken while not armed), and the owner's
+//!   record. A waker knows it is on the owner's thread when this thread's
+//!   hub is the word's hub (a hub belongs to one thread).
+//! - **The shared half**, one atomic word for every other thread:
 //!
-//! Delivery: on the owner's own thread the wake goes straight to the
-//! scheduler (no queue, no poke of the poller, no lookup: the owner is
-//! parked, so its record is alive, and it cannot run before the wake
-//! returns); from any other thread it is queued on the owner hub's
-//! cross-thread queue and the poller is poked, and that waker keeps its
-//! reference until it is done. While armed with a waker out there, the
-//! owner counts as waiting on another thread, so the hub keeps polling
-//! rather than report a deadlock.
+//!   ```text
+//!     63                          2   1        0
+//!     [ references (two's complement) ][ FOLDED ][ NOTIFIED ]
+//!   ```
+//!
+//! References: the owner's handle and every waker clone. A clone or drop on
+//! the owner's thread moves the owner's count; anywhere else, the shared
+//! count, which may go below zero (a clone made at home, dropped abroad).
+//! Only the sum means anything, and while the owner's handle lives it is at
+//! least one, so nothing but the handle's own drop can free the word then.
+//! That drop *folds* the owner's count into the shared one (and sets
+//! `FOLDED`) in one atomic step; from then on every reference goes through
+//! the shared count, and whichever goes last frees the word.
+//!
+//! Wakes on the owner's thread read and write the owner's half only: take
+//! `ARMED` and make the owner ready (the generation makes sure it ends the
+//! park it was armed for and no later one), or set `NOTIFIED` so that its
+//! next `arm` fails and it polls again.
+//!
+//! A wake from any other thread cannot see the owner's half. It sets the
+//! shared `NOTIFIED`, and the first such wake since the owner last cleared
+//! it queues a reference to the word on the owner's hub and pokes its
+//! poller; the loop then, on the owner's thread, wakes the owner if it is
+//! armed (`WordRef::deliver`). So the owner's `arm` needs no fence against
+//! other threads: if its plain read of the shared `NOTIFIED` misses such a
+//! wake, that wake's queued reference has not been delivered yet and will
+//! end the park; once it has been delivered, the queue's lock makes the
+//! flag visible. (Only the very first `arm` of a word made on a thread
+//! without a hub, which names the hub just then, pairs a fence with the
+//! remote waker's, so that one of the two sees the other.) Later wakes from
+//! other threads while the flag is still set need not queue anything: the
+//! owner clears the flag with an atomic step before its next poll, which
+//! therefore sees what they announced.
+//!
+//! While armed with a waker out there, the owner counts as waiting on
+//! another thread, so the hub keeps polling rather than report a deadlock.
 //!
 //! This module owns the word's protocol only; it never polls, never parks
 //! by itself and never runs user code.
 
+use std::cell::Cell;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::remote::{Remote, RemoteWake};
 use super::{hub, try_hub, Hub};
 use crate::lock::lock;
-use crate::task::{Task, TaskSlot, WakeReason};
+use crate::task::{Task, WakeReason};
 
-/// Woken while not armed.
+/// Shared half: woken from another thread since the owner last cleared it.
 const NOTIFIED: u64 = 1;
-/// The owner's current park (generation in the high half) ends on a wake.
-const ARMED: u64 = 2;
-/// One reference.
+/// Shared half: the owner's handle is gone and its count folded in.
+const FOLDED: u64 = 2;
+/// Shared half: one reference.
 const REF_ONE: u64 = 4;
-/// The reference count's bits.
-const REFS: u64 = 0xFFFF_FFFC;
+/// Owner's half: woken while not armed.
+const OWN_NOTIFIED: u64 = 1;
+/// Owner's half: the owner's current park (generation in the high half)
+/// ends on a wake.
+const ARMED: u64 = 2;
 /// More references than this abort (as `Arc` does on overflow).
-const MAX_REFS: u64 = (REFS >> 2) / 2;
+const MAX_REFS: i64 = 1 << 40;
 
+/// The shared half's reference count (negative before the fold when
+/// clones made at home were dropped abroad).
 #[inline(always)]
-fn refs(state: u64) -> u64 {
-    (state & REFS) >> 2
+fn shared_refs(shared: u64) -> i64 {
+    (shared as i64) >> 2
 }
 
 /// The word and who it wakes. `Send` and `Sync`: wakes may come from any
-/// thread.
+/// thread (the owner's half is reached on the owner's thread only).
 struct Word {
-    state: AtomicU64,
-    /// The owner's hub, fixed at the first `arm` (so a word that never
-    /// parks never makes a hub) for the word's life.
+    shared: AtomicU64,
+    /// The owner's hub: this thread's when the word is made on a thread
+    /// that has one, else fixed at the first `arm` (so a word that never
+    /// parks never makes a hub); the same for the word's life.
     remote: OnceLock<Arc<Remote>>,
-    /// The owner: its record (for wakes on its own thread), its table slot
-    /// (`u32::MAX`: the root) and id (for wakes from other threads, which
-    /// look it up, since it may have ended by the time the hub drains).
-    /// Written when arming, read by the waker that takes `ARMED`.
-    task: AtomicPtr<Task>,
-    slot: AtomicU32,
-    id: AtomicU64,
+    own: OwnersHalf,
 }
+
+/// The fields only the owner's thread touches.
+struct OwnersHalf {
+    /// References counted at home (the handle's among them).
+    refs: Cell<i64>,
+    /// `OWN_NOTIFIED`, `ARMED` and, while armed, the park's generation in
+    /// the high half.
+    state: Cell<u64>,
+    /// The owner's record while armed (the root's, or one the task table
+    /// holds).
+    task: Cell<*const Task>,
+    /// The handle is gone (its count is in the shared half).
+    folded: Cell<bool>,
+}
+
+// SAFETY: `OwnersHalf` is read and written only on the owner's thread: by
+// the handle (which is not `Send`) and by wakers and queued wakes that
+// first checked that this thread's hub is the word's hub (`at_home`).
+// Other threads reach the word through `shared` and `remote` only.
+unsafe impl Sync for OwnersHalf {}
+// SAFETY: as above; the raw task pointer is only dereferenced at home.
+unsafe impl Send for OwnersHalf {}
 
 // A waker may go to any thread: what it points to must allow that.
 const _: fn() = || {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Word>();
 };
+
+/// This thread's hub if it is the word's hub and the handle still lives:
+/// then the owner's half may be used (and the handle's reference keeps the
+/// word alive).
+#[inline(always)]
+fn at_home(w: &Word) -> Option<&'static Hub> {
+    let r = w.remote.get()?;
+    let hub = try_hub()?;
+    // The owner's half is read only once the hub proved this is its thread.
+    (Arc::ptr_eq(&hub.remote, r) && !w.own.folded.get()).then_some(hub)
+}
 
 /// The owner's counted handle to a word (like an `Arc`, and kept on the
 /// owner's thread). Wakers hold further references through the raw
@@ -91,12 +143,19 @@ impl ParkWord {
     /// A word for tasks of this thread (of its hub, once one parks on it),
     /// with one reference: this handle's.
     pub(crate) fn new() -> ParkWord {
+        let remote = OnceLock::new();
+        if let Some(hub) = try_hub() {
+            let _ = remote.set(hub.remote.clone());
+        }
         let w = Box::new(Word {
-            state: AtomicU64::new(REF_ONE),
-            remote: OnceLock::new(),
-            task: AtomicPtr::new(std::ptr::null_mut()),
-            slot: AtomicU32::new(u32::MAX),
-            id: AtomicU64::new(0),
+            shared: AtomicU64::new(0),
+            remote,
+            own: OwnersHalf {
+                refs: Cell::new(1),
+                state: Cell::new(0),
+                task: Cell::new(std::ptr::null()),
+                folded: Cell::new(false),
+            },
         });
         ParkWord(NonNull::from(Box::leak(w)))
     }
@@ -116,9 +175,15 @@ impl ParkWord {
 
     /// Whether no waker refers to the word: nothing can wake the owner
     /// but its own poll, and the word may serve another call.
+    ///
+    /// A stale read of the shared count can only make this say false
+    /// wrongly (a reference given back elsewhere, not seen yet), never
+    /// true: a waker elsewhere was cloned from one counted already.
     #[inline(always)]
     pub(crate) fn is_unique(&self) -> bool {
-        let unique = refs(self.word().state.load(Ordering::Relaxed)) == 1;
+        let w = self.word();
+        let total = w.own.refs.get() + shared_refs(w.shared.load(Ordering::Relaxed));
+        let unique = total == 1;
         if unique {
             // Every waker's last access happened before its reference
             // went (as `Arc::get_mut` orders it).
@@ -138,15 +203,18 @@ impl ParkWord {
     }
 
     /// Forget wakes that came while not armed: the owner is about to poll,
-    /// which sees whatever they announced. A plain load when there were
+    /// which sees whatever they announced. Plain loads when there were
     /// none (the common case: the wake that ended the park left none).
     #[inline(always)]
     pub(crate) fn clear(&self) {
         let w = self.word();
-        let s = w.state.load(Ordering::Relaxed);
+        let s = w.own.state.get();
         debug_assert_eq!(s & ARMED, 0, "cleared while armed");
-        if s & NOTIFIED != 0 {
-            w.state.fetch_and(!NOTIFIED, Ordering::Relaxed);
+        w.own.state.set(s & !OWN_NOTIFIED);
+        if w.shared.load(Ordering::Relaxed) & NOTIFIED != 0 {
+            // Acquire: this poll sees what every wake from afar that set
+            // or found the flag announced.
+            w.shared.fetch_and(!NOTIFIED, Ordering::Acquire);
         }
     }
 
@@ -160,54 +228,40 @@ impl ParkWord {
     #[inline(always)]
     pub(crate) fn arm(&self, wakeable: bool) -> bool {
         let w = self.word();
+        if w.own.state.get() & OWN_NOTIFIED != 0 {
+            return false;
+        }
         if !wakeable {
             // No clone of the waker exists: only the owner's own poll could
             // have woken it, on this thread.
-            return w.state.load(Ordering::Relaxed) & NOTIFIED == 0;
+            return w.shared.load(Ordering::Relaxed) & NOTIFIED == 0;
         }
         let hub = hub();
-        let remote = w.remote.get_or_init(|| hub.remote.clone());
-        debug_assert!(Arc::ptr_eq(remote, &hub.remote), "a word serves one hub");
-        let task = hub.current();
-        w.task
-            .store(task as *const Task as *mut Task, Ordering::Relaxed);
-        let slot = match task.slot() {
-            TaskSlot::Root => u32::MAX,
-            TaskSlot::Table(i) => i as u32,
-        };
-        w.slot.store(slot, Ordering::Relaxed);
-        w.id.store(task.id, Ordering::Relaxed);
-        let armed = (u64::from(task.gen.get()) << 32) | ARMED;
-        let mut cur = w.state.load(Ordering::Relaxed);
-        loop {
-            if cur & NOTIFIED != 0 {
-                return false;
-            }
-            // Release: a waker that takes `ARMED` sees the owner fields
-            // above. (A failure is a clone or drop meanwhile, or a wake.)
-            match w.state.compare_exchange_weak(
-                cur,
-                (cur & REFS) | armed,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(c) => cur = c,
-            }
+        if w.remote.get().is_none() {
+            name_the_hub(w, hub);
         }
+        debug_assert!(
+            w.remote.get().is_some_and(|r| Arc::ptr_eq(r, &hub.remote)),
+            "a word serves one hub"
+        );
+        // A wake from afar not seen here is still queued (module docs).
+        if w.shared.load(Ordering::Relaxed) & NOTIFIED != 0 {
+            return false;
+        }
+        let task = hub.current();
+        w.own.task.set(task);
+        w.own.state.set((u64::from(task.gen.get()) << 32) | ARMED);
         hub.word_parked.set(hub.word_parked.get() + 1);
         true
     }
 
     /// The park that `arm(true)` prepared is over (a wake, a kill, a
     /// timeout, or it never parked): take the right back if no wake took
-    /// it. One plain load when a wake ended the park.
+    /// it.
     #[inline(always)]
     pub(crate) fn disarm(&self) {
         let w = self.word();
-        if w.state.load(Ordering::Relaxed) & ARMED != 0 {
-            w.state.fetch_and(!ARMED, Ordering::Relaxed);
-        }
+        w.own.state.set(w.own.state.get() & !ARMED);
         let hub = hub();
         hub.word_parked.set(hub.word_parked.get() - 1);
     }
@@ -221,9 +275,17 @@ impl ParkWord {
     pub(crate) unsafe fn clone_raw(p: *const ()) {
         // SAFETY: alive (the caller's contract).
         let w = unsafe { &*p.cast::<Word>() };
-        let old = w.state.fetch_add(REF_ONE, Ordering::Relaxed);
-        if refs(old) >= MAX_REFS {
-            // Billions of live wakers: the count would wrap into the flags.
+        if at_home(w).is_some() {
+            let n = w.own.refs.get();
+            if n >= MAX_REFS {
+                std::process::abort();
+            }
+            w.own.refs.set(n + 1);
+            return;
+        }
+        let old = w.shared.fetch_add(REF_ONE, Ordering::Relaxed);
+        if shared_refs(old) >= MAX_REFS {
+            // Far too many live wakers: the count would wrap into the flags.
             std::process::abort();
         }
     }
@@ -237,11 +299,13 @@ impl ParkWord {
     pub(crate) unsafe fn drop_raw(p: *const ()) {
         // SAFETY: alive until this reference goes (the caller's contract).
         let w = unsafe { &*p.cast::<Word>() };
-        let old = w.state.fetch_sub(REF_ONE, Ordering::Release);
-        if refs(old) == 1 {
-            // SAFETY: that was the last reference.
-            unsafe { free(p) };
+        if at_home(w).is_some() {
+            // The handle's reference remains: never the last.
+            w.own.refs.set(w.own.refs.get() - 1);
+            return;
         }
+        // SAFETY: the caller's reference, given up.
+        unsafe { release_shared(p) }
     }
 
     /// Wake the owner and give up the waker's reference: end its current
@@ -268,8 +332,47 @@ impl ParkWord {
 
 impl Drop for ParkWord {
     fn drop(&mut self) {
-        // SAFETY: the handle's own reference, given up once, here.
-        unsafe { ParkWord::drop_raw(self.as_ptr()) }
+        let w = self.word();
+        // Fold: from now on every reference is counted in the shared half.
+        w.own.folded.set(true);
+        let rest = w.own.refs.get() - 1;
+        let delta = (rest as u64).wrapping_mul(REF_ONE) | FOLDED;
+        // The flag bit is clear before (the handle drops once), so adding
+        // it sets it; AcqRel: ordered with every other reference's release
+        // (and, if this is the last, after all their accesses).
+        let old = w.shared.fetch_add(delta, Ordering::AcqRel);
+        if shared_refs(old) + rest == 0 {
+            // SAFETY: that was the last reference.
+            unsafe { free(self.as_ptr()) };
+        }
+    }
+}
+
+/// The first `arm` of a word made on a thread without a hub: name the hub,
+/// then look at the shared flag only after a fence that pairs with the one
+/// of a waker from afar, which sets the flag and then looks for the hub.
+/// One of the two sees the other's write: either the waker queues its
+/// wake, or this `arm` sees the flag.
+#[cold]
+fn name_the_hub(w: &Word, hub: &Hub) {
+    let _ = w.remote.set(hub.remote.clone());
+    fence(Ordering::SeqCst);
+}
+
+/// Give back one reference through the shared count, freeing the word if
+/// it was the last.
+///
+/// # Safety
+/// `p` points to a live word and the caller gives up one reference.
+#[inline]
+unsafe fn release_shared(p: *const ()) {
+    // SAFETY: alive until this reference goes (the caller's contract).
+    let w = unsafe { &*p.cast::<Word>() };
+    let old = w.shared.fetch_sub(REF_ONE, Ordering::Release);
+    if old & FOLDED != 0 && shared_refs(old) == 1 {
+        // SAFETY: folded, so the shared count is the whole count, and that
+        // was its last reference.
+        unsafe { free(p) };
     }
 }
 
@@ -285,9 +388,7 @@ unsafe fn free(p: *const ()) {
     drop(unsafe { Box::from_raw(p.cast::<Word>().cast_mut()) });
 }
 
-/// The one wake: take `ARMED` (or set `NOTIFIED`) and, if `by_val`, give
-/// the reference back, in one atomic step where the owner's thread makes
-/// that safe.
+/// The one wake; with `by_val` the caller gives up one reference.
 ///
 /// # Safety
 /// `p` points to a live word; with `by_val` the caller gives up one
@@ -296,81 +397,133 @@ unsafe fn free(p: *const ()) {
 unsafe fn wake(p: *const (), by_val: bool) {
     // SAFETY: alive while the caller's reference is (the caller's contract).
     let w = unsafe { &*p.cast::<Word>() };
-    // On the owner's thread the owner cannot run (and drop its reference)
-    // before this returns, so the reference may go with the wake itself.
-    // Elsewhere a waker that takes `ARMED` keeps it until it has queued the
-    // wake: the owner's may be the only other one, and a kill could end the
-    // park and drop it meanwhile. (No hub remembered yet: never armed.)
-    let here = w
-        .remote
-        .get()
-        .and_then(|r| try_hub().filter(|h| Arc::ptr_eq(&h.remote, r)));
-    let mut cur = w.state.load(Ordering::Relaxed);
-    let mut gave_back;
+    let Some(hub) = at_home(w) else {
+        // SAFETY: passed on as received.
+        return unsafe { wake_from_afar(p, by_val) };
+    };
+    if by_val {
+        // The handle's reference remains: never the last.
+        w.own.refs.set(w.own.refs.get() - 1);
+    }
+    wake_at_home(w, hub);
+}
+
+/// Deliver a wake on the owner's thread: end the armed park, or make the
+/// next `arm` fail.
+#[inline(always)]
+fn wake_at_home(w: &Word, hub: &Hub) {
+    let s = w.own.state.get();
+    if s & ARMED == 0 {
+        w.own.state.set(s | OWN_NOTIFIED);
+        return;
+    }
+    w.own.state.set(s & !ARMED);
+    let task = w.own.task.get();
+    // SAFETY: `ARMED` was set, which the owner sets in `arm` and takes back
+    // in `disarm` (on every way out of the park): so the owner is still
+    // between the two, unfinished, and its record is alive. Same thread:
+    // it is not being changed under us.
+    hub.wake(unsafe { &*task }, (s >> 32) as u32, WakeReason::Notified);
+}
+
+/// The wake from another thread (or from this one when its hub is not the
+/// word's, or after the handle is gone): set the shared flag and, if it
+/// was clear, queue a reference on the owner's hub for its loop to deliver.
+///
+/// # Safety
+/// As `wake`.
+#[cold]
+unsafe fn wake_from_afar(p: *const (), by_val: bool) {
+    // SAFETY: alive while the caller's reference is (the caller's contract).
+    let w = unsafe { &*p.cast::<Word>() };
+    let mut cur = w.shared.load(Ordering::Relaxed);
+    let mut first;
     loop {
-        let took = cur & ARMED != 0;
-        let mut new = if took { cur & REFS } else { cur | NOTIFIED };
-        gave_back = by_val && (!took || here.is_some());
-        if gave_back {
-            new -= REF_ONE;
+        // Once folded, nobody waits on the word any more.
+        first = cur & (NOTIFIED | FOLDED) == 0;
+        let mut new = cur | NOTIFIED;
+        if first && !by_val {
+            // The queued wake's own reference.
+            new = new.wrapping_add(REF_ONE);
+        } else if !first && by_val {
+            new = new.wrapping_sub(REF_ONE);
         }
+        // Release: the owner's clear (or the loop, through the queue) sees
+        // what the waker did before the wake.
         match w
-            .state
+            .shared
             .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed)
         {
             Ok(_) => break,
             Err(c) => cur = c,
         }
     }
-    if cur & ARMED != 0 {
-        let gen = (cur >> 32) as u32;
-        match here {
-            Some(hub) => wake_here(w, hub, gen),
-            None => wake_from_afar(w, gen),
-        }
-    }
-    if by_val {
-        if !gave_back {
-            // SAFETY: the caller's reference, kept for the queueing above.
-            unsafe { ParkWord::drop_raw(p) };
-        } else if refs(cur) == 1 {
-            // SAFETY: that was the last reference (never when it took
-            // `ARMED`: the parked owner holds one).
+    if !first {
+        if by_val && cur & FOLDED != 0 && shared_refs(cur) == 1 {
+            // SAFETY: folded, and that was the last reference.
             unsafe { free(p) };
         }
+        return;
+    }
+    // Pairs with `name_the_hub`.
+    fence(Ordering::SeqCst);
+    let queued = match w.remote.get() {
+        Some(remote) => {
+            let mut q = lock(&remote.queue);
+            if q.closed {
+                false
+            } else {
+                // The drain counts every queued wake off `pending`.
+                remote.pending.fetch_add(1, Ordering::AcqRel);
+                q.wakes.push(RemoteWake::Word(WordRef(p)));
+                true
+            }
+        }
+        // Never armed: its first `arm` sees the flag.
+        None => false,
+    };
+    if !queued {
+        // SAFETY: the reference the queued wake would have held.
+        return unsafe { release_shared(p) };
+    }
+    if let Some(remote) = w.remote.get() {
+        // An error means the hub is gone: nobody left to wake.
+        let _ = remote.waker.wake();
     }
 }
 
-/// The wake on the owner's own thread.
-#[inline(always)]
-fn wake_here(w: &Word, hub: &Hub, gen: u32) {
-    let p = w.task.load(Ordering::Relaxed);
-    // SAFETY: this wake took `ARMED`, which the owner sets in `arm` and
-    // takes back in `disarm` (on every way out of the park): so the owner
-    // is still between the two, unfinished, and its record (the root's, or
-    // one the task table holds) is alive. Same thread: it is not being
-    // changed under us.
-    hub.wake(unsafe { &*p }, gen, WakeReason::Notified);
+/// A reference to a word held by a queued wake from afar.
+pub(super) struct WordRef(*const ());
+
+// SAFETY: a counted reference to a `Send + Sync` word; given back through
+// the shared count (any thread) unless delivered on the owner's thread.
+unsafe impl Send for WordRef {}
+
+impl WordRef {
+    /// On the owner's hub, draining its queue: end the owner's armed park.
+    pub(super) fn deliver(self, hub: &Hub) {
+        let p = std::mem::ManuallyDrop::new(self).0;
+        // SAFETY: this queued wake holds a reference.
+        let w = unsafe { &*p.cast::<Word>() };
+        match at_home(w) {
+            Some(h) => {
+                debug_assert!(std::ptr::eq(h, hub));
+                wake_at_home(w, h);
+                // The handle's reference remains: never the last.
+                w.own.refs.set(w.own.refs.get() - 1);
+            }
+            // SAFETY: the queued wake's reference, given up.
+            None => unsafe { release_shared(p) },
+        }
+    }
 }
 
-/// The wake from another thread (or from this one after its hub ended):
-/// queue it on the owner's hub and poke its poller.
-#[cold]
-fn wake_from_afar(w: &Word, gen: u32) {
-    // Set before `ARMED` was (see `arm`).
-    let Some(remote) = w.remote.get() else {
-        return;
-    };
-    let slot = match w.slot.load(Ordering::Relaxed) {
-        u32::MAX => TaskSlot::Root,
-        i => TaskSlot::Table(i as usize),
-    };
-    let id = w.id.load(Ordering::Relaxed);
-    // The drain counts every queued wake off `pending`.
-    remote.pending.fetch_add(1, Ordering::AcqRel);
-    lock(&remote.queue).push(RemoteWake { slot, id, gen });
-    // An error means the hub is gone: nobody left to wake.
-    let _ = remote.waker.wake();
+impl Drop for WordRef {
+    fn drop(&mut self) {
+        // SAFETY: the queued wake's reference, given up (the queue closed,
+        // or was dropped with its hub).
+        unsafe { release_shared(self.0) }
+    }
 }
 
 #[cfg(test)]
@@ -444,15 +597,19 @@ mod tests {
         .expect("test thread");
     }
 
-    /// A wake on the owner's thread gives its reference back in the same
-    /// step as the wake; one from another thread after the wake it queued.
-    /// Either way the count ends where it began.
+    /// A wake on the owner's thread gives its reference back at once; one
+    /// from another thread hands it to the wake it queues, given back when
+    /// the owner's loop delivers it. Either way the count ends where it
+    /// began.
     #[test]
     fn clones_and_wakes_balance_the_count() {
         std::thread::spawn(|| {
             let w = ParkWord::new();
             let p = w.as_ptr();
-            let refs_now = || refs(w.word().state.load(Ordering::Relaxed));
+            let refs_now = || {
+                let word = w.word();
+                word.own.refs.get() + shared_refs(word.shared.load(Ordering::Relaxed))
+            };
             assert!(w.is_unique());
             // SAFETY: `p` is `w`'s pointer, alive while `w` is; each clone
             // is given up once below.
@@ -472,6 +629,11 @@ mod tests {
                     .join()
                     .expect("waker thread");
             }
+            // The wake from afar holds its reference until the owner's
+            // loop delivers it.
+            assert_eq!(refs_now(), 2);
+            assert!(!w.is_unique());
+            hub().drain_remote();
             assert!(w.is_unique());
             assert!(!w.arm(false), "the wake from afar was seen");
             w.clear();

@@ -1,26 +1,38 @@
-//! Wakes from other threads: a `RemoteUnparker` queues its wake here and
-//! pokes the reactor's waker; the loop drains the queue. While a right is
-//! outstanding (or its wake is queued) the hub keeps polling and never
-//! reports a deadlock.
+//! Wakes from other threads: a `RemoteUnparker` (or a `block_on` waker,
+//! see `park_word.rs`) queues its wake here and pokes the reactor's waker;
+//! the loop drains the queue. While a right is outstanding (or its wake is
+//! queued) the hub keeps polling and never reports a deadlock. When the hub
+//! ends, the queue closes: wakes queued after that are dropped at once.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::park_word::WordRef;
 use super::{hub, try_hub, Hub};
 use crate::lock::lock;
 use crate::task::{TaskRef, TaskSlot, WakeReason};
 
-/// One queued wake: which task (its slot and id, since a slot is reused
-/// once its task ends) and which of its parks.
-pub(super) struct RemoteWake {
-    pub(super) slot: TaskSlot,
-    pub(super) id: u64,
-    pub(super) gen: u32,
+/// One queued wake.
+pub(super) enum RemoteWake {
+    /// A `RemoteUnparker`'s: which task (its slot and id, since a slot is
+    /// reused once its task ends) and which of its parks.
+    Task { slot: TaskSlot, id: u64, gen: u32 },
+    /// A `block_on` waker's: a reference to its word, whose owner the loop
+    /// wakes if it is parked on it (`park_word.rs`).
+    Word(WordRef),
+}
+
+/// The queue proper; `closed` once the hub has ended (nothing drains it
+/// any more, so a wake that holds a reference must not wait in it).
+#[derive(Default)]
+pub(super) struct Queue {
+    pub(super) wakes: Vec<RemoteWake>,
+    pub(super) closed: bool,
 }
 
 /// Cross-thread wakes: filled by other threads, drained by the loop.
 pub(crate) struct Remote {
-    pub(super) queue: Mutex<Vec<RemoteWake>>,
+    pub(super) queue: Mutex<Queue>,
     pub(super) waker: Arc<mio::Waker>,
     /// Outstanding `RemoteUnparker`s (work another thread may still
     /// finish) plus wakes queued and not drained yet.
@@ -66,7 +78,7 @@ impl RemoteUnparker {
                 return true;
             }
         }
-        lock(&self.remote.queue).push(RemoteWake {
+        lock(&self.remote.queue).wakes.push(RemoteWake::Task {
             slot: self.slot,
             id: self.id,
             gen: self.gen,
@@ -107,20 +119,25 @@ pub fn remote_unparker() -> RemoteUnparker {
 
 impl Hub {
     pub(super) fn drain_remote(&self) {
-        let items = std::mem::take(&mut *lock(&self.remote.queue));
+        let items = std::mem::take(&mut lock(&self.remote.queue).wakes);
         // Each queued wake kept its right counted as pending until now, so
         // the loop kept polling for it (see `RemoteUnparker::unpark`).
         if !items.is_empty() {
             self.remote.pending.fetch_sub(items.len(), Ordering::AcqRel);
         }
-        for RemoteWake { slot, id, gen } in items {
-            // The loop drains between resumes, never while the table is
-            // being changed.
-            let t = self
-                .task_of(slot, id)
-                .expect("green: task table borrowed while draining cross-thread wakes");
-            if let Some(t) = t {
-                self.wake(&t, gen, WakeReason::Notified);
+        for item in items {
+            match item {
+                RemoteWake::Task { slot, id, gen } => {
+                    // The loop drains between resumes, never while the
+                    // table is being changed.
+                    let t = self
+                        .task_of(slot, id)
+                        .expect("green: task table borrowed while draining cross-thread wakes");
+                    if let Some(t) = t {
+                        self.wake(&t, gen, WakeReason::Notified);
+                    }
+                }
+                RemoteWake::Word(w) => w.deliver(self),
             }
         }
     }
@@ -136,6 +153,20 @@ impl Hub {
                 Ok(tasks.get(i).filter(|t| t.id == id).cloned())
             }
         }
+    }
+}
+
+impl Remote {
+    /// The hub has ended: nothing will drain the queue again. Wakes still
+    /// in it are dropped here (giving back the references they hold), and
+    /// later ones are dropped by their wakers (`park_word.rs`).
+    pub(super) fn close(&self) {
+        let left = {
+            let mut q = lock(&self.queue);
+            q.closed = true;
+            std::mem::take(&mut q.wakes)
+        };
+        drop(left);
     }
 }
 

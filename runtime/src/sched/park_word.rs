@@ -74,8 +74,14 @@ const OWN_NOTIFIED: u64 = 1;
 /// Owner's half: the owner's current park (generation in the high half)
 /// ends on a wake.
 const ARMED: u64 = 2;
-/// More references than this abort (as `Arc` does on overflow).
-const MAX_REFS: i64 = 1 << 40;
+/// More references than this, in either half, abort (as `Arc` does on
+/// overflow) before the shared count could wrap into the flags. The halves
+/// drift apart by one per waker made on one side and given back on the
+/// other, which a long-lived word may do without end (a waker cloned at
+/// home and woken from tokio's driver thread, at every wait): at a million
+/// a second, reaching this takes some 36,000 years; only a runaway count
+/// (wakers leaked by the billion) gets here.
+const MAX_REFS: i64 = 1 << 60;
 
 /// The shared half's reference count (negative before the fold when
 /// clones made at home were dropped abroad).
@@ -285,7 +291,7 @@ impl ParkWord {
         }
         let old = w.shared.fetch_add(REF_ONE, Ordering::Relaxed);
         if shared_refs(old) >= MAX_REFS {
-            // Far too many live wakers: the count would wrap into the flags.
+            // A runaway count: it would wrap into the flags.
             std::process::abort();
         }
     }

@@ -648,4 +648,62 @@ mod tests {
         .join()
         .expect("test thread");
     }
+
+    /// References made on one side and given back on the other move the
+    /// two halves apart (the owner's count up, the shared one below zero,
+    /// or the other way); their sum still says when the word is unique,
+    /// and the handle's fold frees the word exactly when the last goes.
+    #[test]
+    fn halves_that_drift_apart_still_count_right() {
+        std::thread::spawn(|| {
+            let base = words_alive_plus_base();
+            let w = ParkWord::new();
+            assert_eq!(words_alive_plus_base(), base + 1, "named this hub");
+            let q = w.as_ptr() as usize;
+            let own = || w.word().own.refs.get();
+            for _ in 0..1000 {
+                // SAFETY: `w` keeps the word alive; given up just below.
+                unsafe { ParkWord::clone_raw(q as *const ()) };
+                std::thread::spawn(move || {
+                    // SAFETY: the clone made just above, given up once.
+                    unsafe { ParkWord::drop_raw(q as *const ()) }
+                })
+                .join()
+                .expect("dropper");
+            }
+            assert_eq!(own(), 1001, "made at home, given back abroad");
+            assert!(w.is_unique());
+            for _ in 0..2000 {
+                std::thread::spawn(move || {
+                    // SAFETY: `w` keeps the word alive; given up below.
+                    unsafe { ParkWord::clone_raw(q as *const ()) }
+                })
+                .join()
+                .expect("cloner");
+                // SAFETY: the clone made abroad just above, given up once.
+                unsafe { ParkWord::drop_raw(q as *const ()) };
+            }
+            assert_eq!(own(), -999, "made abroad, given back at home");
+            assert!(w.is_unique());
+            // One waker outlives the handle, on another thread.
+            // SAFETY: `w` keeps the word alive; given up by the thread below.
+            unsafe { ParkWord::clone_raw(q as *const ()) };
+            assert!(!w.is_unique());
+            drop(w);
+            assert_eq!(words_alive_plus_base(), base + 1, "the waker keeps it");
+            std::thread::spawn(move || {
+                // SAFETY: the clone made before the handle went, given up.
+                unsafe { ParkWord::wake_raw(q as *const ()) }
+            })
+            .join()
+            .expect("waker");
+            assert_eq!(
+                words_alive_plus_base(),
+                base,
+                "freed with the last reference"
+            );
+        })
+        .join()
+        .expect("test thread");
+    }
 }

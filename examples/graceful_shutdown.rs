@@ -31,23 +31,17 @@ fn main() -> std::io::Result<()> {
         }
     })?;
     server.set_stop_timeout(Duration::from_secs(5));
-    let mut handlers = Vec::new();
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let s = server.clone();
-        handlers.push(green::signal::handler(sig, move || {
+        // Installed until the program ends (the handle may go).
+        green::signal::handler(sig, move || {
             eprintln!("signal {sig}: stopping");
             s.stop();
-        })?);
+        })?;
     }
     println!("graceful_shutdown listening on {}", server.local_addr());
     std::io::stdout().flush()?;
     server.serve_forever()?;
-    // The handlers are coroutines too: end them before `main` returns, so
-    // none is left alive when the thread ends.
-    for h in handlers {
-        h.kill();
-        let _ = h.join();
-    }
     println!("stopped after {} connection(s)", served.get());
     Ok(())
 }

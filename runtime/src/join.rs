@@ -55,6 +55,12 @@ impl<T: 'static> JoinHandle<T> {
         }
     }
 
+    /// Mark the coroutine as the runtime's own, waiting for ever by design
+    /// (see `Task::is_service`).
+    pub(crate) fn mark_service(&self) {
+        self.task.0.set_service();
+    }
+
     /// Wait for the coroutine to finish and take its result.
     ///
     /// From a coroutine this parks; from outside one (e.g. `main`) it runs

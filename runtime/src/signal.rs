@@ -209,19 +209,29 @@ pub fn wait(signal: libc::c_int) -> io::Result<()> {
 /// The subscription is made before `handler` returns, so no delivery after
 /// it is missed. Each run of `f` is its own coroutine: a slow or panicking
 /// `f` does not stop the next delivery from being handled.
+///
+/// The handler may simply stay installed until the program ends: when
+/// `main` returns, its coroutine is left without the "still alive" note
+/// that other leftover coroutines get. On any other thread, kill the
+/// handle before the thread ends: until then the signal stays caught (and
+/// the thread's exit note counts the handler).
 pub fn handler<F>(signal: libc::c_int, f: F) -> io::Result<JoinHandle<()>>
 where
     F: Fn() + 'static,
 {
     let sub = Signal::new(signal)?;
     let f = Rc::new(f);
-    crate::spawn::Builder::new()
+    let h = crate::spawn::Builder::new()
         .name(format!("signal handler ({signal})"))
         .spawn(move || loop {
             sub.recv();
             let f = f.clone();
             crate::spawn(move || f());
-        })
+        })?;
+    // It waits for ever by design: when `main` returns with it installed
+    // (the process is ending), that is no leftover worth a note.
+    h.mark_service();
+    Ok(h)
 }
 
 fn check(signal: libc::c_int) -> io::Result<()> {

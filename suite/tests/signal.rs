@@ -6,6 +6,8 @@
 //! Signals are process-wide, so the tests here take one lock each and run
 //! one at a time.
 
+mod common;
+
 use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -240,8 +242,9 @@ fn graceful_shutdown_finishes_the_request_in_flight_on_sigint() {
     let mut rest = String::new();
     out.read_to_string(&mut rest).expect("rest");
     assert_eq!(rest.trim(), "stopped after 1 connection(s)");
-    // A clean stop: no coroutine (the signal handlers are coroutines too)
-    // is left alive to be reported when the thread ends.
+    // A clean stop: nothing is reported as left alive when `main` returns,
+    // though the example's signal handlers (coroutines, waiting for ever)
+    // are still installed then.
     let mut err = String::new();
     child
         .stderr
@@ -252,4 +255,33 @@ fn graceful_shutdown_finishes_the_request_in_flight_on_sigint() {
     assert!(!err.contains("still alive"), "stderr: {err}");
     // New connections are refused once it stopped.
     assert!(std::net::TcpStream::connect(&addr).is_err());
+}
+
+/// A signal handler left installed when a thread other than `main` ends is
+/// a leftover (its signal stays caught): the thread's exit note counts it
+/// and says so. (When `main` returns, it is not: see the test above.)
+#[test]
+fn a_handler_left_on_an_ending_thread_is_named_in_its_exit_note() {
+    if common::is_child() {
+        std::thread::Builder::new()
+            .name("with-handler".into())
+            .spawn(|| {
+                let h = green::signal::handler(libc::SIGUSR2, || {}).expect("handler");
+                green::sleep(Duration::from_millis(10)); // it starts and waits
+                drop(h);
+            })
+            .expect("thread")
+            .join()
+            .expect("thread ended");
+        return;
+    }
+    let _g = one_at_a_time();
+    let out = common::run_child("a_handler_left_on_an_ending_thread_is_named_in_its_exit_note");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {err}");
+    assert!(
+        err.contains("thread 'with-handler' ended with 1 coroutine(s) still alive")
+            && err.contains("1 of them green::signal handlers, whose signals stay caught"),
+        "stderr: {err}"
+    );
 }

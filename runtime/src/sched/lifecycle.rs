@@ -394,7 +394,14 @@ impl Hub {
     /// `Runtime::run` unwinds leftovers properly, while thread-locals live.
     pub(super) fn abandon(&self) {
         let live = self.live_tasks();
-        let started = live.iter().filter(|t| t.started()).count();
+        // The process is ending when its main thread is: a signal handler's
+        // coroutine, waiting for ever by design, is no leftover then. On
+        // any other thread it is (its signal stays caught), and counts.
+        let main_thread = crate::sys::gettid() as u32 == std::process::id();
+        let started = live
+            .iter()
+            .filter(|t| t.started() && !(main_thread && t.is_service()))
+            .count();
         if started > 0 {
             let thread = std::thread::current();
             let advice = if self.managed {
@@ -405,10 +412,22 @@ impl Hub {
                 "Join or kill them before the thread ends, or run the thread's work inside \
                  green::Runtime::run, which unwinds them while thread-locals still live"
             };
+            let services = live
+                .iter()
+                .filter(|t| t.started() && t.is_service())
+                .count();
+            let caught = if services > 0 {
+                format!(
+                    " {services} of them green::signal handlers, whose signals stay caught (and \
+                     ignored) until the process ends."
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
                 "green: thread '{}' ended with {started} coroutine(s) still alive; they were \
                  abandoned without unwinding (their destructors did not run), since the \
-                 thread's other thread-locals may already be gone. {advice}.",
+                 thread's other thread-locals may already be gone.{caught} {advice}.",
                 thread.name().unwrap_or("<unnamed>")
             );
         }

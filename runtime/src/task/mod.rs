@@ -159,6 +159,7 @@ const KILL: u8 = 1;
 const TIMER: u8 = 2;
 const DETACHED: u8 = 4;
 const STARTED: u8 = 8;
+const SERVICE: u8 = 16;
 const FRAMES: u8 = 32;
 const UNWINDING: u8 = 64;
 
@@ -330,6 +331,16 @@ impl Task {
     }
     pub(crate) fn set_detached(&self, on: bool) {
         self.set_flag(DETACHED, on)
+    }
+
+    /// A runtime-owned coroutine that waits for ever by design (the loop of
+    /// a `green::signal::handler`): no leftover of the program's work, so
+    /// the main thread's exit note leaves it out.
+    pub(crate) fn is_service(&self) -> bool {
+        self.flag(SERVICE)
+    }
+    pub(crate) fn set_service(&self) {
+        self.set_flag(SERVICE, true)
     }
     /// The coroutine has been created and resumed at least once.
     pub(crate) fn started(&self) -> bool {

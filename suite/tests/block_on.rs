@@ -861,6 +861,25 @@ enum Afar {
     Drop(Waker),
 }
 
+/// A future ready with `v` once `flag` is set, which on its first poll
+/// hands its waker to `first` (to arrange for the flag and a wake).
+fn ready_when_flagged<T: Copy>(
+    flag: Arc<AtomicBool>,
+    v: T,
+    first: impl FnOnce(&Waker),
+) -> impl Future<Output = T> {
+    let mut first = Some(first);
+    poll_fn(move |cx| {
+        if flag.load(Ordering::Acquire) {
+            return Poll::Ready(v);
+        }
+        if let Some(f) = first.take() {
+            f(cx.waker());
+        }
+        Poll::Pending
+    })
+}
+
 fn spin(n: u32) {
     for _ in 0..n {
         std::hint::spin_loop();
@@ -913,31 +932,23 @@ fn wakes_from_afar_racing_the_owners_poll_are_never_lost() {
             let round = |tx: &std::sync::mpsc::Sender<Afar>, rng: &mut u64, i: u64| -> u64 {
                 let r = next(rng);
                 let flag = Arc::new(AtomicBool::new(false));
-                let mut sent = false;
-                green::block_on(poll_fn(|cx| {
-                    if flag.load(Ordering::Acquire) {
-                        return Poll::Ready(i);
+                let f = flag.clone();
+                green::block_on(ready_when_flagged(flag, i, |waker| {
+                    let w = waker.clone();
+                    let n = (r >> 8) as u32 % 2000;
+                    let job = match r % 3 {
+                        0 => Afar::Wake(w, f, n),
+                        1 => Afar::WakeByRefTwice(w, f, n),
+                        _ => Afar::CloneDropWake(w, f, n),
+                    };
+                    tx.send(job).unwrap();
+                    if r & 0x10000 != 0 {
+                        tx.send(Afar::Drop(waker.clone())).unwrap();
                     }
-                    if !sent {
-                        sent = true;
-                        let w = cx.waker().clone();
-                        let f = flag.clone();
-                        let n = (r >> 8) as u32 % 2000;
-                        let job = match r % 3 {
-                            0 => Afar::Wake(w, f, n),
-                            1 => Afar::WakeByRefTwice(w, f, n),
-                            _ => Afar::CloneDropWake(w, f, n),
-                        };
-                        tx.send(job).unwrap();
-                        if r & 0x10000 != 0 {
-                            tx.send(Afar::Drop(cx.waker().clone())).unwrap();
-                        }
-                        if r & 0x20000 != 0 {
-                            // A wake at home during the poll as well.
-                            cx.waker().wake_by_ref();
-                        }
+                    if r & 0x20000 != 0 {
+                        // A wake at home during the poll as well.
+                        waker.wake_by_ref();
                     }
-                    Poll::Pending
                 }))
             };
             let hs: Vec<_> = (0..WORKERS)
@@ -992,16 +1003,9 @@ fn a_wake_from_afar_racing_a_threads_first_park_is_never_lost() {
             let n = (next(&mut rng) % 4000) as u32;
             let v = std::thread::spawn(move || {
                 let flag = Arc::new(AtomicBool::new(false));
-                let mut sent = false;
-                green::block_on(poll_fn(|cx| {
-                    if flag.load(Ordering::Acquire) {
-                        return Poll::Ready(i);
-                    }
-                    if !sent {
-                        sent = true;
-                        tx.send((cx.waker().clone(), flag.clone(), n)).unwrap();
-                    }
-                    Poll::Pending
+                let f = flag.clone();
+                green::block_on(ready_when_flagged(flag, i, |waker| {
+                    tx.send((waker.clone(), f, n)).unwrap();
                 }))
             })
             .join()

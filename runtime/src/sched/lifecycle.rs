@@ -398,10 +398,14 @@ impl Hub {
         // coroutine, waiting for ever by design, is no leftover then. On
         // any other thread it is (its signal stays caught), and counts.
         let main_thread = crate::sys::gettid() as u32 == std::process::id();
-        let started = live
+        let services = live
             .iter()
-            .filter(|t| t.started() && !(main_thread && t.is_service()))
+            .filter(|t| t.started() && t.is_service())
             .count();
+        let mut started = live.iter().filter(|t| t.started()).count();
+        if main_thread {
+            started -= services;
+        }
         if started > 0 {
             let thread = std::thread::current();
             let advice = if self.managed {
@@ -412,11 +416,7 @@ impl Hub {
                 "Join or kill them before the thread ends, or run the thread's work inside \
                  green::Runtime::run, which unwinds them while thread-locals still live"
             };
-            let services = live
-                .iter()
-                .filter(|t| t.started() && t.is_service())
-                .count();
-            let caught = if services > 0 {
+            let caught = if services > 0 && !main_thread {
                 format!(
                     " {services} of them green::signal handlers, whose signals stay caught (and \
                      ignored) until the process ends."

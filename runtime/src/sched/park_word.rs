@@ -60,7 +60,6 @@ use std::sync::{Arc, OnceLock};
 
 use super::remote::{Remote, RemoteWake};
 use super::{hub, try_hub, Hub};
-use crate::lock::lock;
 use crate::task::{Task, WakeReason};
 
 /// Shared half: woken from another thread since the owner last cleared it.
@@ -473,28 +472,13 @@ unsafe fn wake_from_afar(p: *const (), by_val: bool) {
     }
     // Pairs with `name_the_hub`.
     fence(Ordering::SeqCst);
-    let queued = match w.remote.get() {
-        Some(remote) => {
-            let mut q = lock(&remote.queue);
-            if q.closed {
-                false
-            } else {
-                // The drain counts every queued wake off `pending`.
-                remote.pending.fetch_add(1, Ordering::AcqRel);
-                q.wakes.push(RemoteWake::Word(WordRef(p)));
-                true
-            }
-        }
+    let wake = RemoteWake::Word(WordRef(p));
+    match w.remote.get() {
+        // A wake the closed queue of an ended hub hands back gives its
+        // reference back as it drops.
+        Some(remote) => drop(remote.push(wake)),
         // Never armed: its first `arm` sees the flag.
-        None => false,
-    };
-    if !queued {
-        // SAFETY: the reference the queued wake would have held.
-        return unsafe { release_shared(p) };
-    }
-    if let Some(remote) = w.remote.get() {
-        // An error means the hub is gone: nobody left to wake.
-        let _ = remote.waker.wake();
+        None => drop(wake),
     }
 }
 
@@ -526,8 +510,8 @@ impl WordRef {
 
 impl Drop for WordRef {
     fn drop(&mut self) {
-        // SAFETY: the queued wake's reference, given up (the queue closed,
-        // or was dropped with its hub).
+        // SAFETY: the wake's reference, given up (never queued, or its
+        // hub ended before draining it).
         unsafe { release_shared(self.0) }
     }
 }

@@ -78,13 +78,14 @@ impl RemoteUnparker {
                 return true;
             }
         }
-        lock(&self.remote.queue).wakes.push(RemoteWake::Task {
-            slot: self.slot,
-            id: self.id,
-            gen: self.gen,
-        });
         self.queued = true;
-        self.remote.waker.wake().is_ok()
+        self.remote
+            .push(RemoteWake::Task {
+                slot: self.slot,
+                id: self.id,
+                gen: self.gen,
+            })
+            .is_ok()
     }
 }
 
@@ -157,9 +158,30 @@ impl Hub {
 }
 
 impl Remote {
+    /// Queue a wake for the hub's loop and poke its poller. Once the hub
+    /// has ended (the queue is closed) nothing drains the queue: the wake
+    /// comes back as `Err`, for the caller to drop.
+    pub(super) fn push(&self, wake: RemoteWake) -> Result<(), RemoteWake> {
+        {
+            let mut q = lock(&self.queue);
+            if q.closed {
+                return Err(wake);
+            }
+            if let RemoteWake::Word(_) = wake {
+                // Counted until the drain (a `RemoteUnparker`'s wake has
+                // been counted since its right was made).
+                self.pending.fetch_add(1, Ordering::AcqRel);
+            }
+            q.wakes.push(wake);
+        }
+        // An error means the poller is gone with its hub: nobody to wake.
+        let _ = self.waker.wake();
+        Ok(())
+    }
+
     /// The hub has ended: nothing will drain the queue again. Wakes still
     /// in it are dropped here (giving back the references they hold), and
-    /// later ones are dropped by their wakers (`park_word.rs`).
+    /// `push` hands later ones back to their wakers.
     pub(super) fn close(&self) {
         let left = {
             let mut q = lock(&self.queue);
